@@ -1,0 +1,210 @@
+//! Loading and validating a config.
+
+use super::env::{apply_overrides, interpolate, KNOWN_PROVIDER_ENV};
+use super::types::{Config, ProviderConfig, Secret};
+use std::path::{Path, PathBuf};
+
+/// Why a config cannot be used: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the config file {path}: {source}. Check the path given to --config.")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Bad syntax, an unknown key or a wrong type.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file (or `<env>`).
+        path: String,
+        /// The key and what is wrong with it.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `path` (if any), applies the process env, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let lookup = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let (text, name) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "<no file>".to_string()),
+        };
+        Self::from_toml(&text, &name, lookup, vars.clone().into_iter())
+    }
+
+    /// Builds a config from TOML text, an env lookup for `${VAR}`, and env vars for overrides.
+    pub fn from_toml(
+        text: &str,
+        name: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+        vars: impl Iterator<Item = (String, String)> + Clone,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: name.to_string(),
+            message,
+        };
+        let text = interpolate(text, &lookup).map_err(invalid)?;
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            invalid(e.to_string().trim().replace('\n', " "))
+        })?;
+        apply_overrides(&mut doc, vars.clone());
+        let mut cfg: Config = toml::Value::Table(doc).try_into().map_err(
+            |e: toml::de::Error| invalid(e.message().to_string()),
+        )?;
+        for (var, pname, kind, base) in KNOWN_PROVIDER_ENV {
+            if cfg.providers.contains_key(*pname) {
+                continue;
+            }
+            if let Some(key) = lookup(var).filter(|k| !k.is_empty()) {
+                cfg.providers.insert(
+                    pname.to_string(),
+                    ProviderConfig {
+                        kind: kind.to_string(),
+                        base_url: base.map(str::to_string),
+                        api_key: Some(Secret::new(key)),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        if cfg.server.builtin_mock && !cfg.providers.contains_key("mock") {
+            cfg.providers.insert(
+                "mock".into(),
+                ProviderConfig {
+                    kind: "mock".into(),
+                    ..Default::default()
+                },
+            );
+        }
+        cfg.validate().map_err(invalid)?;
+        Ok(cfg)
+    }
+
+    /// Checks what serde cannot: names, references, ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "server.listen: `{}` is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err("server.max_body_bytes: must be greater than 0".into());
+        }
+        if self.nats.prefix.is_empty() || self.nats.prefix.contains(['*', '>', ' ']) {
+            return Err(format!(
+                "nats.prefix: `{}` is not a valid subject token",
+                self.nats.prefix
+            ));
+        }
+        if self.worker.concurrency == 0 {
+            return Err("worker.concurrency: must be at least 1".into());
+        }
+        for (name, p) in &self.providers {
+            if name.is_empty() || name.contains(['.', '*', '>', '/', ' ']) {
+                return Err(format!(
+                    "providers.{name}: a provider name may not contain `.`, `/`, `*`, `>` or spaces"
+                ));
+            }
+            if p.kind.is_empty() {
+                return Err(format!(
+                    "providers.{name}.kind: missing (for example kind = \"openai\")"
+                ));
+            }
+        }
+        for (alias, m) in &self.models {
+            let targets = m.target.iter().chain(m.fallbacks.iter());
+            let mut any = false;
+            for t in targets {
+                any = true;
+                let provider = t.split_once('/').map(|(p, _)| p).unwrap_or("");
+                if !self.providers.contains_key(provider) {
+                    return Err(format!(
+                        "models.{alias}: target `{t}` names no configured provider (write `provider/model`; providers: {})",
+                        self.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            if !any {
+                return Err(format!(
+                    "models.{alias}: set `target = \"provider/model\"`"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// This process's node name.
+    pub fn node_name(&self) -> String {
+        self.server.node.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "node".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let v2 = vars.clone();
+        Config::from_toml(
+            text,
+            "test.toml",
+            move |k| v2.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            vars.into_iter(),
+        )
+    }
+
+    #[test]
+    fn empty_config_has_the_mock() {
+        let c = load("", &[]).map_err(|e| e.to_string());
+        assert!(c.as_ref().is_ok_and(|c| c.providers["mock"].kind == "mock"), "{c:?}");
+    }
+
+    #[test]
+    fn env_key_registers_openai_and_is_hidden() {
+        let c = load("", &[("OPENAI_API_KEY", "sk-secret")]).map_err(|e| e.to_string());
+        let c = c.as_ref().map_err(|e| e.clone());
+        assert!(c.is_ok());
+        if let Ok(c) = c {
+            assert_eq!(c.providers["openai"].kind, "openai");
+            assert!(!format!("{c:?}").contains("sk-secret"));
+        }
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let e = load("[server]\nlisten = \"nope\"\n", &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("test.toml") && e.contains("server.listen"), "{e}");
+        let e = load("[server]\nlistne = 1\n", &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("listne"), "{e}");
+        let e = load("[models.fast]\ntarget = \"nope/x\"\n", &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("models.fast"), "{e}");
+    }
+}

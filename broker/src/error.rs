@@ -1,0 +1,144 @@
+//! The gateway's client-facing errors, in the OpenAI error shape.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use schemas::openai::{ErrorBody, ErrorResponse};
+use schemas::JobError;
+
+/// Everything the ingress can answer with instead of a result.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is malformed or misses a field.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong and how to fix it.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+    },
+    /// No provider serves the model.
+    #[error("The model `{0}` does not exist or no configured provider serves it. List the available models with GET /v1/models, or add it to a provider's `models` in the config.")]
+    ModelNotFound(String),
+    /// No such job or record.
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is over the configured limit.
+    #[error("The request body is larger than the limit of {0} bytes. Send a smaller body, or raise `server.max_body_bytes` in the config.")]
+    PayloadTooLarge(usize),
+    /// NATS (or another dependency) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The sync request outlived its deadline; the job goes on.
+    #[error("The request did not finish within {timeout_ms} ms. The job goes on: fetch its result with GET /v1/jobs/{job_id}.")]
+    Timeout {
+        /// The job that keeps running.
+        job_id: String,
+        /// The deadline that passed.
+        timeout_ms: u64,
+    },
+    /// The job failed upstream or in a worker.
+    #[error("{}", .0.error.message)]
+    Job(JobError),
+    /// A bug or an unexpected state.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// A 400 with a message and the field at fault.
+    pub fn bad_request(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            param: param.map(str::to_string),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Job(e) => {
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A low-cardinality name of the error (the metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unavailable(_) => "unavailable",
+            Self::Timeout { .. } => "timeout",
+            Self::Job(_) => "upstream",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The OpenAI-shaped body.
+    pub fn body(&self) -> ErrorBody {
+        let message = self.to_string();
+        match self {
+            Self::BadRequest { param, .. } => ErrorBody {
+                message,
+                kind: "invalid_request_error".into(),
+                param: param.clone(),
+                code: None,
+            },
+            Self::ModelNotFound(_) => ErrorBody::new("invalid_request_error", message)
+                .param("model")
+                .code("model_not_found"),
+            Self::NotFound(_) => ErrorBody::new("invalid_request_error", message).code("not_found"),
+            Self::PayloadTooLarge(_) => {
+                ErrorBody::new("invalid_request_error", message).code("payload_too_large")
+            }
+            Self::Unavailable(_) => {
+                ErrorBody::new("api_error", message).code("service_unavailable")
+            }
+            Self::Timeout { .. } => ErrorBody::new("timeout_error", message).code("timeout"),
+            Self::Job(e) => e.error.clone(),
+            Self::Internal(_) => ErrorBody::new("api_error", message).code("internal_error"),
+        }
+    }
+
+    /// The job id to put in `X-Switchyard-Job-Id`, when the error names one.
+    pub fn job_id(&self) -> Option<&str> {
+        match self {
+            Self::Timeout { job_id, .. } => Some(job_id),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let job = self.job_id().map(str::to_string);
+        let body = ErrorResponse { error: self.body() };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(id) = job.and_then(|j| HeaderValue::from_str(&j).ok()) {
+            resp.headers_mut().insert(crate::ingress::JOB_ID_HEADER, id);
+        }
+        resp
+    }
+}
+
+impl From<async_nats::Error> for GatewayError {
+    fn from(e: async_nats::Error) -> Self {
+        unavailable(e)
+    }
+}
+
+/// A 503 for a NATS failure, with what to do next.
+pub fn unavailable(e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Unavailable(format!(
+        "The message broker (NATS) is not reachable: {e}. The gateway retries by itself; try the request again shortly, and check that nats-server is running."
+    ))
+}

@@ -1,0 +1,134 @@
+//! `POST /v1/chat/completions`: sync, streaming and queued chat.
+
+use super::submit::{mode_of, parse, publish, read_body, Submission, Submitted};
+use super::wait::{stored_result, Waiter};
+use super::{jobs, sse, AppState, JobId, JOB_ID_HEADER};
+use crate::error::GatewayError;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use schemas::openai::ChatRequest;
+use schemas::{EventDetail, EventKind, JobResult, JobState, Mode, Operation};
+use std::time::Duration;
+
+/// Checks what serde cannot.
+pub fn validate_chat(req: &ChatRequest) -> Result<(), GatewayError> {
+    if req.messages.is_empty() {
+        return Err(GatewayError::bad_request(
+            "`messages` is empty. Send at least one message, e.g. [{\"role\":\"user\",\"content\":\"hi\"}].",
+            Some("messages"),
+        ));
+    }
+    if let Some((i, _)) = req.messages.iter().enumerate().find(|(_, m)| m.role.is_empty()) {
+        return Err(GatewayError::bad_request(
+            format!("messages[{i}].role is empty; use system, user, assistant or tool."),
+            Some(&format!("messages[{i}].role")),
+        ));
+    }
+    Ok(())
+}
+
+/// The handler.
+pub async fn chat_completions(
+    State(st): State<AppState>,
+    Extension(JobId(id)): Extension<JobId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let job_id = id.clone();
+    let out = async {
+        let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
+        let req: ChatRequest = parse(&bytes)?;
+        validate_chat(&req)?;
+        let route = st.models().resolve(&req.model)?;
+        let mode = mode_of(&headers, req.stream.unwrap_or(false))?;
+        let sub = Submission::new(&st, id, Operation::Chat, mode, req.model, route, &bytes, &headers)?;
+        run(&st, sub).await
+    }
+    .await;
+    respond(&job_id, out)
+}
+
+/// Sets the job id header on the handler's outcome (the id may differ from the request's
+/// own when an idempotency key matched an earlier job).
+pub fn respond(request_job: &str, out: Result<(String, Response), GatewayError>) -> Response {
+    let (id, mut resp) = match out {
+        Ok((id, resp)) => (id, resp),
+        Err(e) => (e.job_id().unwrap_or(request_job).to_string(), e.into_response()),
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(JOB_ID_HEADER, v);
+    }
+    resp
+}
+
+/// Publishes the job and answers in its mode. Returns the job id and the response.
+pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), GatewayError> {
+    let mode = sub.job.mode;
+    let id = sub.job.id.clone();
+    let waiter = match mode {
+        Mode::Sync | Mode::Stream => Some(Waiter::subscribe(st, &id, mode == Mode::Stream).await?),
+        Mode::Queued | Mode::Batch => None,
+    };
+    if let Submitted::Duplicate(existing) = publish(st, &sub).await? {
+        tracing::info!(job_id = %existing, "idempotent resubmit: answering with the existing job");
+        drop(waiter);
+        return duplicate(st, existing, mode, sub.timeout_ms, &sub.job.model).await;
+    }
+    let Some(mut w) = waiter else {
+        return Ok((id.clone(), jobs::accepted(&id, &sub.job.model)));
+    };
+    if mode == Mode::Stream && w.chunks.is_some() {
+        let resp = sse::relay(st.clone(), id.clone(), w, sub.timeout_ms).await?;
+        return Ok((id, resp));
+    }
+    match w.result(Duration::from_millis(sub.timeout_ms)).await {
+        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        None => Err(GatewayError::Timeout { job_id: id, timeout_ms: sub.timeout_ms }),
+    }
+}
+
+/// Answers a resubmit whose idempotency key matched the job `id`: with its result (waiting
+/// for it when needed) or, when queued, with its id.
+async fn duplicate(
+    st: &AppState,
+    id: String,
+    mode: Mode,
+    timeout_ms: u64,
+    model: &str,
+) -> Result<(String, Response), GatewayError> {
+    if matches!(mode, Mode::Queued | Mode::Batch) {
+        return Ok((id.clone(), jobs::accepted(&id, model)));
+    }
+    let mut w = Waiter::subscribe(st, &id, false).await?;
+    let r = match stored_result(st, &id).await? {
+        Some(r) => Some(r),
+        None => w.result(Duration::from_millis(timeout_ms)).await,
+    };
+    match r {
+        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        None => Err(GatewayError::Timeout { job_id: id, timeout_ms }),
+    }
+}
+
+/// The HTTP answer for a finished job, emitting `delivered`.
+pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
+    st.events().emit(&r.id, EventKind::Delivered, EventDetail::default()).await;
+    if r.status != JobState::Completed {
+        return Err(GatewayError::Job(r.error.clone().unwrap_or_else(|| jobs::missing_error(&r))));
+    }
+    let Some(body) = r.response else {
+        return Err(GatewayError::Internal(format!("job {} completed without a response", r.id)));
+    };
+    if mode == Mode::Stream {
+        return Ok(sse::replay_completion(body.get()));
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.get().to_string(),
+    )
+        .into_response())
+}

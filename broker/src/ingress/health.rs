@@ -1,0 +1,56 @@
+//! `/health`, `/ready`, `/v1/models` and the JSON 404.
+
+use super::AppState;
+use crate::error::GatewayError;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Json;
+use schemas::openai::{Model, ModelList};
+use serde_json::json;
+
+/// Liveness: the process answers.
+pub async fn health() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: NATS connected and every stream present.
+pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
+    let connected = crate::nats::is_connected(st.client());
+    let mut streams = serde_json::Map::new();
+    let mut all = connected;
+    if connected {
+        let t = st.topo();
+        for name in [t.subjects.jobs_stream(), t.subjects.results_stream(), t.subjects.events_stream()] {
+            let ok = t.js.get_stream(&name).await.is_ok();
+            all &= ok;
+            streams.insert(name, json!(ok));
+        }
+    }
+    let status = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if all { "ready" } else { "not_ready" },
+        "nats": if connected { "connected" } else { "disconnected" },
+        "streams": streams,
+    });
+    (status, Json(body))
+}
+
+/// Every configured model and alias.
+pub async fn models(State(st): State<AppState>) -> Json<ModelList> {
+    let data = st
+        .models()
+        .models()
+        .into_iter()
+        .map(|(id, owned_by)| Model { id, object: "model".into(), created: 0, owned_by })
+        .collect();
+    Json(ModelList { object: "list".into(), data })
+}
+
+/// A 404 in the OpenAI error shape.
+pub async fn not_found(uri: Uri) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "There is no route {}. See the README for the API (POST /v1/chat/completions, POST /v1/jobs, GET /v1/models).",
+        uri.path()
+    ))
+}

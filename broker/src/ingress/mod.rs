@@ -1,0 +1,87 @@
+//! The HTTP ingress: the OpenAI-compatible API in front of the job streams.
+//!
+//! Cross-cutting concerns are tower layers around the routes ([`layers`]); each route is a
+//! module of its own.
+
+mod chat;
+mod health;
+mod jobs;
+pub mod layers;
+mod sse;
+mod submit;
+mod wait;
+
+use crate::config::Config;
+use crate::events::EventSink;
+use crate::nats::Topology;
+use crate::routing::Router as ModelRouter;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+pub use layers::JobId;
+pub use submit::{Submission, Submitted};
+
+/// The response header naming the job of every response.
+pub const JOB_ID_HEADER: &str = "x-switchyard-job-id";
+/// The request header that asks for queued mode on the chat endpoint.
+pub const MODE_HEADER: &str = "x-switchyard-mode";
+/// The request header that shortens the sync deadline, in milliseconds.
+pub const TIMEOUT_HEADER: &str = "x-switchyard-timeout-ms";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    topo: Topology,
+    events: EventSink,
+    models: ModelRouter,
+    cfg: Config,
+}
+
+impl AppState {
+    /// State over a connected client and an ensured topology.
+    pub fn new(client: async_nats::Client, topo: Topology, events: EventSink, cfg: Config) -> Self {
+        let models = ModelRouter::new(&cfg);
+        Self {
+            inner: Arc::new(Inner { client, topo, events, models, cfg }),
+        }
+    }
+    /// The NATS client.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+    /// Streams and buckets.
+    pub fn topo(&self) -> &Topology {
+        &self.inner.topo
+    }
+    /// Lifecycle events.
+    pub fn events(&self) -> &EventSink {
+        &self.inner.events
+    }
+    /// Model resolution.
+    pub fn models(&self) -> &ModelRouter {
+        &self.inner.models
+    }
+    /// The config.
+    pub fn cfg(&self) -> &Config {
+        &self.inner.cfg
+    }
+}
+
+/// The ingress routes with their layers.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/jobs", post(jobs::submit_job))
+        .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/models", get(health::models))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .fallback(health::not_found);
+    layers::apply(api).with_state(state)
+}

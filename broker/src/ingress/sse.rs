@@ -1,0 +1,172 @@
+//! Relaying a job's chunks to the client as OpenAI-style server-sent events.
+//!
+//! The first chunk (or the result) is awaited before answering, so an upstream error that
+//! happens before any output becomes a proper HTTP error instead of a broken stream.
+
+use super::chat::finish;
+use super::wait::Waiter;
+use super::AppState;
+use crate::error::GatewayError;
+use axum::body::{Body, Bytes};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use schemas::openai::{ChatChunk, ChatResponse, ChunkChoice, Delta, ErrorResponse};
+use schemas::{EventDetail, EventKind, JobResult, JobState, Mode, StreamChunk};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What the relay got next.
+enum Next {
+    Chunk(StreamChunk),
+    Result(JobResult),
+    Timeout,
+}
+
+async fn next(w: &mut Waiter, deadline: Instant) -> Next {
+    let Some(chunks) = w.chunks.as_mut() else {
+        return Next::Timeout;
+    };
+    loop {
+        let got = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                biased;
+                Some(m) = chunks.next() => serde_json::from_slice::<StreamChunk>(&m.payload).ok().map(Next::Chunk),
+                Some(m) = w.results.next() => serde_json::from_slice::<JobResult>(&m.payload).ok().map(Next::Result),
+                else => Some(Next::Timeout),
+            }
+        })
+        .await;
+        match got {
+            Ok(Some(n)) => return n,
+            Ok(None) => continue,
+            Err(_) => return Next::Timeout,
+        }
+    }
+}
+
+fn frame(data: &str) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+fn error_frame(e: &GatewayError) -> Bytes {
+    let body = ErrorResponse { error: e.body() };
+    frame(&serde_json::to_string(&body).unwrap_or_default())
+}
+
+fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
+    let stream = tokio_stream(rx).map(Ok::<_, std::convert::Infallible>);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Peeks the first chunk, then streams the rest from a task.
+pub async fn relay(st: AppState, id: String, mut w: Waiter, timeout_ms: u64) -> Result<Response, GatewayError> {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let first = match next(&mut w, deadline).await {
+        Next::Chunk(c) => c,
+        Next::Result(r) => return finish(&st, r, Mode::Stream).await,
+        Next::Timeout => return Err(GatewayError::Timeout { job_id: id, timeout_ms }),
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let delivery = first.delivery;
+        let mut sent: u64 = 0;
+        let mut ok = tx.send(frame(first.data.get())).await.is_ok();
+        sent += 1;
+        let outcome = loop {
+            if !ok {
+                break None;
+            }
+            match next(&mut w, deadline).await {
+                Next::Chunk(c) if c.delivery != delivery => {
+                    let e = GatewayError::Internal(format!(
+                        "The worker streaming this job stopped mid-way and the job was redelivered. Fetch the complete result with GET /v1/jobs/{id}."
+                    ));
+                    let _ = tx.send(error_frame(&e)).await;
+                    break None;
+                }
+                Next::Chunk(c) => {
+                    ok = tx.send(frame(c.data.get())).await.is_ok();
+                    sent += 1;
+                }
+                Next::Result(r) => break Some(r),
+                Next::Timeout => {
+                    let e = GatewayError::Timeout { job_id: id.clone(), timeout_ms };
+                    let _ = tx.send(error_frame(&e)).await;
+                    break None;
+                }
+            }
+        };
+        let Some(r) = outcome else {
+            return;
+        };
+        // Chunks published before the result may still be in flight on this connection.
+        let expected = r.chunks.unwrap_or(sent);
+        let grace = Instant::now() + Duration::from_millis(200);
+        while sent < expected {
+            let Some(chunks) = w.chunks.as_mut() else { break };
+            match tokio::time::timeout_at(grace, chunks.next()).await {
+                Ok(Some(m)) => {
+                    if let Ok(c) = serde_json::from_slice::<StreamChunk>(&m.payload) {
+                        let _ = tx.send(frame(c.data.get())).await;
+                        sent += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        if r.status != JobState::Completed {
+            let e = GatewayError::Job(r.error.clone().unwrap_or_else(|| super::jobs::missing_error(&r)));
+            let _ = tx.send(error_frame(&e)).await;
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        st.events().emit(&r.id, EventKind::Delivered, EventDetail::default()).await;
+    });
+    Ok(sse_response(rx))
+}
+
+/// A finished completion replayed as a stream: one chunk with the whole message, then `[DONE]`.
+pub fn replay_completion(body: &str) -> Response {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    if let Ok(resp) = serde_json::from_str::<ChatResponse>(body) {
+        let chunk = ChatChunk {
+            id: resp.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: resp.created,
+            model: resp.model.clone(),
+            choices: resp
+                .choices
+                .iter()
+                .map(|c| ChunkChoice {
+                    index: c.index,
+                    delta: Delta {
+                        role: Some(c.message.role.clone()),
+                        content: Some(c.message.text()),
+                        ..Default::default()
+                    },
+                    finish_reason: c.finish_reason.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            usage: resp.usage.clone(),
+            extra: Default::default(),
+        };
+        let data = serde_json::to_string(&chunk).unwrap_or_default();
+        let _ = tx.try_send(frame(&data));
+    }
+    let _ = tx.try_send(Bytes::from_static(b"data: [DONE]\n\n"));
+    sse_response(rx)
+}

@@ -1,0 +1,202 @@
+//! Turning a validated request into a job on JetStream.
+
+use super::{AppState, MODE_HEADER, TIMEOUT_HEADER};
+use crate::error::{unavailable, GatewayError};
+use async_nats::jetstream::kv;
+use axum::body::{Body, Bytes};
+use axum::http::HeaderMap;
+use schemas::{EventDetail, EventKind, Job, Mode, Operation, Target};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+/// Reads the whole body, failing with 413 past `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if too_large {
+            GatewayError::PayloadTooLarge(limit)
+        } else {
+            GatewayError::bad_request(format!("Cannot read the request body: {e}"), None)
+        }
+    })
+}
+
+/// Parses a JSON body into `T`, with a 400 that names the field at fault.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    if bytes.is_empty() {
+        return Err(GatewayError::bad_request(
+            "The request body is empty. Send a JSON object such as {\"model\":\"mock/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}.",
+            None,
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let msg = e.to_string();
+        let param = msg
+            .split_once("field `")
+            .and_then(|(_, r)| r.split_once('`'))
+            .map(|(f, _)| f.to_string());
+        let what = if e.is_syntax() || e.is_eof() {
+            "The request body is not valid JSON"
+        } else {
+            "The request body does not match the API"
+        };
+        GatewayError::BadRequest {
+            message: format!("{what}: {msg}. Fix the body and send it again."),
+            param,
+        }
+    })
+}
+
+/// The mode the client asked for: the `X-Switchyard-Mode: queued` header, else streaming
+/// when `stream` is set, else sync.
+pub fn mode_of(headers: &HeaderMap, stream: bool) -> Result<Mode, GatewayError> {
+    match headers.get(MODE_HEADER).map(|v| v.to_str().unwrap_or("").to_ascii_lowercase()) {
+        Some(m) if m == "queued" => Ok(Mode::Queued),
+        Some(m) if m == "sync" || m.is_empty() => Ok(if stream { Mode::Stream } else { Mode::Sync }),
+        Some(other) => Err(GatewayError::bad_request(
+            format!("X-Switchyard-Mode `{other}` is unknown; use `queued` or leave it out."),
+            None,
+        )),
+        None => Ok(if stream { Mode::Stream } else { Mode::Sync }),
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A job about to be published.
+pub struct Submission {
+    /// The envelope.
+    pub job: Job,
+    /// How long a sync or streaming client waits.
+    pub timeout_ms: u64,
+}
+
+impl Submission {
+    /// A job for a validated body.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        st: &AppState,
+        id: String,
+        op: Operation,
+        mode: Mode,
+        model: String,
+        route: Vec<Target>,
+        body: &Bytes,
+        headers: &HeaderMap,
+    ) -> Result<Self, GatewayError> {
+        let body: Box<RawValue> = parse(body)?;
+        let max = st.cfg().server.request_timeout_ms;
+        let timeout_ms = match header(headers, TIMEOUT_HEADER) {
+            Some(v) => v.parse::<u64>().ok().filter(|t| *t > 0).map(|t| t.min(max)).ok_or_else(|| {
+                GatewayError::bad_request(
+                    format!("{TIMEOUT_HEADER} must be a positive number of milliseconds, got `{v}`."),
+                    None,
+                )
+            })?,
+            None => max,
+        };
+        let now = schemas::now_ms();
+        let idempotency_key = header(headers, "idempotency-key");
+        if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
+            return Err(GatewayError::bad_request("Idempotency-Key is longer than 255 characters.", None));
+        }
+        Ok(Self {
+            job: Job {
+                v: schemas::WIRE_VERSION,
+                id,
+                op,
+                mode,
+                model,
+                route,
+                body,
+                key_id: None,
+                created_ms: now,
+                deadline_ms: now + timeout_ms,
+                traceparent: header(headers, "traceparent"),
+                idempotency_key,
+                replay_of: None,
+                node: st.events().node().to_string(),
+            },
+            timeout_ms,
+        })
+    }
+}
+
+/// What publishing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new job under the submission's id.
+    New,
+    /// The idempotency key was seen before: the existing job's id.
+    Duplicate(String),
+}
+
+fn idempotency_kv_key(key_id: Option<&str>, key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{}.{hex}", key_id.unwrap_or("anon"))
+}
+
+/// Publishes the job (awaiting the JetStream ack) and emits `received` and `queued`.
+pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, GatewayError> {
+    let job = &sub.job;
+    if !crate::nats::is_connected(st.client()) {
+        return Err(unavailable("not connected"));
+    }
+    st.events()
+        .emit(&job.id, EventKind::Received, EventDetail {
+            mode: Some(job.mode),
+            model: Some(job.model.clone()),
+            key_id: job.key_id.clone(),
+            traceparent: job.traceparent.clone(),
+            related_job: job.replay_of.clone(),
+            ..Default::default()
+        })
+        .await;
+    if let Some(key) = &job.idempotency_key {
+        let kv_key = idempotency_kv_key(job.key_id.as_deref(), key);
+        match st.topo().idempotency.create(&kv_key, job.id.clone().into()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let existing = st.topo().idempotency.get(&kv_key).await.map_err(unavailable)?;
+                if let Some(existing) = existing.and_then(|b| String::from_utf8(b.to_vec()).ok()) {
+                    return Ok(Submitted::Duplicate(existing));
+                }
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    let Some(first) = job.route.first() else {
+        return Err(GatewayError::Internal("a job without a route".into()));
+    };
+    let payload = serde_json::to_vec(job).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", job.id.as_str());
+    if let Some(tp) = &job.traceparent {
+        headers.insert("traceparent", tp.as_str());
+    }
+    let subject = st.topo().subjects.jobs(&first.provider);
+    let ack = st
+        .topo()
+        .js
+        .publish_with_headers(subject, headers, payload.into())
+        .await
+        .map_err(unavailable)?;
+    ack.await.map_err(unavailable)?;
+    st.events()
+        .emit(&job.id, EventKind::Queued, EventDetail {
+            provider: Some(first.provider.clone()),
+            model: Some(first.model.clone()),
+            ..Default::default()
+        })
+        .await;
+    Ok(Submitted::New)
+}

@@ -1,0 +1,40 @@
+//! The NATS side: connecting, and the JetStream topology every role relies on.
+
+mod topology;
+
+pub use topology::{ensure_topology, Topology};
+
+use crate::config::NatsConfig;
+use std::time::Duration;
+
+/// Connects to NATS with reconnects forever; `name` shows in the server's connection list.
+///
+/// The first connection is retried by the client in the background, so a role started
+/// before its NATS comes up waits for it instead of failing.
+pub async fn connect(url: &str, cfg: &NatsConfig, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let mut opts = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(3))
+        .request_timeout(Some(Duration::from_secs(5)))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(2_000)))
+        .event_callback(|ev| async move {
+            match ev {
+                async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                async_nats::Event::Connected => tracing::info!("NATS connected"),
+                other => tracing::debug!(event = %other, "NATS event"),
+            }
+        });
+    if let Some(creds) = &cfg.credentials {
+        opts = opts.credentials_file(creds).await.map_err(|e| {
+            async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, e)
+        })?;
+    }
+    opts.connect(url).await
+}
+
+/// Whether the client is connected right now.
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    matches!(client.connection_state(), async_nats::connection::State::Connected)
+}

@@ -1,0 +1,103 @@
+//! Streams and buckets: created when missing, updated when their config changed.
+
+use crate::config::NatsConfig;
+use async_nats::jetstream::{self, kv, stream};
+use schemas::Subjects;
+use std::time::Duration;
+
+/// Handles on the streams and buckets, shared by every role of a process.
+#[derive(Clone)]
+pub struct Topology {
+    /// Subject and stream names.
+    pub subjects: Subjects,
+    /// The JetStream context.
+    pub js: jetstream::Context,
+    /// `SY_JOBS`.
+    pub jobs: stream::Stream,
+    /// `SY_RESULTS`.
+    pub results: stream::Stream,
+    /// `SY_EVENTS`.
+    pub events: stream::Stream,
+    /// `SY_DEAD`.
+    pub dead: stream::Stream,
+    /// Idempotency keys to job ids.
+    pub idempotency: kv::Store,
+}
+
+async fn upsert(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::Stream, async_nats::Error> {
+    match js.get_stream(&cfg.name).await {
+        Ok(mut s) => {
+            let current = s.info().await?.config.clone();
+            if current.subjects != cfg.subjects || current.max_age != cfg.max_age || current.allow_direct != cfg.allow_direct {
+                js.update_stream(&cfg).await?;
+            }
+            Ok(js.get_stream(&cfg.name).await?)
+        }
+        Err(_) => Ok(js.create_stream(cfg).await?),
+    }
+}
+
+/// Creates (or updates) every stream and bucket and returns their handles.
+pub async fn ensure_topology(client: async_nats::Client, cfg: &NatsConfig) -> Result<Topology, async_nats::Error> {
+    let subjects = Subjects::new(&cfg.prefix);
+    let js = jetstream::new(client);
+    let p = subjects.prefix();
+    let jobs = upsert(&js, stream::Config {
+        name: subjects.jobs_stream(),
+        subjects: vec![format!("{p}.jobs.>")],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        duplicate_window: Duration::from_secs(120),
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await?;
+    let results = upsert(&js, stream::Config {
+        name: subjects.results_stream(),
+        subjects: vec![format!("{p}.results.>")],
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        max_age: Duration::from_secs(cfg.results_max_age_s),
+        max_messages_per_subject: 1,
+        duplicate_window: Duration::from_secs(120),
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await?;
+    let events = upsert(&js, stream::Config {
+        name: subjects.events_stream(),
+        subjects: vec![format!("{p}.events.>")],
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        max_age: Duration::from_secs(cfg.events_max_age_s),
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await?;
+    let dead = upsert(&js, stream::Config {
+        name: subjects.dead_stream(),
+        subjects: vec![format!("{p}.dead.>")],
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        max_age: Duration::from_secs(cfg.events_max_age_s),
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await?;
+    let bucket = subjects.idempotency_bucket();
+    let idempotency = match js.get_key_value(&bucket).await {
+        Ok(kv) => kv,
+        Err(_) => {
+            js.create_key_value(kv::Config {
+                bucket,
+                max_age: Duration::from_secs(24 * 3600),
+                storage: stream::StorageType::File,
+                num_replicas: cfg.replicas,
+                ..Default::default()
+            })
+            .await?
+        }
+    };
+    Ok(Topology { subjects, js, jobs, results, events, dead, idempotency })
+}

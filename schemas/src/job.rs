@@ -1,0 +1,113 @@
+//! The job envelope: what the ingress publishes on `sy.jobs.<provider>`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Which API operation a job performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+}
+
+/// How the client waits for the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The HTTP request waits for the result.
+    Sync,
+    /// The HTTP request relays chunks as server-sent events.
+    Stream,
+    /// The client got `202` and a job id; it polls or subscribes.
+    Queued,
+    /// Part of a batch.
+    Batch,
+}
+
+impl Mode {
+    /// Whether the worker should stream from the upstream and publish chunks.
+    pub fn streams(self) -> bool {
+        matches!(self, Mode::Stream)
+    }
+}
+
+/// Where a job is lifecycle-wise, as `GET /v1/jobs/{id}` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting in the stream for a worker.
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// Finished with a response.
+    Completed,
+    /// Finished with an error.
+    Failed,
+    /// Cancelled by the client.
+    Cancelled,
+}
+
+impl JobState {
+    /// Whether the job has finished.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One resolved destination of a job: a provider and the model name it knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Target {
+    /// The configured provider name (`openai`, `mock`, ...).
+    pub provider: String,
+    /// The model name as that provider knows it.
+    pub model: String,
+}
+
+impl Target {
+    /// `provider/model`.
+    pub fn qualified(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+}
+
+/// The job envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Job {
+    /// Envelope version ([`crate::WIRE_VERSION`]).
+    pub v: u32,
+    /// UUIDv7 job id.
+    pub id: String,
+    /// The API operation.
+    pub op: Operation,
+    /// How the client waits.
+    pub mode: Mode,
+    /// The model as the client named it (alias, `provider/model` or bare).
+    pub model: String,
+    /// Resolved targets, tried in order: the first is the primary, the rest fallbacks.
+    pub route: Vec<Target>,
+    /// The client's request body as sent (already validated by the ingress).
+    #[schemars(with = "serde_json::Value")]
+    pub body: Box<RawValue>,
+    /// The id (never the secret) of the key that submitted the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// When the ingress accepted the job (ms since the epoch).
+    pub created_ms: u64,
+    /// When the client stops waiting (ms since the epoch); retries stop at this point.
+    pub deadline_ms: u64,
+    /// W3C `traceparent` of the request, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The client's `Idempotency-Key`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The job this one replays, if it is a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    /// The node (process) that accepted the job.
+    pub node: String,
+}

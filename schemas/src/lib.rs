@@ -1,0 +1,51 @@
+//! Switchyard's wire types.
+//!
+//! Two families live here:
+//! - [`openai`]: the OpenAI-compatible HTTP API (chat, embeddings, errors, models), typed
+//!   with serde; every struct keeps unknown fields in an `extra` map so that they pass
+//!   through the gateway untouched.
+//! - the NATS envelopes ([`Job`], [`JobResult`], [`StreamChunk`], [`Event`]) that the
+//!   ingress, the workers and the auditor exchange. They carry a version field `v` and are
+//!   also published as JSON Schema files under `schemas/json/` (see [`json_schemas`]), so a
+//!   client in any language can subscribe to results on NATS.
+
+pub mod chunk;
+pub mod event;
+pub mod job;
+pub mod openai;
+pub mod result;
+pub mod subjects;
+
+pub use chunk::StreamChunk;
+pub use event::{Event, EventDetail, EventKind};
+pub use job::{Job, JobState, Mode, Operation, Target};
+pub use result::{JobError, JobResult};
+pub use subjects::Subjects;
+
+/// The version of the NATS envelopes defined in this crate. Bumped on any incompatible change.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Milliseconds since the Unix epoch, the time unit of every envelope.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The JSON Schema of every versioned envelope, by file name (`job.v1.json`, ...).
+pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
+    fn one<T: schemars::JsonSchema>(name: &str) -> (String, serde_json::Value) {
+        let schema = schemars::schema_for!(T);
+        (
+            format!("{name}.v{WIRE_VERSION}.json"),
+            serde_json::to_value(schema).unwrap_or_default(),
+        )
+    }
+    vec![
+        one::<Job>("job"),
+        one::<JobResult>("result"),
+        one::<StreamChunk>("chunk"),
+        one::<Event>("event"),
+    ]
+}

@@ -1,0 +1,55 @@
+//! The result envelope: what a worker publishes on `sy.results.<job>`.
+
+use crate::job::JobState;
+use crate::openai::{ErrorBody, Usage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A job's failure: the HTTP status the client gets and the OpenAI-shaped error body.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobError {
+    /// HTTP status for the client.
+    pub status: u16,
+    /// The OpenAI-shaped error.
+    pub error: ErrorBody,
+    /// Whether trying again later could succeed.
+    #[serde(default)]
+    pub retryable: bool,
+}
+
+/// The final outcome of a job.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobResult {
+    /// Envelope version ([`crate::WIRE_VERSION`]).
+    pub v: u32,
+    /// The job id.
+    pub id: String,
+    /// `completed`, `failed` or `cancelled`.
+    pub status: JobState,
+    /// The provider that answered (or last failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The model that answered, as the provider knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The OpenAI-shaped response body (a chat completion or an embeddings list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub response: Option<Box<RawValue>>,
+    /// The error, when the job failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    /// Token usage, normalized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// How many upstream attempts were made.
+    pub attempts: u32,
+    /// For streamed jobs: how many chunks were published on `sy.chunks.<job>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
+    /// When the job finished (ms since the epoch).
+    pub finished_ms: u64,
+    /// The node (worker process) that finished the job.
+    pub node: String,
+}

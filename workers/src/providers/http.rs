@@ -1,0 +1,78 @@
+//! Shared HTTP plumbing for adapters: the client, status-to-error mapping, `retry-after`.
+
+use crate::error::{ErrorKind, ProviderError};
+use std::time::Duration;
+
+/// A pooled rustls client with the connect timeout set.
+pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Parses `retry-after` (seconds or an HTTP date) and `retry-after-ms`.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        return Some(Duration::from_millis(ms.max(0.0) as u64));
+    }
+    let v = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(Duration::from_millis((secs.max(0.0) * 1000.0) as u64));
+    }
+    None
+}
+
+/// A transport error as a provider error.
+pub fn transport_error(provider: &str, e: &reqwest::Error) -> ProviderError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() || e.is_body() {
+        ErrorKind::Decode
+    } else {
+        ErrorKind::Network
+    };
+    // reqwest's Display never includes headers, so no key can leak here.
+    let mut msg = e.to_string();
+    if let Some(src) = std::error::Error::source(e) {
+        msg.push_str(&format!(": {src}"));
+    }
+    ProviderError::new(kind, provider, msg)
+}
+
+/// An upstream error answer as a provider error. `message` is what the adapter found in the
+/// provider's error body; `hint` refines the class (`context_length`, `content_filter`,
+/// `overloaded`) from the provider's error code.
+pub fn status_error(
+    provider: &str,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    message: String,
+    hint: Option<ErrorKind>,
+) -> ProviderError {
+    let kind = hint.unwrap_or_else(|| ErrorKind::from_status(status));
+    ProviderError::new(kind, provider, format!("upstream answered {status}: {message}"))
+        .status(status)
+        .retry_after(retry_after(headers))
+}
+
+/// A short, printable excerpt of a body for error messages.
+pub fn excerpt(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let s = s.trim();
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s.to_string()
+    }
+}
