@@ -85,11 +85,26 @@ impl Drop for Nats {
     }
 }
 
-/// A config for tests: the given NATS, an ephemeral HTTP port, fast timeouts, plus `extra` TOML.
+fn merge(base: &mut toml::Table, extra: toml::Table) {
+    for (k, v) in extra {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// A config for tests: the given NATS, an ephemeral HTTP port, fast timeouts, merged with
+/// `extra` TOML.
 pub fn config(nats_url: &str, extra: &str) -> Config {
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = 10000\n\n[nats]\nurl = \"{nats_url}\"\n\n[worker]\nack_wait_ms = 2000\n\n{extra}"
+    let base = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = 10000\n\n[nats]\nurl = \"{nats_url}\"\n\n[worker]\nack_wait_ms = 2000\n"
     );
+    let mut doc: toml::Table = base.parse().expect("base config");
+    merge(&mut doc, extra.parse().expect("extra config is TOML"));
+    let text = toml::to_string(&doc).expect("config text");
     Config::from_toml(&text, "test.toml", |_| None, std::iter::empty()).expect("valid test config")
 }
 

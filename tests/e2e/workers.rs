@@ -71,7 +71,7 @@ async fn killed_worker_job_is_redelivered_and_completed() {
     let id = job_id(&r);
     // Let the doomed worker take it, then SIGKILL it mid-call.
     let mut running = false;
-    for _ in 0..100 {
+    for _ in 0..250 {
         let j: Value = gw.get(&format!("/v1/jobs/{id}")).await.json().await.unwrap();
         if j["status"] == "running" {
             running = true;

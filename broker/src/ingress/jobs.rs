@@ -2,7 +2,7 @@
 
 use super::chat::{respond, run, validate_chat};
 use super::submit::{parse, read_body, Submission};
-use super::wait::{last_event, stored_result};
+use super::wait::{job_events, stored_result};
 use super::{AppState, JobId};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -72,18 +72,22 @@ pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Resp
         if let Some(r) = stored_result(&st, &id).await? {
             return Ok(Json(result_view(&r)).into_response());
         }
-        let Some(ev) = last_event(&st, &id).await? else {
+        let events = job_events(&st, &id, 256).await?;
+        let Some(last) = events.iter().max_by_key(|e| e.ts_ms) else {
             return Err(GatewayError::NotFound(format!(
                 "No job `{id}` is known. It may have expired (results are kept for nats.results_max_age_s), or the id is wrong."
             )));
         };
-        let status = ev.kind.state().filter(|s| !s.is_final()).unwrap_or(JobState::Queued);
+        // Events of one job come from several processes and may land out of order: the
+        // job is as far along as its most advanced event says.
+        let running = events.iter().any(|e| e.kind.state() == Some(JobState::Running));
+        let status = if running { JobState::Running } else { JobState::Queued };
         Ok(Json(json!({
             "id": id,
             "object": "job",
             "status": status,
-            "last_event": ev.kind,
-            "updated_at_ms": ev.ts_ms,
+            "last_event": last.kind,
+            "updated_at_ms": last.ts_ms,
         }))
         .into_response())
     }
