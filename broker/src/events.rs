@@ -25,7 +25,10 @@ impl EventSink {
     pub fn start(js: async_nats::jetstream::Context, subjects: Subjects, node: &str) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(publish_loop(js, subjects, rx));
-        Self { tx, node: node.into() }
+        Self {
+            tx,
+            node: node.into(),
+        }
     }
 
     /// This process's node name.
@@ -35,7 +38,8 @@ impl EventSink {
 
     /// Emits `kind` for `job` with `detail`, stamped now with this node.
     pub async fn emit(&self, job: &str, kind: EventKind, detail: EventDetail) {
-        self.send(Event::new(job, kind, &self.node).with(detail)).await;
+        self.send(Event::new(job, kind, &self.node).with(detail))
+            .await;
     }
 
     /// Emits a prepared event.
@@ -46,7 +50,11 @@ impl EventSink {
     }
 }
 
-async fn publish_loop(js: async_nats::jetstream::Context, subjects: Subjects, mut rx: mpsc::Receiver<Event>) {
+async fn publish_loop(
+    js: async_nats::jetstream::Context,
+    subjects: Subjects,
+    mut rx: mpsc::Receiver<Event>,
+) {
     let mut acks = FuturesUnordered::new();
     loop {
         tokio::select! {
@@ -71,7 +79,15 @@ async fn publish_loop(js: async_nats::jetstream::Context, subjects: Subjects, mu
     }
 }
 
-fn log_ack((job, res): (String, Result<async_nats::jetstream::publish::PublishAck, async_nats::jetstream::context::PublishError>)) {
+fn log_ack(
+    (job, res): (
+        String,
+        Result<
+            async_nats::jetstream::publish::PublishAck,
+            async_nats::jetstream::context::PublishError,
+        >,
+    ),
+) {
     if let Err(e) = res {
         tracing::warn!(job_id = %job, error = %e, "event not stored");
     }

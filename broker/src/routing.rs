@@ -146,7 +146,13 @@ mod tests {
         assert_eq!(t.map(|v| v[0].qualified()), Ok("b/any-model".to_string()));
         let t = r.resolve("org/m2").map_err(|e| e.to_string());
         assert_eq!(t.map(|v| v[0].qualified()), Ok("b/org/m2".to_string()));
-        assert!(matches!(r.resolve("shared"), Err(GatewayError::BadRequest { .. })));
-        assert!(matches!(r.resolve("nope"), Err(GatewayError::ModelNotFound(_))));
+        assert!(matches!(
+            r.resolve("shared"),
+            Err(GatewayError::BadRequest { .. })
+        ));
+        assert!(matches!(
+            r.resolve("nope"),
+            Err(GatewayError::ModelNotFound(_))
+        ));
     }
 }

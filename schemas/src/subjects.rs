@@ -73,7 +73,11 @@ impl Subjects {
     }
     /// The durable consumer shared by every worker of a provider.
     pub fn worker_consumer(&self, provider: &str) -> String {
-        format!("{}_worker_{}", self.prefix, provider.replace(['.', '*', '>'], "_"))
+        format!(
+            "{}_worker_{}",
+            self.prefix,
+            provider.replace(['.', '*', '>'], "_")
+        )
     }
     /// The KV bucket mapping idempotency keys to job ids.
     pub fn idempotency_bucket(&self) -> String {

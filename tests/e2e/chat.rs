@@ -8,18 +8,32 @@ use serde_json::{json, Value};
 async fn mock_echo_answers_sync() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "").await;
-    let resp = gw.post("/v1/chat/completions", chat("mock/echo", "hello there")).await;
+    let resp = gw
+        .post("/v1/chat/completions", chat("mock/echo", "hello there"))
+        .await;
     assert_eq!(resp.status(), 200);
     let id = job_id(&resp);
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "job id header: {id:?}");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["choices"][0]["message"]["content"], "echo: hello there");
-    assert_eq!(v["usage"]["total_tokens"], v["usage"]["prompt_tokens"].as_u64().unwrap() + v["usage"]["completion_tokens"].as_u64().unwrap());
+    assert_eq!(
+        v["usage"]["total_tokens"],
+        v["usage"]["prompt_tokens"].as_u64().unwrap()
+            + v["usage"]["completion_tokens"].as_u64().unwrap()
+    );
     // The finished job can be fetched by the id from the header.
-    let j: Value = gw.get(&format!("/v1/jobs/{id}")).await.json().await.unwrap();
+    let j: Value = gw
+        .get(&format!("/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(j["status"], "completed");
-    assert_eq!(j["result"]["choices"][0]["message"]["content"], "echo: hello there");
+    assert_eq!(
+        j["result"]["choices"][0]["message"]["content"],
+        "echo: hello there"
+    );
     gw.stop().await;
 }
 
@@ -44,18 +58,35 @@ async fn openai_upstream_gets_the_body_untouched() {
     let resp = gw.post("/v1/chat/completions", body.clone()).await;
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(v["system_fingerprint"], "fp_test", "unknown response fields pass through");
+    assert_eq!(
+        v["system_fingerprint"], "fp_test",
+        "unknown response fields pass through"
+    );
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
     let seen = up.requests();
     assert_eq!(seen.len(), 1);
     let sent = &seen[0].body;
     assert_eq!(sent["model"], "gpt-test", "the provider prefix is stripped");
-    for key in ["messages", "tools", "tool_choice", "response_format", "temperature", "seed", "x_vendor_field"] {
+    for key in [
+        "messages",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "temperature",
+        "seed",
+        "x_vendor_field",
+    ] {
         assert_eq!(sent[key], body[key], "{key} passes through untouched");
     }
-    assert_eq!(seen[0].headers.get("authorization").unwrap(), "Bearer sk-test-secret");
+    assert_eq!(
+        seen[0].headers.get("authorization").unwrap(),
+        "Bearer sk-test-secret"
+    );
     gw.stop().await;
 }
 
@@ -63,7 +94,10 @@ async fn openai_upstream_gets_the_body_untouched() {
 async fn bare_model_and_alias_resolve() {
     let nats = Nats::start().await;
     let up = Upstream::start().await;
-    let extra = format!("{}\n[models.smart]\ntarget = \"up/gpt-test\"\n", up.provider_toml("up"));
+    let extra = format!(
+        "{}\n[models.smart]\ntarget = \"up/gpt-test\"\n",
+        up.provider_toml("up")
+    );
     let gw = Gateway::start(&nats, &extra).await;
     for model in ["gpt-test", "smart"] {
         let resp = gw.post("/v1/chat/completions", chat(model, "hi")).await;
@@ -72,8 +106,16 @@ async fn bare_model_and_alias_resolve() {
         assert_eq!(v["choices"][0]["message"]["content"], "upstream says: hi");
     }
     let models: Value = gw.get("/v1/models").await.json().await.unwrap();
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
-    assert!(ids.contains(&"smart") && ids.contains(&"up/gpt-test"), "{ids:?}");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"smart") && ids.contains(&"up/gpt-test"),
+        "{ids:?}"
+    );
     gw.stop().await;
 }
 
@@ -95,7 +137,9 @@ async fn lifecycle_events_are_published() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "").await;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let resp = gw.post("/v1/chat/completions", chat("mock/echo", "events please")).await;
+    let resp = gw
+        .post("/v1/chat/completions", chat("mock/echo", "events please"))
+        .await;
     assert_eq!(resp.status(), 200);
     let id = job_id(&resp);
     let js = async_nats::jetstream::new(client);
@@ -107,7 +151,9 @@ async fn lifecycle_events_are_published() {
         while let Ok(m) = stream.get_raw_message(seq).await {
             let ev: Value = serde_json::from_slice(&m.payload).unwrap();
             if ev["job"] == id.as_str() {
-                assert!(ev["ts_ms"].as_u64().unwrap() > 0 && !ev["node"].as_str().unwrap().is_empty());
+                assert!(
+                    ev["ts_ms"].as_u64().unwrap() > 0 && !ev["node"].as_str().unwrap().is_empty()
+                );
                 kinds.push(ev["kind"].as_str().unwrap().to_string());
             }
             seq += 1;
@@ -117,7 +163,14 @@ async fn lifecycle_events_are_published() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    for k in ["received", "queued", "dequeued", "attempt_started", "completed", "delivered"] {
+    for k in [
+        "received",
+        "queued",
+        "dequeued",
+        "attempt_started",
+        "completed",
+        "delivered",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "missing {k} in {kinds:?}");
     }
     gw.stop().await;

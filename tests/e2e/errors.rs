@@ -22,13 +22,29 @@ async fn bad_inputs() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "[server]\n").await;
     let url = gw.url("/v1/chat/completions");
-    let r = gw.http.post(&url).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = gw
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_error(r, 400, None).await;
-    let r = gw.post("/v1/chat/completions", json!({"model": "mock/echo"})).await;
+    let r = gw
+        .post("/v1/chat/completions", json!({"model": "mock/echo"}))
+        .await;
     assert_error(r, 400, Some("messages")).await;
-    let r = gw.post("/v1/chat/completions", json!({"model": "mock/echo", "messages": []})).await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "mock/echo", "messages": []}),
+        )
+        .await;
     assert_error(r, 400, Some("messages")).await;
-    let r = gw.post("/v1/chat/completions", chat("nosuch-model", "x")).await;
+    let r = gw
+        .post("/v1/chat/completions", chat("nosuch-model", "x"))
+        .await;
     let v = assert_error(r, 404, Some("model")).await;
     assert_eq!(v["error"]["code"], "model_not_found");
     let r = gw.http.post(&url).body("").send().await.unwrap();
@@ -47,7 +63,11 @@ async fn oversized_body_is_413() {
             c.server.max_body_bytes = 1024;
             c
         },
-        switchyard::Roles { ingress: true, worker: true, managed_nats: false },
+        switchyard::Roles {
+            ingress: true,
+            worker: true,
+            managed_nats: false,
+        },
     )
     .await
     .unwrap();
@@ -60,7 +80,10 @@ async fn oversized_body_is_413() {
         .await
         .unwrap();
     let v = assert_error(r, 413, None).await;
-    assert!(v["error"]["message"].as_str().unwrap().contains("max_body_bytes"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_body_bytes"));
     running.stop().await;
 }
 
@@ -69,7 +92,11 @@ async fn upstream_errors_keep_their_status() {
     let nats = Nats::start().await;
     let up = crate::upstream::Upstream::start().await;
     let gw = Gateway::start(&nats, &up.provider_toml("up")).await;
-    for (model, status, kind) in [("up/error-400", 400, "invalid_request_error"), ("up/error-404", 404, "invalid_request_error"), ("mock/error-401", 401, "authentication_error")] {
+    for (model, status, kind) in [
+        ("up/error-400", 400, "invalid_request_error"),
+        ("up/error-404", 404, "invalid_request_error"),
+        ("mock/error-401", 401, "authentication_error"),
+    ] {
         let r = gw.post("/v1/chat/completions", chat(model, "x")).await;
         let v = assert_error(r, status, None).await;
         assert_eq!(v["error"]["type"], kind, "{model}: {v}");
@@ -81,15 +108,25 @@ async fn upstream_errors_keep_their_status() {
 async fn nats_down_gives_503() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "").await;
-    assert_eq!(gw.post("/v1/chat/completions", chat("mock/echo", "up")).await.status(), 200);
+    assert_eq!(
+        gw.post("/v1/chat/completions", chat("mock/echo", "up"))
+            .await
+            .status(),
+        200
+    );
     let _store = nats.kill();
     // Give the client a moment to notice the lost connection.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    let r = gw.post("/v1/chat/completions", chat("mock/echo", "down")).await;
+    let r = gw
+        .post("/v1/chat/completions", chat("mock/echo", "down"))
+        .await;
     let v = assert_error(r, 503, None).await;
     assert!(v["error"]["message"].as_str().unwrap().contains("NATS"));
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "503 comes fast");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "503 comes fast"
+    );
     assert_eq!(gw.get("/ready").await.status(), 503);
     gw.stop().await;
 }

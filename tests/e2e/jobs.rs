@@ -15,11 +15,22 @@ async fn queued_job_is_fetched_by_polling() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["id"], id.as_str());
     assert_eq!(v["status"], "queued");
-    let early: Value = gw.get(&format!("/v1/jobs/{id}")).await.json().await.unwrap();
-    assert!(matches!(early["status"].as_str(), Some("queued" | "running")), "{early}");
+    let early: Value = gw
+        .get(&format!("/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        matches!(early["status"].as_str(), Some("queued" | "running")),
+        "{early}"
+    );
     let done = wait_job(&gw, &id, Duration::from_secs(5)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(done["result"]["choices"][0]["message"]["content"], "echo: later");
+    assert_eq!(
+        done["result"]["choices"][0]["message"]["content"],
+        "echo: later"
+    );
     gw.stop().await;
 }
 
@@ -40,7 +51,10 @@ async fn queued_via_header_and_result_on_nats() {
         .unwrap();
     assert_eq!(resp.status(), 202);
     let id = job_id(&resp);
-    let msg = tokio::time::timeout(Duration::from_secs(5), results.next()).await.unwrap().unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(5), results.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(msg.subject.as_str(), format!("sy.results.{id}"));
     let r: schemas::JobResult = serde_json::from_slice(&msg.payload).unwrap();
     assert_eq!(r.status, schemas::JobState::Completed);

@@ -9,7 +9,11 @@ fn content(frames: &[String]) -> String {
         .iter()
         .filter(|f| *f != "[DONE]")
         .filter_map(|f| serde_json::from_str::<Value>(f).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -22,7 +26,10 @@ async fn mock_streams_word_by_word_and_ends_with_done() {
     body["stream_options"] = json!({"include_usage": true});
     let resp = gw.post("/v1/chat/completions", body).await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     assert!(!job_id(&resp).is_empty());
     let text = resp.text().await.unwrap();
     let frames = sse_data(&text);
@@ -31,7 +38,10 @@ async fn mock_streams_word_by_word_and_ends_with_done() {
     // Word by word: more than one content chunk, in order.
     assert!(frames.len() >= 6, "{frames:?}");
     let usage: Value = serde_json::from_str(&frames[frames.len() - 2]).unwrap();
-    assert!(usage["usage"]["total_tokens"].as_u64().unwrap() > 0, "usage chunk last: {usage}");
+    assert!(
+        usage["usage"]["total_tokens"].as_u64().unwrap() > 0,
+        "usage chunk last: {usage}"
+    );
     gw.stop().await;
 }
 
@@ -41,9 +51,20 @@ async fn usage_chunk_only_when_asked() {
     let gw = Gateway::start(&nats, "").await;
     let mut body = chat("mock/echo", "a b");
     body["stream"] = json!(true);
-    let text = gw.post("/v1/chat/completions", body).await.text().await.unwrap();
+    let text = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap();
     let frames = sse_data(&text);
-    assert!(frames.iter().filter(|f| *f != "[DONE]").all(|f| !f.contains("\"usage\"")), "{frames:?}");
+    assert!(
+        frames
+            .iter()
+            .filter(|f| *f != "[DONE]")
+            .all(|f| !f.contains("\"usage\"")),
+        "{frames:?}"
+    );
     gw.stop().await;
 }
 
@@ -61,13 +82,27 @@ async fn openai_stream_with_split_tool_call_is_relayed_and_stored() {
     let args: String = frames
         .iter()
         .filter_map(|f| serde_json::from_str::<Value>(f).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     assert_eq!(args, "{\"city\":\"Paris\"}");
-    assert_eq!(up.requests()[0].body["stream_options"]["include_usage"], true, "the gateway always asks for usage");
+    assert_eq!(
+        up.requests()[0].body["stream_options"]["include_usage"],
+        true,
+        "the gateway always asks for usage"
+    );
     let j = wait_job(&gw, &id, std::time::Duration::from_secs(5)).await;
-    assert_eq!(j["result"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
-    assert_eq!(j["usage"]["completion_tokens"], 4, "usage recorded even though the client did not ask");
+    assert_eq!(
+        j["result"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(
+        j["usage"]["completion_tokens"], 4,
+        "usage recorded even though the client did not ask"
+    );
     gw.stop().await;
 }
 
@@ -96,7 +131,13 @@ async fn stream_cut_midway_ends_with_an_error_event() {
     let frames = sse_data(&resp.text().await.unwrap());
     assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
     let err: Value = serde_json::from_str(&frames[frames.len() - 2]).unwrap();
-    assert!(err["error"]["message"].as_str().unwrap().contains("ended before"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended before"),
+        "{err}"
+    );
     let j = wait_job(&gw, &id, std::time::Duration::from_secs(5)).await;
     assert_eq!(j["status"], "failed");
     gw.stop().await;

@@ -70,7 +70,11 @@ fn last_user(body: &Value) -> String {
 
 fn error(status: u16, kind: &str, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap();
-    let mut r = (code, Json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}}))).into_response();
+    let mut r = (
+        code,
+        Json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}})),
+    )
+        .into_response();
     if status == 429 {
         r.headers_mut().insert("retry-after", "1".parse().unwrap());
     }
@@ -78,12 +82,27 @@ fn error(status: u16, kind: &str, message: &str) -> Response {
 }
 
 async fn chat(State(up): State<Upstream>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    up.seen.lock().unwrap().push(Seen { path: "/v1/chat/completions".into(), headers, body: body.clone() });
+    up.seen.lock().unwrap().push(Seen {
+        path: "/v1/chat/completions".into(),
+        headers,
+        body: body.clone(),
+    });
     let model = body["model"].as_str().unwrap_or("").to_string();
-    if let Some(status) = model.strip_prefix("error-").and_then(|s| s.parse::<u16>().ok()) {
-        return error(status, "server_error", &format!("mock upstream error {status}"));
+    if let Some(status) = model
+        .strip_prefix("error-")
+        .and_then(|s| s.parse::<u16>().ok())
+    {
+        return error(
+            status,
+            "server_error",
+            &format!("mock upstream error {status}"),
+        );
     }
-    if let Some(ms) = model.strip_prefix("slow-").and_then(|s| s.strip_suffix("ms")).and_then(|s| s.parse().ok()) {
+    if let Some(ms) = model
+        .strip_prefix("slow-")
+        .and_then(|s| s.strip_suffix("ms"))
+        .and_then(|s| s.parse().ok())
+    {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let text = format!("upstream says: {}", last_user(&body));
@@ -113,11 +132,18 @@ fn stream(model: &str, text: &str, tool: bool, cut: bool) -> Response {
     let mut frames = vec![mk(json!({"role": "assistant", "content": ""}), Value::Null)];
     if tool {
         frames.push(mk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"ci"}}]}), Value::Null));
-        frames.push(mk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Paris\"}"}}]}), Value::Null));
+        frames.push(mk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Paris\"}"}}]}),
+            Value::Null,
+        ));
         frames.push(mk(json!({}), json!("tool_calls")));
     } else {
         for (i, w) in text.split(' ').enumerate() {
-            let piece = if i == 0 { w.to_string() } else { format!(" {w}") };
+            let piece = if i == 0 {
+                w.to_string()
+            } else {
+                format!(" {w}")
+            };
             frames.push(mk(json!({"content": piece}), Value::Null));
         }
         frames.push(mk(json!({}), json!("stop")));
@@ -135,15 +161,30 @@ fn stream(model: &str, text: &str, tool: bool, cut: bool) -> Response {
                            "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}});
         body.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
     }
-    (StatusCode::OK, [("content-type", "text/event-stream")], Body::from(body)).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        Body::from(body),
+    )
+        .into_response()
 }
 
-async fn embeddings(State(up): State<Upstream>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    up.seen.lock().unwrap().push(Seen { path: "/v1/embeddings".into(), headers, body: body.clone() });
+async fn embeddings(
+    State(up): State<Upstream>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    up.seen.lock().unwrap().push(Seen {
+        path: "/v1/embeddings".into(),
+        headers,
+        body: body.clone(),
+    });
     let n = match &body["input"] {
         Value::Array(a) => a.len(),
         _ => 1,
     };
-    let data: Vec<Value> = (0..n).map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64]})).collect();
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64]}))
+        .collect();
     Json(json!({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}})).into_response()
 }

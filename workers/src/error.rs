@@ -44,7 +44,12 @@ impl ErrorKind {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            Self::Timeout | Self::RateLimited | Self::Server | Self::Overloaded | Self::Network | Self::Decode
+            Self::Timeout
+                | Self::RateLimited
+                | Self::Server
+                | Self::Overloaded
+                | Self::Network
+                | Self::Decode
         )
     }
 
@@ -89,9 +94,12 @@ impl ErrorKind {
     /// The OpenAI error `type`.
     fn openai_type(self) -> &'static str {
         match self {
-            Self::BadRequest | Self::ContentFilter | Self::ContextLength | Self::TooLarge | Self::NotFound | Self::Unsupported => {
-                "invalid_request_error"
-            }
+            Self::BadRequest
+            | Self::ContentFilter
+            | Self::ContextLength
+            | Self::TooLarge
+            | Self::NotFound
+            | Self::Unsupported => "invalid_request_error",
             Self::Auth => "authentication_error",
             Self::Permission => "permission_error",
             Self::RateLimited => "rate_limit_error",

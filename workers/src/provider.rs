@@ -8,7 +8,9 @@
 use crate::error::ProviderError;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use schemas::openai::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse};
+use schemas::openai::{
+    ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse,
+};
 use std::time::Instant;
 
 /// A stream of chat chunks; an `Err` item ends it.
@@ -31,11 +33,19 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
 
     /// A chat completion.
-    fn chat<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 
     /// A streamed chat completion. The adapter should always report usage in a last chunk
     /// (choices empty, usage set); the worker strips it for clients that did not ask.
-    fn chat_stream<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
+    fn chat_stream<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
 
     /// Embeddings.
     fn embed<'a>(

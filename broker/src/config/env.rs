@@ -2,9 +2,12 @@
 
 /// `(env var, provider name, kind, base_url)`: a provider registered when the env var is
 /// set and no provider of that name is configured.
-pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[
-    ("OPENAI_API_KEY", "openai", "openai", Some("https://api.openai.com/v1")),
-];
+pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[(
+    "OPENAI_API_KEY",
+    "openai",
+    "openai",
+    Some("https://api.openai.com/v1"),
+)];
 
 /// Applies `SWITCHYARD_*` env vars to a TOML document.
 ///
@@ -33,8 +36,16 @@ pub fn apply_overrides(
         if path.len() < 2 || path.iter().any(|p| p.is_empty()) {
             continue;
         }
-        if !["server", "nats", "worker", "providers", "models", "auditor", "telemetry"]
-            .contains(&path[0])
+        if ![
+            "server",
+            "nats",
+            "worker",
+            "providers",
+            "models",
+            "auditor",
+            "telemetry",
+        ]
+        .contains(&path[0])
         {
             continue;
         }
@@ -47,7 +58,9 @@ pub fn apply_overrides(
 fn parse_value(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match probe.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -72,10 +85,7 @@ fn set_path(doc: &mut toml::Table, path: &[&str], value: toml::Value) {
 }
 
 /// Replaces `${VAR}` (and `${VAR:-default}`) with the env var's value.
-pub fn interpolate(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -111,22 +121,39 @@ mod tests {
     #[test]
     fn interpolates_and_defaults() {
         let look = |v: &str| (v == "K").then(|| "secret".to_string());
-        assert_eq!(interpolate("a=${K} b=${X:-d}", look).as_deref(), Ok("a=secret b=d"));
-        assert!(interpolate("${MISSING}", look).unwrap_err().contains("MISSING"));
+        assert_eq!(
+            interpolate("a=${K} b=${X:-d}", look).as_deref(),
+            Ok("a=secret b=d")
+        );
+        assert!(interpolate("${MISSING}", look)
+            .unwrap_err()
+            .contains("MISSING"));
     }
 
     #[test]
     fn overrides_set_nested_keys() {
         let mut doc = toml::Table::new();
         let vars = vec![
-            ("SWITCHYARD_NATS_URL".to_string(), "nats://x:4222".to_string()),
-            ("SWITCHYARD_SERVER_MAX_BODY_BYTES".to_string(), "10".to_string()),
-            ("SWITCHYARD_PROVIDERS__OAI__BASE_URL".to_string(), "http://h".to_string()),
+            (
+                "SWITCHYARD_NATS_URL".to_string(),
+                "nats://x:4222".to_string(),
+            ),
+            (
+                "SWITCHYARD_SERVER_MAX_BODY_BYTES".to_string(),
+                "10".to_string(),
+            ),
+            (
+                "SWITCHYARD_PROVIDERS__OAI__BASE_URL".to_string(),
+                "http://h".to_string(),
+            ),
             ("OTHER".to_string(), "1".to_string()),
         ];
         apply_overrides(&mut doc, vars.into_iter());
         assert_eq!(doc["nats"]["url"].as_str(), Some("nats://x:4222"));
         assert_eq!(doc["server"]["max_body_bytes"].as_integer(), Some(10));
-        assert_eq!(doc["providers"]["oai"]["base_url"].as_str(), Some("http://h"));
+        assert_eq!(
+            doc["providers"]["oai"]["base_url"].as_str(),
+            Some("http://h")
+        );
     }
 }

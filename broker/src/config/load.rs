@@ -29,11 +29,7 @@ impl Config {
     /// Loads `path` (if any), applies the process env, and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = std::env::vars().collect();
-        let lookup = |k: &str| {
-            vars.iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-        };
+        let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let (text, name) = match path {
             Some(p) => (
                 std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -59,13 +55,13 @@ impl Config {
             message,
         };
         let text = interpolate(text, &lookup).map_err(invalid)?;
-        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            invalid(e.to_string().trim().replace('\n', " "))
-        })?;
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| invalid(e.to_string().trim().replace('\n', " ")))?;
         apply_overrides(&mut doc, vars.clone());
-        let mut cfg: Config = toml::Value::Table(doc).try_into().map_err(
-            |e: toml::de::Error| invalid(e.message().to_string()),
-        )?;
+        let mut cfg: Config = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
         for (var, pname, kind, base) in KNOWN_PROVIDER_ENV {
             if cfg.providers.contains_key(*pname) {
                 continue;
@@ -141,9 +137,7 @@ impl Config {
                 }
             }
             if !any {
-                return Err(format!(
-                    "models.{alias}: set `target = \"provider/model\"`"
-                ));
+                return Err(format!("models.{alias}: set `target = \"provider/model\"`"));
             }
         }
         Ok(())
@@ -184,7 +178,10 @@ mod tests {
     #[test]
     fn empty_config_has_the_mock() {
         let c = load("", &[]).map_err(|e| e.to_string());
-        assert!(c.as_ref().is_ok_and(|c| c.providers["mock"].kind == "mock"), "{c:?}");
+        assert!(
+            c.as_ref().is_ok_and(|c| c.providers["mock"].kind == "mock"),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -200,11 +197,23 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_key() {
-        let e = load("[server]\nlisten = \"nope\"\n", &[]).map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains("test.toml") && e.contains("server.listen"), "{e}");
-        let e = load("[server]\nlistne = 1\n", &[]).map(|_| ()).unwrap_err().to_string();
+        let e = load("[server]\nlisten = \"nope\"\n", &[])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("server.listen"),
+            "{e}"
+        );
+        let e = load("[server]\nlistne = 1\n", &[])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listne"), "{e}");
-        let e = load("[models.fast]\ntarget = \"nope/x\"\n", &[]).map(|_| ()).unwrap_err().to_string();
+        let e = load("[models.fast]\ntarget = \"nope/x\"\n", &[])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("models.fast"), "{e}");
     }
 }

@@ -21,7 +21,12 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), GatewayError> {
             Some("messages"),
         ));
     }
-    if let Some((i, _)) = req.messages.iter().enumerate().find(|(_, m)| m.role.is_empty()) {
+    if let Some((i, _)) = req
+        .messages
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.role.is_empty())
+    {
         return Err(GatewayError::bad_request(
             format!("messages[{i}].role is empty; use system, user, assistant or tool."),
             Some(&format!("messages[{i}].role")),
@@ -44,7 +49,16 @@ pub async fn chat_completions(
         validate_chat(&req)?;
         let route = st.models().resolve(&req.model)?;
         let mode = mode_of(&headers, req.stream.unwrap_or(false))?;
-        let sub = Submission::new(&st, id, Operation::Chat, mode, req.model, route, &bytes, &headers)?;
+        let sub = Submission::new(
+            &st,
+            id,
+            Operation::Chat,
+            mode,
+            req.model,
+            route,
+            &bytes,
+            &headers,
+        )?;
         run(&st, sub).await
     }
     .await;
@@ -56,7 +70,10 @@ pub async fn chat_completions(
 pub fn respond(request_job: &str, out: Result<(String, Response), GatewayError>) -> Response {
     let (id, mut resp) = match out {
         Ok((id, resp)) => (id, resp),
-        Err(e) => (e.job_id().unwrap_or(request_job).to_string(), e.into_response()),
+        Err(e) => (
+            e.job_id().unwrap_or(request_job).to_string(),
+            e.into_response(),
+        ),
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(JOB_ID_HEADER, v);
@@ -86,7 +103,10 @@ pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), G
     }
     match w.result(Duration::from_millis(sub.timeout_ms)).await {
         Some(r) => Ok((id, finish(st, r, mode).await?)),
-        None => Err(GatewayError::Timeout { job_id: id, timeout_ms: sub.timeout_ms }),
+        None => Err(GatewayError::Timeout {
+            job_id: id,
+            timeout_ms: sub.timeout_ms,
+        }),
     }
 }
 
@@ -109,18 +129,28 @@ async fn duplicate(
     };
     match r {
         Some(r) => Ok((id, finish(st, r, mode).await?)),
-        None => Err(GatewayError::Timeout { job_id: id, timeout_ms }),
+        None => Err(GatewayError::Timeout {
+            job_id: id,
+            timeout_ms,
+        }),
     }
 }
 
 /// The HTTP answer for a finished job, emitting `delivered`.
 pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
-    st.events().emit(&r.id, EventKind::Delivered, EventDetail::default()).await;
+    st.events()
+        .emit(&r.id, EventKind::Delivered, EventDetail::default())
+        .await;
     if r.status != JobState::Completed {
-        return Err(GatewayError::Job(r.error.clone().unwrap_or_else(|| jobs::missing_error(&r))));
+        return Err(GatewayError::Job(
+            r.error.clone().unwrap_or_else(|| jobs::missing_error(&r)),
+        ));
     }
     let Some(body) = r.response else {
-        return Err(GatewayError::Internal(format!("job {} completed without a response", r.id)));
+        return Err(GatewayError::Internal(format!(
+            "job {} completed without a response",
+            r.id
+        )));
     };
     if mode == Mode::Stream {
         return Ok(sse::replay_completion(body.get()));

@@ -21,13 +21,21 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let mut all = connected;
     if connected {
         let t = st.topo();
-        for name in [t.subjects.jobs_stream(), t.subjects.results_stream(), t.subjects.events_stream()] {
+        for name in [
+            t.subjects.jobs_stream(),
+            t.subjects.results_stream(),
+            t.subjects.events_stream(),
+        ] {
             let ok = t.js.get_stream(&name).await.is_ok();
             all &= ok;
             streams.insert(name, json!(ok));
         }
     }
-    let status = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if all { "ready" } else { "not_ready" },
         "nats": if connected { "connected" } else { "disconnected" },
@@ -42,9 +50,17 @@ pub async fn models(State(st): State<AppState>) -> Json<ModelList> {
         .models()
         .models()
         .into_iter()
-        .map(|(id, owned_by)| Model { id, object: "model".into(), created: 0, owned_by })
+        .map(|(id, owned_by)| Model {
+            id,
+            object: "model".into(),
+            created: 0,
+            owned_by,
+        })
         .collect();
-    Json(ModelList { object: "list".into(), data })
+    Json(ModelList {
+        object: "list".into(),
+        data,
+    })
 }
 
 /// A 404 in the OpenAI error shape.

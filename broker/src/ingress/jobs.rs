@@ -27,7 +27,16 @@ pub async fn submit_job(
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
         let route = st.models().resolve(&req.model)?;
-        let sub = Submission::new(&st, id, Operation::Chat, Mode::Queued, req.model, route, &bytes, &headers)?;
+        let sub = Submission::new(
+            &st,
+            id,
+            Operation::Chat,
+            Mode::Queued,
+            req.model,
+            route,
+            &bytes,
+            &headers,
+        )?;
         run(&st, sub).await
     }
     .await;
@@ -55,7 +64,10 @@ pub fn accepted(id: &str, model: &str) -> Response {
 pub fn missing_error(r: &JobResult) -> schemas::JobError {
     schemas::JobError {
         status: 500,
-        error: ErrorBody::new("api_error", format!("job {} ended as {:?} without an error", r.id, r.status)),
+        error: ErrorBody::new(
+            "api_error",
+            format!("job {} ended as {:?} without an error", r.id, r.status),
+        ),
         retryable: false,
     }
 }
@@ -97,7 +109,10 @@ pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Resp
 
 /// The JSON view of a finished job.
 pub fn result_view(r: &JobResult) -> serde_json::Value {
-    let response: Option<serde_json::Value> = r.response.as_ref().and_then(|b| serde_json::from_str(b.get()).ok());
+    let response: Option<serde_json::Value> = r
+        .response
+        .as_ref()
+        .and_then(|b| serde_json::from_str(b.get()).ok());
     json!({
         "id": r.id,
         "object": "job",

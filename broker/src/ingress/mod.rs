@@ -48,7 +48,13 @@ impl AppState {
     pub fn new(client: async_nats::Client, topo: Topology, events: EventSink, cfg: Config) -> Self {
         let models = ModelRouter::new(&cfg);
         Self {
-            inner: Arc::new(Inner { client, topo, events, models, cfg }),
+            inner: Arc::new(Inner {
+                client,
+                topo,
+                events,
+                models,
+                cfg,
+            }),
         }
     }
     /// The NATS client.

@@ -73,12 +73,22 @@ fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = By
 }
 
 /// Peeks the first chunk, then streams the rest from a task.
-pub async fn relay(st: AppState, id: String, mut w: Waiter, timeout_ms: u64) -> Result<Response, GatewayError> {
+pub async fn relay(
+    st: AppState,
+    id: String,
+    mut w: Waiter,
+    timeout_ms: u64,
+) -> Result<Response, GatewayError> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let first = match next(&mut w, deadline).await {
         Next::Chunk(c) => c,
         Next::Result(r) => return finish(&st, r, Mode::Stream).await,
-        Next::Timeout => return Err(GatewayError::Timeout { job_id: id, timeout_ms }),
+        Next::Timeout => {
+            return Err(GatewayError::Timeout {
+                job_id: id,
+                timeout_ms,
+            })
+        }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -104,7 +114,10 @@ pub async fn relay(st: AppState, id: String, mut w: Waiter, timeout_ms: u64) -> 
                 }
                 Next::Result(r) => break Some(r),
                 Next::Timeout => {
-                    let e = GatewayError::Timeout { job_id: id.clone(), timeout_ms };
+                    let e = GatewayError::Timeout {
+                        job_id: id.clone(),
+                        timeout_ms,
+                    };
                     let _ = tx.send(error_frame(&e)).await;
                     break None;
                 }
@@ -117,7 +130,9 @@ pub async fn relay(st: AppState, id: String, mut w: Waiter, timeout_ms: u64) -> 
         let expected = r.chunks.unwrap_or(sent);
         let grace = Instant::now() + Duration::from_millis(200);
         while sent < expected {
-            let Some(chunks) = w.chunks.as_mut() else { break };
+            let Some(chunks) = w.chunks.as_mut() else {
+                break;
+            };
             match tokio::time::timeout_at(grace, chunks.next()).await {
                 Ok(Some(m)) => {
                     if let Ok(c) = serde_json::from_slice::<StreamChunk>(&m.payload) {
@@ -129,11 +144,17 @@ pub async fn relay(st: AppState, id: String, mut w: Waiter, timeout_ms: u64) -> 
             }
         }
         if r.status != JobState::Completed {
-            let e = GatewayError::Job(r.error.clone().unwrap_or_else(|| super::jobs::missing_error(&r)));
+            let e = GatewayError::Job(
+                r.error
+                    .clone()
+                    .unwrap_or_else(|| super::jobs::missing_error(&r)),
+            );
             let _ = tx.send(error_frame(&e)).await;
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-        st.events().emit(&r.id, EventKind::Delivered, EventDetail::default()).await;
+        st.events()
+            .emit(&r.id, EventKind::Delivered, EventDetail::default())
+            .await;
     });
     Ok(sse_response(rx))
 }

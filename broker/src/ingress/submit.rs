@@ -52,9 +52,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
 /// The mode the client asked for: the `X-Switchyard-Mode: queued` header, else streaming
 /// when `stream` is set, else sync.
 pub fn mode_of(headers: &HeaderMap, stream: bool) -> Result<Mode, GatewayError> {
-    match headers.get(MODE_HEADER).map(|v| v.to_str().unwrap_or("").to_ascii_lowercase()) {
+    match headers
+        .get(MODE_HEADER)
+        .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase())
+    {
         Some(m) if m == "queued" => Ok(Mode::Queued),
-        Some(m) if m == "sync" || m.is_empty() => Ok(if stream { Mode::Stream } else { Mode::Sync }),
+        Some(m) if m == "sync" || m.is_empty() => {
+            Ok(if stream { Mode::Stream } else { Mode::Sync })
+        }
         Some(other) => Err(GatewayError::bad_request(
             format!("X-Switchyard-Mode `{other}` is unknown; use `queued` or leave it out."),
             None,
@@ -107,7 +112,10 @@ impl Submission {
         let now = schemas::now_ms();
         let idempotency_key = header(headers, "idempotency-key");
         if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
-            return Err(GatewayError::bad_request("Idempotency-Key is longer than 255 characters.", None));
+            return Err(GatewayError::bad_request(
+                "Idempotency-Key is longer than 255 characters.",
+                None,
+            ));
         }
         Ok(Self {
             job: Job {
@@ -152,21 +160,35 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         return Err(unavailable("not connected"));
     }
     st.events()
-        .emit(&job.id, EventKind::Received, EventDetail {
-            mode: Some(job.mode),
-            model: Some(job.model.clone()),
-            key_id: job.key_id.clone(),
-            traceparent: job.traceparent.clone(),
-            related_job: job.replay_of.clone(),
-            ..Default::default()
-        })
+        .emit(
+            &job.id,
+            EventKind::Received,
+            EventDetail {
+                mode: Some(job.mode),
+                model: Some(job.model.clone()),
+                key_id: job.key_id.clone(),
+                traceparent: job.traceparent.clone(),
+                related_job: job.replay_of.clone(),
+                ..Default::default()
+            },
+        )
         .await;
     if let Some(key) = &job.idempotency_key {
         let kv_key = idempotency_kv_key(job.key_id.as_deref(), key);
-        match st.topo().idempotency.create(&kv_key, job.id.clone().into()).await {
+        match st
+            .topo()
+            .idempotency
+            .create(&kv_key, job.id.clone().into())
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                let existing = st.topo().idempotency.get(&kv_key).await.map_err(unavailable)?;
+                let existing = st
+                    .topo()
+                    .idempotency
+                    .get(&kv_key)
+                    .await
+                    .map_err(unavailable)?;
                 if let Some(existing) = existing.and_then(|b| String::from_utf8(b.to_vec()).ok()) {
                     return Ok(Submitted::Duplicate(existing));
                 }
@@ -192,11 +214,15 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         .map_err(unavailable)?;
     ack.await.map_err(unavailable)?;
     st.events()
-        .emit(&job.id, EventKind::Queued, EventDetail {
-            provider: Some(first.provider.clone()),
-            model: Some(first.model.clone()),
-            ..Default::default()
-        })
+        .emit(
+            &job.id,
+            EventKind::Queued,
+            EventDetail {
+                provider: Some(first.provider.clone()),
+                model: Some(first.model.clone()),
+                ..Default::default()
+            },
+        )
         .await;
     Ok(Submitted::New)
 }

@@ -22,9 +22,18 @@ impl Waiter {
             return Err(unavailable("not connected"));
         }
         let s = &st.topo().subjects;
-        let results = st.client().subscribe(s.results(id)).await.map_err(unavailable)?;
+        let results = st
+            .client()
+            .subscribe(s.results(id))
+            .await
+            .map_err(unavailable)?;
         let chunks = if stream {
-            Some(st.client().subscribe(s.chunks(id)).await.map_err(unavailable)?)
+            Some(
+                st.client()
+                    .subscribe(s.chunks(id))
+                    .await
+                    .map_err(unavailable)?,
+            )
         } else {
             None
         };
@@ -35,7 +44,9 @@ impl Waiter {
     pub async fn result(&mut self, timeout: Duration) -> Option<JobResult> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.results.next()).await.ok()??;
+            let msg = tokio::time::timeout_at(deadline, self.results.next())
+                .await
+                .ok()??;
             match serde_json::from_slice::<JobResult>(&msg.payload) {
                 Ok(r) => return Some(r),
                 Err(e) => tracing::warn!(error = %e, "undecodable result message skipped"),
@@ -49,7 +60,9 @@ pub async fn stored_result(st: &AppState, id: &str) -> Result<Option<JobResult>,
     let subject = st.topo().subjects.results(id);
     match st.topo().results.direct_get_last_for_subject(subject).await {
         Ok(msg) => Ok(serde_json::from_slice(&msg.payload).ok()),
-        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+            Ok(None)
+        }
         Err(e) => Err(unavailable(e)),
     }
 }
@@ -60,14 +73,21 @@ pub async fn job_events(st: &AppState, id: &str, limit: usize) -> Result<Vec<Eve
     let mut out = Vec::new();
     let mut seq = None;
     while out.len() < limit {
-        match st.topo().events.direct_get_next_for_subject(subject.clone(), seq).await {
+        match st
+            .topo()
+            .events
+            .direct_get_next_for_subject(subject.clone(), seq)
+            .await
+        {
             Ok(msg) => {
                 seq = Some(msg.sequence + 1);
                 if let Ok(ev) = serde_json::from_slice(&msg.payload) {
                     out.push(ev);
                 }
             }
-            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => break,
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+                break
+            }
             Err(e) => return Err(unavailable(e)),
         }
     }

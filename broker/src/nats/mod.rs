@@ -11,7 +11,11 @@ use std::time::Duration;
 ///
 /// The first connection is retried by the client in the background, so a role started
 /// before its NATS comes up waits for it instead of failing.
-pub async fn connect(url: &str, cfg: &NatsConfig, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+pub async fn connect(
+    url: &str,
+    cfg: &NatsConfig,
+    name: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
     let mut opts = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
@@ -21,7 +25,9 @@ pub async fn connect(url: &str, cfg: &NatsConfig, name: &str) -> Result<async_na
         .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(2_000)))
         .event_callback(|ev| async move {
             match ev {
-                async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                async_nats::Event::Disconnected => {
+                    tracing::warn!("NATS disconnected; reconnecting")
+                }
                 async_nats::Event::Connected => tracing::info!("NATS connected"),
                 other => tracing::debug!(event = %other, "NATS event"),
             }
@@ -36,5 +42,8 @@ pub async fn connect(url: &str, cfg: &NatsConfig, name: &str) -> Result<async_na
 
 /// Whether the client is connected right now.
 pub fn is_connected(client: &async_nats::Client) -> bool {
-    matches!(client.connection_state(), async_nats::connection::State::Connected)
+    matches!(
+        client.connection_state(),
+        async_nats::connection::State::Connected
+    )
 }

@@ -24,11 +24,17 @@ pub struct Topology {
     pub idempotency: kv::Store,
 }
 
-async fn upsert(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::Stream, async_nats::Error> {
+async fn upsert(
+    js: &jetstream::Context,
+    cfg: stream::Config,
+) -> Result<stream::Stream, async_nats::Error> {
     match js.get_stream(&cfg.name).await {
         Ok(mut s) => {
             let current = s.info().await?.config.clone();
-            if current.subjects != cfg.subjects || current.max_age != cfg.max_age || current.allow_direct != cfg.allow_direct {
+            if current.subjects != cfg.subjects
+                || current.max_age != cfg.max_age
+                || current.allow_direct != cfg.allow_direct
+            {
                 js.update_stream(&cfg).await?;
             }
             Ok(js.get_stream(&cfg.name).await?)
@@ -38,52 +44,67 @@ async fn upsert(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::
 }
 
 /// Creates (or updates) every stream and bucket and returns their handles.
-pub async fn ensure_topology(client: async_nats::Client, cfg: &NatsConfig) -> Result<Topology, async_nats::Error> {
+pub async fn ensure_topology(
+    client: async_nats::Client,
+    cfg: &NatsConfig,
+) -> Result<Topology, async_nats::Error> {
     let subjects = Subjects::new(&cfg.prefix);
     let js = jetstream::new(client);
     let p = subjects.prefix();
-    let jobs = upsert(&js, stream::Config {
-        name: subjects.jobs_stream(),
-        subjects: vec![format!("{p}.jobs.>")],
-        retention: stream::RetentionPolicy::WorkQueue,
-        storage: stream::StorageType::File,
-        num_replicas: cfg.replicas,
-        duplicate_window: Duration::from_secs(120),
-        allow_direct: true,
-        ..Default::default()
-    })
+    let jobs = upsert(
+        &js,
+        stream::Config {
+            name: subjects.jobs_stream(),
+            subjects: vec![format!("{p}.jobs.>")],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            duplicate_window: Duration::from_secs(120),
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
     .await?;
-    let results = upsert(&js, stream::Config {
-        name: subjects.results_stream(),
-        subjects: vec![format!("{p}.results.>")],
-        storage: stream::StorageType::File,
-        num_replicas: cfg.replicas,
-        max_age: Duration::from_secs(cfg.results_max_age_s),
-        max_messages_per_subject: 1,
-        duplicate_window: Duration::from_secs(120),
-        allow_direct: true,
-        ..Default::default()
-    })
+    let results = upsert(
+        &js,
+        stream::Config {
+            name: subjects.results_stream(),
+            subjects: vec![format!("{p}.results.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: Duration::from_secs(cfg.results_max_age_s),
+            max_messages_per_subject: 1,
+            duplicate_window: Duration::from_secs(120),
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
     .await?;
-    let events = upsert(&js, stream::Config {
-        name: subjects.events_stream(),
-        subjects: vec![format!("{p}.events.>")],
-        storage: stream::StorageType::File,
-        num_replicas: cfg.replicas,
-        max_age: Duration::from_secs(cfg.events_max_age_s),
-        allow_direct: true,
-        ..Default::default()
-    })
+    let events = upsert(
+        &js,
+        stream::Config {
+            name: subjects.events_stream(),
+            subjects: vec![format!("{p}.events.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: Duration::from_secs(cfg.events_max_age_s),
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
     .await?;
-    let dead = upsert(&js, stream::Config {
-        name: subjects.dead_stream(),
-        subjects: vec![format!("{p}.dead.>")],
-        storage: stream::StorageType::File,
-        num_replicas: cfg.replicas,
-        max_age: Duration::from_secs(cfg.events_max_age_s),
-        allow_direct: true,
-        ..Default::default()
-    })
+    let dead = upsert(
+        &js,
+        stream::Config {
+            name: subjects.dead_stream(),
+            subjects: vec![format!("{p}.dead.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: Duration::from_secs(cfg.events_max_age_s),
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
     .await?;
     let bucket = subjects.idempotency_bucket();
     let idempotency = match js.get_key_value(&bucket).await {
@@ -99,5 +120,13 @@ pub async fn ensure_topology(client: async_nats::Client, cfg: &NatsConfig) -> Re
             .await?
         }
     };
-    Ok(Topology { subjects, js, jobs, results, events, dead, idempotency })
+    Ok(Topology {
+        subjects,
+        js,
+        jobs,
+        results,
+        events,
+        dead,
+        idempotency,
+    })
 }

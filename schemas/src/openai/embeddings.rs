@@ -43,7 +43,10 @@ impl EmbeddingInput {
     /// The inputs as texts (token arrays are rendered as space-separated numbers).
     pub fn texts(&self) -> Vec<String> {
         fn toks(t: &[u32]) -> String {
-            t.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
+            t.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         }
         match self {
             Self::Text(t) => vec![t.clone()],

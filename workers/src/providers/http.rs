@@ -57,9 +57,13 @@ pub fn status_error(
     hint: Option<ErrorKind>,
 ) -> ProviderError {
     let kind = hint.unwrap_or_else(|| ErrorKind::from_status(status));
-    ProviderError::new(kind, provider, format!("upstream answered {status}: {message}"))
-        .status(status)
-        .retry_after(retry_after(headers))
+    ProviderError::new(
+        kind,
+        provider,
+        format!("upstream answered {status}: {message}"),
+    )
+    .status(status)
+    .retry_after(retry_after(headers))
 }
 
 /// A short, printable excerpt of a body for error messages.

@@ -32,7 +32,9 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
     let latency_ms: u64 = option(cfg, "latency_ms")?.unwrap_or(0);
     let failure_rate: f64 = option(cfg, "failure_rate")?.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&failure_rate) {
-        return Err(format!("failure_rate: {failure_rate} is not between 0.0 and 1.0"));
+        return Err(format!(
+            "failure_rate: {failure_rate} is not between 0.0 and 1.0"
+        ));
     }
     Ok(Arc::new(Mock {
         name: name.to_string(),
@@ -52,7 +54,11 @@ enum Behaviour {
 }
 
 fn behaviour(model: &str) -> Behaviour {
-    let ms = |s: &str| s.strip_suffix("ms").and_then(|n| n.parse::<u64>().ok()).map(Duration::from_millis);
+    let ms = |s: &str| {
+        s.strip_suffix("ms")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
     if let Some(d) = model.strip_prefix("slow-").and_then(ms) {
         Behaviour::Slow(d)
     } else if let Some(d) = model.strip_prefix("stream-").and_then(ms) {
@@ -81,21 +87,36 @@ impl Mock {
         }
         if let Behaviour::Error(status) = b {
             let kind = ErrorKind::from_status(status);
-            let mut e = ProviderError::new(kind, &self.name, format!("upstream answered {status}: mock error {status}"))
-                .status(status);
+            let mut e = ProviderError::new(
+                kind,
+                &self.name,
+                format!("upstream answered {status}: mock error {status}"),
+            )
+            .status(status);
             if status == 429 {
                 e = e.retry_after(Some(Duration::from_secs(1)));
             }
             return Err(e);
         }
         if self.failure_rate > 0.0 && rand::random::<f64>() < self.failure_rate {
-            return Err(ProviderError::new(ErrorKind::Server, &self.name, "upstream answered 500: mock random failure").status(500));
+            return Err(ProviderError::new(
+                ErrorKind::Server,
+                &self.name,
+                "upstream answered 500: mock random failure",
+            )
+            .status(500));
         }
         Ok(b)
     }
 
     fn answer(req: &ChatRequest) -> (String, Usage) {
-        let last = req.messages.iter().rev().find(|m| m.role == "user").map(Message::text).unwrap_or_default();
+        let last = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(Message::text)
+            .unwrap_or_default();
         let prompt: u64 = req.messages.iter().map(|m| words(&m.text())).sum();
         let text = format!("echo: {last}");
         let usage = Usage::new(prompt, words(&text));
@@ -113,7 +134,12 @@ fn chunk(id: &str, model: &str, delta: Delta, finish: Option<&str>) -> ChatChunk
         object: "chat.completion.chunk".into(),
         created: schemas::now_ms() / 1000,
         model: model.to_string(),
-        choices: vec![ChunkChoice { index: 0, delta, finish_reason: finish.map(str::to_string), ..Default::default() }],
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish.map(str::to_string),
+            ..Default::default()
+        }],
         usage: None,
         extra: Default::default(),
     }
@@ -124,7 +150,11 @@ impl Provider for Mock {
         &self.name
     }
 
-    fn chat<'a>(&'a self, req: ChatRequest, _ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        _ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             self.prelude(&req.model).await?;
             let (text, usage) = Self::answer(&req);
@@ -135,7 +165,11 @@ impl Provider for Mock {
                 model: req.model.clone(),
                 choices: vec![Choice {
                     index: 0,
-                    message: Message { role: "assistant".into(), content: Some(Content::Text(text)), ..Default::default() },
+                    message: Message {
+                        role: "assistant".into(),
+                        content: Some(Content::Text(text)),
+                        ..Default::default()
+                    },
                     finish_reason: Some("stop".into()),
                     extra: Default::default(),
                 }],
@@ -145,7 +179,11 @@ impl Provider for Mock {
         })
     }
 
-    fn chat_stream<'a>(&'a self, req: ChatRequest, _ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+    fn chat_stream<'a>(
+        &'a self,
+        req: ChatRequest,
+        _ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         Box::pin(async move {
             let b = self.prelude(&req.model).await?;
             let every = match b {
@@ -155,10 +193,31 @@ impl Provider for Mock {
             let (text, usage) = Self::answer(&req);
             let id = completion_id();
             let model = req.model.clone();
-            let mut chunks = vec![chunk(&id, &model, Delta { role: Some("assistant".into()), content: Some(String::new()), ..Default::default() }, None)];
+            let mut chunks = vec![chunk(
+                &id,
+                &model,
+                Delta {
+                    role: Some("assistant".into()),
+                    content: Some(String::new()),
+                    ..Default::default()
+                },
+                None,
+            )];
             for (i, w) in text.split(' ').enumerate() {
-                let piece = if i == 0 { w.to_string() } else { format!(" {w}") };
-                chunks.push(chunk(&id, &model, Delta { content: Some(piece), ..Default::default() }, None));
+                let piece = if i == 0 {
+                    w.to_string()
+                } else {
+                    format!(" {w}")
+                };
+                chunks.push(chunk(
+                    &id,
+                    &model,
+                    Delta {
+                        content: Some(piece),
+                        ..Default::default()
+                    },
+                    None,
+                ));
             }
             chunks.push(chunk(&id, &model, Delta::default(), Some("stop")));
             let mut last = chunk(&id, &model, Delta::default(), None);
@@ -175,7 +234,11 @@ impl Provider for Mock {
         })
     }
 
-    fn embed<'a>(&'a self, req: EmbeddingsRequest, _ctx: &'a CallCtx) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+    fn embed<'a>(
+        &'a self,
+        req: EmbeddingsRequest,
+        _ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
             self.prelude(&req.model).await?;
             let dims = req.dimensions.unwrap_or(16).clamp(1, 4096) as usize;
@@ -194,7 +257,10 @@ impl Provider for Mock {
                 object: "list".into(),
                 data,
                 model: req.model.clone(),
-                usage: EmbeddingsUsage { prompt_tokens: tokens, total_tokens: tokens },
+                usage: EmbeddingsUsage {
+                    prompt_tokens: tokens,
+                    total_tokens: tokens,
+                },
                 extra: Default::default(),
             })
         })
@@ -205,7 +271,11 @@ impl Provider for Mock {
 /// share words are close (useful for semantic-cache tests).
 pub fn embed_text(text: &str, dims: usize) -> Vec<f32> {
     let mut v = vec![0f32; dims];
-    for w in text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for w in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in w.bytes() {
             h ^= b as u64;
@@ -230,7 +300,10 @@ mod tests {
     #[test]
     fn model_names_pick_behaviour() {
         assert_eq!(behaviour("echo"), Behaviour::Echo);
-        assert_eq!(behaviour("slow-500ms"), Behaviour::Slow(Duration::from_millis(500)));
+        assert_eq!(
+            behaviour("slow-500ms"),
+            Behaviour::Slow(Duration::from_millis(500))
+        );
         assert_eq!(behaviour("error-429"), Behaviour::Error(429));
         assert_eq!(behaviour("embed"), Behaviour::Embed);
     }
@@ -240,6 +313,9 @@ mod tests {
         let a = embed_text("the cat sat", 32);
         assert_eq!(a, embed_text("the cat sat", 32));
         let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>();
-        assert!(dot(&a, &embed_text("the cat sat down", 32)) > dot(&a, &embed_text("quantum physics lecture", 32)));
+        assert!(
+            dot(&a, &embed_text("the cat sat down", 32))
+                > dot(&a, &embed_text("quantum physics lecture", 32))
+        );
     }
 }

@@ -60,7 +60,10 @@ impl Registry {
 }
 
 /// Reads an adapter option from a provider's extra keys.
-pub fn option<T: serde::de::DeserializeOwned>(cfg: &ProviderConfig, key: &str) -> Result<Option<T>, String> {
+pub fn option<T: serde::de::DeserializeOwned>(
+    cfg: &ProviderConfig,
+    key: &str,
+) -> Result<Option<T>, String> {
     match cfg.options.get(key) {
         None => Ok(None),
         Some(v) => v

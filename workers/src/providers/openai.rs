@@ -33,14 +33,20 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
         .trim_end_matches('/')
         .to_string();
     if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
-        return Err(format!("base_url: `{base_url}` must start with http:// or https://"));
+        return Err(format!(
+            "base_url: `{base_url}` must start with http:// or https://"
+        ));
     }
     let headers: Option<std::collections::BTreeMap<String, String>> = option(cfg, "headers")?;
     let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
     Ok(Arc::new(OpenAi {
         name: name.to_string(),
         base_url,
-        api_key: cfg.api_key.as_ref().map(|k| k.expose().to_string()).filter(|k| !k.is_empty()),
+        api_key: cfg
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().to_string())
+            .filter(|k| !k.is_empty()),
         headers: headers.unwrap_or_default().into_iter().collect(),
         http: client(Duration::from_millis(connect))?,
     }))
@@ -74,13 +80,19 @@ impl OpenAi {
             rb = rb.header("traceparent", tp);
         }
         if let Some(d) = ctx.deadline {
-            rb = rb.timeout(d.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1)));
+            rb = rb.timeout(
+                d.saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
         }
         rb
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
-        let resp = rb.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.name, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -90,14 +102,28 @@ impl OpenAi {
         Err(self.error_from_body(status, &headers, &body))
     }
 
-    fn error_from_body(&self, status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+    fn error_from_body(
+        &self,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> ProviderError {
         let parsed = serde_json::from_slice::<ErrEnvelope>(body).ok();
         let (message, hint) = match parsed {
             Some(e) => {
-                let code = e.error.code.as_ref().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string()));
+                let code = e.error.code.as_ref().map(|c| {
+                    c.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| c.to_string())
+                });
                 let hint = match code.as_deref().or(e.error.kind.as_deref()) {
                     Some("context_length_exceeded") => Some(ErrorKind::ContextLength),
-                    Some("content_filter") | Some("content_policy_violation") => Some(ErrorKind::ContentFilter),
+                    Some("content_filter") | Some("content_policy_violation") => {
+                        Some(ErrorKind::ContentFilter)
+                    }
+                    Some("overloaded") | Some("overloaded_error") | Some("server_overloaded") => {
+                        Some(ErrorKind::Overloaded)
+                    }
                     _ => None,
                 };
                 (e.error.message, hint)
@@ -109,7 +135,14 @@ impl OpenAi {
 
     fn decode<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, ProviderError> {
         serde_json::from_slice(body).map_err(|e| {
-            ProviderError::new(ErrorKind::Decode, &self.name, format!("cannot decode the upstream answer: {e}; body: {}", excerpt(body)))
+            ProviderError::new(
+                ErrorKind::Decode,
+                &self.name,
+                format!(
+                    "cannot decode the upstream answer: {e}; body: {}",
+                    excerpt(body)
+                ),
+            )
         })
     }
 }
@@ -119,24 +152,41 @@ impl Provider for OpenAi {
         &self.name
     }
 
-    fn chat<'a>(&'a self, mut req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        mut req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             req.stream = None;
             req.stream_options = None;
-            let resp = self.send(self.request("/chat/completions", ctx).json(&req)).await?;
-            let body = resp.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+            let resp = self
+                .send(self.request("/chat/completions", ctx).json(&req))
+                .await?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&self.name, &e))?;
             self.decode(&body)
         })
     }
 
-    fn chat_stream<'a>(&'a self, mut req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+    fn chat_stream<'a>(
+        &'a self,
+        mut req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         Box::pin(async move {
             req.stream = Some(true);
             let mut opts = req.stream_options.take().unwrap_or_default();
             opts.include_usage = Some(true);
             req.stream_options = Some(opts);
             let resp = self
-                .send(self.request("/chat/completions", ctx).header("accept", "text/event-stream").json(&req))
+                .send(
+                    self.request("/chat/completions", ctx)
+                        .header("accept", "text/event-stream")
+                        .json(&req),
+                )
                 .await?;
             let name = self.name.clone();
             let events = sse::decode(resp.bytes_stream().boxed());
@@ -150,10 +200,21 @@ impl Provider for OpenAi {
                         return None;
                     }
                     if let Ok(e) = serde_json::from_str::<ErrEnvelope>(&ev.data) {
-                        return Some(Err(ProviderError::new(ErrorKind::Server, &name, format!("upstream stream error: {}", e.error.message))));
+                        return Some(Err(ProviderError::new(
+                            ErrorKind::Server,
+                            &name,
+                            format!("upstream stream error: {}", e.error.message),
+                        )));
                     }
                     Some(serde_json::from_str::<ChatChunk>(&ev.data).map_err(|e| {
-                        ProviderError::new(ErrorKind::Decode, &name, format!("cannot decode a stream chunk: {e}; data: {}", excerpt(ev.data.as_bytes())))
+                        ProviderError::new(
+                            ErrorKind::Decode,
+                            &name,
+                            format!(
+                                "cannot decode a stream chunk: {e}; data: {}",
+                                excerpt(ev.data.as_bytes())
+                            ),
+                        )
                     }))
                 })
                 .take_while(|c| futures::future::ready(c.is_some()))
@@ -162,10 +223,19 @@ impl Provider for OpenAi {
         })
     }
 
-    fn embed<'a>(&'a self, req: EmbeddingsRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+    fn embed<'a>(
+        &'a self,
+        req: EmbeddingsRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
-            let resp = self.send(self.request("/embeddings", ctx).json(&req)).await?;
-            let body = resp.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+            let resp = self
+                .send(self.request("/embeddings", ctx).json(&req))
+                .await?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&self.name, &e))?;
             self.decode(&body)
         })
     }

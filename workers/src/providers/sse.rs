@@ -18,25 +18,28 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Send + 'static,
 {
-    futures::stream::unfold((body, BytesMut::new(), false), |(mut body, mut buf, mut done)| async move {
-        loop {
-            if let Some(ev) = take_event(&mut buf) {
-                return Some((Ok(ev), (body, buf, done)));
-            }
-            if done {
-                if buf.iter().all(|b| b.is_ascii_whitespace()) {
-                    return None;
+    futures::stream::unfold(
+        (body, BytesMut::new(), false),
+        |(mut body, mut buf, mut done)| async move {
+            loop {
+                if let Some(ev) = take_event(&mut buf) {
+                    return Some((Ok(ev), (body, buf, done)));
                 }
-                buf.extend_from_slice(b"\n\n");
-                continue;
+                if done {
+                    if buf.iter().all(|b| b.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    buf.extend_from_slice(b"\n\n");
+                    continue;
+                }
+                match body.next().await {
+                    Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
+                    Some(Err(e)) => return Some((Err(e), (body, BytesMut::new(), true))),
+                    None => done = true,
+                }
             }
-            match body.next().await {
-                Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
-                Some(Err(e)) => return Some((Err(e), (body, BytesMut::new(), true))),
-                None => done = true,
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Takes one complete event (ended by a blank line) off the front of `buf`.
@@ -96,7 +99,9 @@ mod tests {
     async fn splits_events_across_reads() {
         let parts: Vec<Result<Bytes, ()>> = vec![
             Ok(Bytes::from_static(b"event: a\ndata: 1")),
-            Ok(Bytes::from_static(b"\n\n: comment\n\ndata: x\r\ndata: y\r\n\r\n")),
+            Ok(Bytes::from_static(
+                b"\n\n: comment\n\ndata: x\r\ndata: y\r\n\r\n",
+            )),
             Ok(Bytes::from_static(b"data: last")),
         ];
         let evs: Vec<_> = decode(futures::stream::iter(parts)).collect().await;

@@ -85,7 +85,8 @@ impl Assembler {
                     index,
                     message: Message {
                         role: acc.role.unwrap_or_else(|| "assistant".into()),
-                        content: (acc.has_content || tool_calls.is_empty()).then_some(Content::Text(acc.content)),
+                        content: (acc.has_content || tool_calls.is_empty())
+                            .then_some(Content::Text(acc.content)),
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                         ..Default::default()
                     },
@@ -116,7 +117,12 @@ mod tests {
             object: "chat.completion.chunk".into(),
             created: 1,
             model: "m".into(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: finish.map(Into::into), ..Default::default() }],
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish.map(Into::into),
+                ..Default::default()
+            }],
             usage: None,
             extra: Default::default(),
         }
@@ -125,14 +131,30 @@ mod tests {
     #[test]
     fn joins_text_and_split_tool_calls() {
         let mut a = Assembler::default();
-        a.push(&chunk(Delta { role: Some("assistant".into()), content: Some("Hel".into()), ..Default::default() }, None));
-        a.push(&chunk(Delta { content: Some("lo".into()), ..Default::default() }, None));
+        a.push(&chunk(
+            Delta {
+                role: Some("assistant".into()),
+                content: Some("Hel".into()),
+                ..Default::default()
+            },
+            None,
+        ));
+        a.push(&chunk(
+            Delta {
+                content: Some("lo".into()),
+                ..Default::default()
+            },
+            None,
+        ));
         let tc = |id: Option<&str>, name: Option<&str>, args: &str| Delta {
             tool_calls: Some(vec![ToolCallDelta {
                 index: 0,
                 id: id.map(Into::into),
                 kind: id.map(|_| "function".into()),
-                function: Some(FunctionCallDelta { name: name.map(Into::into), arguments: Some(args.into()) }),
+                function: Some(FunctionCallDelta {
+                    name: name.map(Into::into),
+                    arguments: Some(args.into()),
+                }),
             }]),
             ..Default::default()
         };

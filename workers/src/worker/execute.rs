@@ -25,7 +25,10 @@ struct Failed {
 
 impl From<ProviderError> for Failed {
     fn from(err: ProviderError) -> Self {
-        Self { err, streamed: false }
+        Self {
+            err,
+            streamed: false,
+        }
     }
 }
 
@@ -43,7 +46,13 @@ pub async fn run(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
     outcome
 }
 
-fn result(shared: &Shared, job: &Job, status: JobState, target: Option<&Target>, attempts: u32) -> JobResult {
+fn result(
+    shared: &Shared,
+    job: &Job,
+    status: JobState,
+    target: Option<&Target>,
+    attempts: u32,
+) -> JobResult {
     JobResult {
         v: schemas::WIRE_VERSION,
         id: job.id.clone(),
@@ -68,7 +77,11 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
             let e = ProviderError::new(
                 ErrorKind::NotFound,
                 &target.provider,
-                format!("provider `{}` is not configured on worker {}", target.provider, shared.events.node()),
+                format!(
+                    "provider `{}` is not configured on worker {}",
+                    target.provider,
+                    shared.events.node()
+                ),
             );
             last = Some((e, target));
             continue;
@@ -76,13 +89,17 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
         attempts += 1;
         shared
             .events
-            .emit(&job.id, EventKind::AttemptStarted, EventDetail {
-                provider: Some(target.provider.clone()),
-                model: Some(target.model.clone()),
-                attempt: Some(attempts),
-                delivery: Some(delivery),
-                ..Default::default()
-            })
+            .emit(
+                &job.id,
+                EventKind::AttemptStarted,
+                EventDetail {
+                    provider: Some(target.provider.clone()),
+                    model: Some(target.model.clone()),
+                    attempt: Some(attempts),
+                    delivery: Some(delivery),
+                    ..Default::default()
+                },
+            )
             .await;
         let t0 = Instant::now();
         match call(shared, adapter.clone(), job, target, delivery).await {
@@ -97,16 +114,20 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
                 tracing::warn!(provider = %target.provider, error = %err, "attempt failed");
                 shared
                     .events
-                    .emit(&job.id, EventKind::AttemptFailed, EventDetail {
-                        provider: Some(target.provider.clone()),
-                        model: Some(target.model.clone()),
-                        attempt: Some(attempts),
-                        status: err.upstream_status,
-                        error: Some(err.message.clone()),
-                        error_kind: Some(err.kind.as_str().into()),
-                        duration_ms: Some(t0.elapsed().as_millis() as u64),
-                        ..Default::default()
-                    })
+                    .emit(
+                        &job.id,
+                        EventKind::AttemptFailed,
+                        EventDetail {
+                            provider: Some(target.provider.clone()),
+                            model: Some(target.model.clone()),
+                            attempt: Some(attempts),
+                            status: err.upstream_status,
+                            error: Some(err.message.clone()),
+                            error_kind: Some(err.kind.as_str().into()),
+                            duration_ms: Some(t0.elapsed().as_millis() as u64),
+                            ..Default::default()
+                        },
+                    )
                     .await;
                 let stop = streamed || !err.retryable();
                 last = Some((err, target));
@@ -118,7 +139,10 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
     }
     let (err, target) = match last {
         Some((e, t)) => (e, Some(t)),
-        None => (ProviderError::new(ErrorKind::NotFound, "switchyard", "the job has no route"), None),
+        None => (
+            ProviderError::new(ErrorKind::NotFound, "switchyard", "the job has no route"),
+            None,
+        ),
     };
     let mut r = result(shared, job, JobState::Failed, target, attempts);
     r.error = Some(err.to_job_error());
@@ -126,14 +150,25 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
 }
 
 fn bad_body(provider: &str, e: serde_json::Error) -> ProviderError {
-    ProviderError::new(ErrorKind::BadRequest, provider, format!("the job body does not decode: {e}"))
+    ProviderError::new(
+        ErrorKind::BadRequest,
+        provider,
+        format!("the job body does not decode: {e}"),
+    )
 }
 
 fn raw<T: serde::Serialize>(provider: &str, v: &T) -> Result<Box<RawValue>, ProviderError> {
-    serde_json::value::to_raw_value(v).map_err(|e| ProviderError::new(ErrorKind::Decode, provider, e.to_string()))
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| ProviderError::new(ErrorKind::Decode, provider, e.to_string()))
 }
 
-async fn call(shared: &Shared, adapter: Arc<dyn Provider>, job: &Job, target: &Target, delivery: u64) -> Result<Done, Failed> {
+async fn call(
+    shared: &Shared,
+    adapter: Arc<dyn Provider>,
+    job: &Job,
+    target: &Target,
+    delivery: u64,
+) -> Result<Done, Failed> {
     let ctx = CallCtx {
         job_id: job.id.clone(),
         deadline: None,
@@ -142,20 +177,30 @@ async fn call(shared: &Shared, adapter: Arc<dyn Provider>, job: &Job, target: &T
     let p = &target.provider;
     match job.op {
         Operation::Chat => {
-            let mut req: ChatRequest = serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            let mut req: ChatRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
             req.model = target.model.clone();
             if job.mode.streams() {
                 return stream(shared, adapter, req, &ctx, job, delivery).await;
             }
             let resp = adapter.chat(req, &ctx).await?;
-            Ok(Done { usage: resp.usage.clone(), response: raw(p, &resp)?, chunks: None })
+            Ok(Done {
+                usage: resp.usage.clone(),
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
         }
         Operation::Embeddings => {
-            let mut req: EmbeddingsRequest = serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            let mut req: EmbeddingsRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
             req.model = target.model.clone();
             let resp = adapter.embed(req, &ctx).await?;
             let usage = Usage::new(resp.usage.prompt_tokens, 0);
-            Ok(Done { usage: Some(usage), response: raw(p, &resp)?, chunks: None })
+            Ok(Done {
+                usage: Some(usage),
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
         }
     }
 }
@@ -175,26 +220,57 @@ async fn stream(
     let mut asm = Assembler::default();
     let mut seq: u64 = 0;
     while let Some(item) = s.next().await {
-        let c = item.map_err(|err| Failed { err, streamed: seq > 0 })?;
+        let c = item.map_err(|err| Failed {
+            err,
+            streamed: seq > 0,
+        })?;
         asm.push(&c);
         if c.choices.is_empty() && c.usage.is_some() && !include_usage {
             continue;
         }
         if seq == 0 {
-            shared.events.emit(&job.id, EventKind::FirstToken, EventDetail { provider: Some(provider.clone()), ..Default::default() }).await;
+            shared
+                .events
+                .emit(
+                    &job.id,
+                    EventKind::FirstToken,
+                    EventDetail {
+                        provider: Some(provider.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await;
         }
-        let env = StreamChunk { v: schemas::WIRE_VERSION, id: job.id.clone(), seq, delivery, data: raw(&provider, &c)? };
-        let payload = serde_json::to_vec(&env).map_err(|e| ProviderError::new(ErrorKind::Decode, &provider, e.to_string()))?;
+        let env = StreamChunk {
+            v: schemas::WIRE_VERSION,
+            id: job.id.clone(),
+            seq,
+            delivery,
+            data: raw(&provider, &c)?,
+        };
+        let payload = serde_json::to_vec(&env)
+            .map_err(|e| ProviderError::new(ErrorKind::Decode, &provider, e.to_string()))?;
         if let Err(e) = shared.client.publish(subject.clone(), payload.into()).await {
             tracing::warn!(error = %e, "cannot publish a chunk");
         }
         seq += 1;
     }
     if !asm.finished {
-        let err = ProviderError::new(ErrorKind::Network, &provider, "the upstream stream ended before the answer was complete");
-        return Err(Failed { err, streamed: seq > 0 });
+        let err = ProviderError::new(
+            ErrorKind::Network,
+            &provider,
+            "the upstream stream ended before the answer was complete",
+        );
+        return Err(Failed {
+            err,
+            streamed: seq > 0,
+        });
     }
     let usage = asm.usage().cloned();
     let resp = asm.finish();
-    Ok(Done { response: raw(&provider, &resp)?, usage, chunks: Some(seq) })
+    Ok(Done {
+        response: raw(&provider, &resp)?,
+        usage,
+        chunks: Some(seq),
+    })
 }

@@ -64,7 +64,12 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken)
 
 async fn already_done(shared: &Shared, id: &str) -> bool {
     let subject = shared.topo.subjects.results(id);
-    shared.topo.results.direct_get_last_for_subject(subject).await.is_ok()
+    shared
+        .topo
+        .results
+        .direct_get_last_for_subject(subject)
+        .await
+        .is_ok()
 }
 
 async fn publish_result(shared: &Shared, r: &JobResult) -> Result<(), async_nats::Error> {

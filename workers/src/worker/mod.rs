@@ -37,9 +37,22 @@ pub struct Worker {
 
 impl Worker {
     /// A worker over a connected client and an ensured topology.
-    pub fn new(client: async_nats::Client, topo: Topology, registry: Registry, events: EventSink, cfg: WorkerConfig) -> Self {
+    pub fn new(
+        client: async_nats::Client,
+        topo: Topology,
+        registry: Registry,
+        events: EventSink,
+        cfg: WorkerConfig,
+    ) -> Self {
         Self {
-            shared: Arc::new(Shared { client, topo, registry, events, cfg, stages: Vec::new() }),
+            shared: Arc::new(Shared {
+                client,
+                topo,
+                registry,
+                events,
+                cfg,
+                stages: Vec::new(),
+            }),
         }
     }
 
@@ -57,7 +70,12 @@ impl Worker {
         for provider in self.shared.registry.names() {
             let consumer = ensure_consumer(&self.shared, provider).await?;
             tracing::info!(provider = %provider, "worker consuming");
-            tasks.push(tokio::spawn(consume(self.shared.clone(), consumer, provider.clone(), shutdown.clone())));
+            tasks.push(tokio::spawn(consume(
+                self.shared.clone(),
+                consumer,
+                provider.clone(),
+                shutdown.clone(),
+            )));
         }
         for t in tasks {
             let _ = t.await;
@@ -66,7 +84,10 @@ impl Worker {
     }
 }
 
-async fn ensure_consumer(shared: &Shared, provider: &str) -> Result<PullConsumer, async_nats::Error> {
+async fn ensure_consumer(
+    shared: &Shared,
+    provider: &str,
+) -> Result<PullConsumer, async_nats::Error> {
     let s = &shared.topo.subjects;
     let name = s.worker_consumer(provider);
     let cfg = pull::Config {
@@ -82,7 +103,10 @@ async fn ensure_consumer(shared: &Shared, provider: &str) -> Result<PullConsumer
         Ok(c) => {
             let mut c = c;
             let info = c.info().await?;
-            if info.config.ack_wait != cfg.ack_wait || info.config.max_deliver != cfg.max_deliver || info.config.max_ack_pending != cfg.max_ack_pending {
+            if info.config.ack_wait != cfg.ack_wait
+                || info.config.max_deliver != cfg.max_deliver
+                || info.config.max_ack_pending != cfg.max_ack_pending
+            {
                 return Ok(shared.topo.jobs.update_consumer(cfg).await?);
             }
             Ok(c)
@@ -91,7 +115,12 @@ async fn ensure_consumer(shared: &Shared, provider: &str) -> Result<PullConsumer
     }
 }
 
-async fn consume(shared: Arc<Shared>, consumer: PullConsumer, provider: String, shutdown: CancellationToken) {
+async fn consume(
+    shared: Arc<Shared>,
+    consumer: PullConsumer,
+    provider: String,
+    shutdown: CancellationToken,
+) {
     let permits = Arc::new(Semaphore::new(shared.cfg.concurrency));
     let batch = shared.cfg.concurrency.clamp(1, 256);
     'outer: while !shutdown.is_cancelled() {
