@@ -50,7 +50,7 @@ impl Nats {
 
     /// Starts a server on `port` with the store in `dir` (used to restart one).
     pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Nats {
-        let child = Command::new(nats_bin())
+        let mut child = Command::new(nats_bin())
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -70,6 +70,8 @@ impl Nats {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server did not start on port {port}");
     }
 

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// What the relay got next.
 enum Next {
     Chunk(StreamChunk),
-    Result(JobResult),
+    Result(Box<JobResult>),
     Timeout,
 }
 
@@ -33,7 +33,7 @@ async fn next(w: &mut Waiter, deadline: Instant) -> Next {
             tokio::select! {
                 biased;
                 Some(m) = chunks.next() => serde_json::from_slice::<StreamChunk>(&m.payload).ok().map(Next::Chunk),
-                Some(m) = w.results.next() => serde_json::from_slice::<JobResult>(&m.payload).ok().map(Next::Result),
+                Some(m) = w.results.next() => serde_json::from_slice::<JobResult>(&m.payload).ok().map(|r| Next::Result(Box::new(r))),
                 else => Some(Next::Timeout),
             }
         })
@@ -82,7 +82,7 @@ pub async fn relay(
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let first = match next(&mut w, deadline).await {
         Next::Chunk(c) => c,
-        Next::Result(r) => return finish(&st, r, Mode::Stream).await,
+        Next::Result(r) => return finish(&st, *r, Mode::Stream).await,
         Next::Timeout => {
             return Err(GatewayError::Timeout {
                 job_id: id,
@@ -112,7 +112,7 @@ pub async fn relay(
                     ok = tx.send(frame(c.data.get())).await.is_ok();
                     sent += 1;
                 }
-                Next::Result(r) => break Some(r),
+                Next::Result(r) => break Some(*r),
                 Next::Timeout => {
                     let e = GatewayError::Timeout {
                         job_id: id.clone(),
