@@ -100,7 +100,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
             topo.clone(),
             registry,
             events.clone(),
-            cfg.worker.clone(),
+            &cfg,
         );
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {

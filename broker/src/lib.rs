@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod ingress;
 pub mod nats;
 pub mod routing;

@@ -5,12 +5,70 @@ use crate::error::GatewayError;
 use schemas::Target;
 use std::collections::BTreeMap;
 
+/// An alias: weighted targets sharing the traffic, then fallbacks in order.
+#[derive(Debug, Clone, Default)]
+struct Alias {
+    weighted: Vec<(Target, u32)>,
+    fallbacks: Vec<Target>,
+}
+
+/// What the router knows of targets right now: whether a provider's circuit is open, and
+/// how busy it is from this process's point of view.
+pub trait TargetHealth {
+    /// Whether calls to the provider are currently refused by its circuit breaker.
+    fn is_open(&self, provider: &str) -> bool;
+    /// Jobs this process has in flight on the provider.
+    fn busy(&self, provider: &str) -> usize;
+}
+
+/// No health knowledge: every target closed and idle.
+pub struct NoHealth;
+
+impl TargetHealth for NoHealth {
+    fn is_open(&self, _: &str) -> bool {
+        false
+    }
+    fn busy(&self, _: &str) -> usize {
+        0
+    }
+}
+
 /// Resolves model names against the configured providers and aliases.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     providers: BTreeMap<String, Vec<String>>,
-    aliases: BTreeMap<String, Vec<Target>>,
+    aliases: BTreeMap<String, Alias>,
     bare: BTreeMap<String, Vec<String>>,
+}
+
+/// Picks the primary of weighted targets: weighted random among those whose circuit is
+/// closed (all of them when every circuit is open), the less busy of two draws.
+fn pick(weighted: &[(Target, u32)], health: &dyn TargetHealth) -> usize {
+    let open: Vec<bool> = weighted.iter().map(|(t, _)| health.is_open(&t.provider)).collect();
+    let usable = |i: usize| !open[i] || open.iter().all(|o| *o);
+    let total: u64 = (0..weighted.len()).filter(|i| usable(*i)).map(|i| weighted[i].1 as u64).sum();
+    if total == 0 {
+        return 0;
+    }
+    let draw = || {
+        let mut r = rand::random_range(0..total);
+        for (i, (_, w)) in weighted.iter().enumerate() {
+            if !usable(i) {
+                continue;
+            }
+            if r < *w as u64 {
+                return i;
+            }
+            r -= *w as u64;
+        }
+        0
+    };
+    let (a, b) = (draw(), draw());
+    if health.busy(&weighted[b].0.provider) < health.busy(&weighted[a].0.provider) {
+        b
+    } else {
+        a
+    }
 }
 
 fn split_target(t: &str) -> Option<Target> {
@@ -34,13 +92,15 @@ impl Router {
             .models
             .iter()
             .map(|(alias, a)| {
-                let targets = a
+                let weighted = a
                     .target
                     .iter()
-                    .chain(a.fallbacks.iter())
-                    .filter_map(|t| split_target(t))
+                    .map(|t| (t.as_str(), 1))
+                    .chain(a.targets.iter().map(|t| (t.target.as_str(), t.weight)))
+                    .filter_map(|(t, w)| split_target(t).map(|t| (t, w)))
                     .collect();
-                (alias.clone(), targets)
+                let fallbacks = a.fallbacks.iter().filter_map(|t| split_target(t)).collect();
+                (alias.clone(), Alias { weighted, fallbacks })
             })
             .collect();
         Self {
@@ -59,14 +119,35 @@ impl Router {
     /// An alias wins; then `provider/model` when the first segment is a configured provider;
     /// then a bare model name that exactly one provider lists.
     pub fn resolve(&self, model: &str) -> Result<Vec<Target>, GatewayError> {
+        self.resolve_with(model, &NoHealth)
+    }
+
+    /// Like [`Router::resolve`], choosing among an alias's weighted targets with `health`:
+    /// the picked target first, the other weighted targets next (heaviest first), then the
+    /// fallbacks.
+    pub fn resolve_with(&self, model: &str, health: &dyn TargetHealth) -> Result<Vec<Target>, GatewayError> {
         if model.trim().is_empty() {
             return Err(GatewayError::bad_request(
                 "`model` is empty. Name a model such as `mock/echo`; GET /v1/models lists them.",
                 Some("model"),
             ));
         }
-        if let Some(t) = self.aliases.get(model) {
-            return Ok(t.clone());
+        if let Some(a) = self.aliases.get(model) {
+            let mut route = Vec::with_capacity(a.weighted.len() + a.fallbacks.len());
+            if !a.weighted.is_empty() {
+                let first = pick(&a.weighted, health);
+                route.push(a.weighted[first].0.clone());
+                let mut rest: Vec<&(Target, u32)> =
+                    a.weighted.iter().enumerate().filter(|(i, _)| *i != first).map(|(_, t)| t).collect();
+                rest.sort_by(|x, y| y.1.cmp(&x.1));
+                route.extend(rest.into_iter().map(|(t, _)| t.clone()));
+            }
+            for f in &a.fallbacks {
+                if !route.contains(f) {
+                    route.push(f.clone());
+                }
+            }
+            return Ok(route);
         }
         if let Some(t) = split_target(model).filter(|t| self.providers.contains_key(&t.provider)) {
             if !t.model.is_empty() {
@@ -95,7 +176,7 @@ impl Router {
             .aliases
             .iter()
             .map(|(a, t)| {
-                let owner = t.first().map(|t| t.provider.clone()).unwrap_or_default();
+                let owner = t.weighted.first().map(|t| t.0.provider.clone()).unwrap_or_default();
                 (a.clone(), owner)
             })
             .collect();
@@ -116,7 +197,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ModelAlias, ProviderConfig};
+    use crate::config::{ModelAlias, ProviderConfig, WeightedTarget};
 
     fn router() -> Router {
         let mut cfg = Config::default();
@@ -132,9 +213,53 @@ mod tests {
             ModelAlias {
                 target: Some("a/m1".into()),
                 fallbacks: vec!["b/shared".into()],
+                ..Default::default()
+            },
+        );
+        cfg.models.insert(
+            "spread".into(),
+            ModelAlias {
+                targets: vec![
+                    WeightedTarget { target: "a/m1".into(), weight: 3 },
+                    WeightedTarget { target: "b/m2".into(), weight: 1 },
+                ],
+                fallbacks: vec!["b/shared".into()],
+                ..Default::default()
             },
         );
         Router::new(&cfg)
+    }
+
+    struct OpenA;
+    impl TargetHealth for OpenA {
+        fn is_open(&self, p: &str) -> bool {
+            p == "a"
+        }
+        fn busy(&self, _: &str) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn weighted_targets_share_traffic_and_skip_open_circuits() {
+        let r = router();
+        let mut first_a = 0;
+        for _ in 0..2000 {
+            let route = r.resolve("spread").map_err(|e| e.to_string());
+            let route = route.unwrap_or_default();
+            assert_eq!(route.len(), 3, "both weighted targets and the fallback");
+            assert_eq!(route[2].qualified(), "b/shared");
+            if route[0].provider == "a" {
+                first_a += 1;
+            }
+        }
+        // Weight 3:1 with the less-busy-of-two draw (all idle): about 75% to 94% go to `a`.
+        assert!((1300..2000).contains(&first_a), "{first_a}");
+        for _ in 0..200 {
+            let route = r.resolve_with("spread", &OpenA).unwrap_or_default();
+            assert_eq!(route[0].provider, "b", "an open circuit is skipped");
+            assert_eq!(route[1].provider, "a", "but stays as a fallback");
+        }
     }
 
     #[test]

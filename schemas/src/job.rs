@@ -110,4 +110,11 @@ pub struct Job {
     pub replay_of: Option<String>,
     /// The node (process) that accepted the job.
     pub node: String,
+    /// Index in `route` of the target this message is for (a fallback republishes the job
+    /// with the next index).
+    #[serde(default)]
+    pub hop: u32,
+    /// Upstream attempts already made on earlier targets.
+    #[serde(default)]
+    pub attempts: u32,
 }

@@ -51,10 +51,6 @@ impl Subjects {
     pub fn dead(&self, provider: &str) -> String {
         format!("{}.dead.{provider}", self.prefix)
     }
-    /// `sy.control.cancel.<job>`: asks whichever worker runs the job to cancel it.
-    pub fn cancel(&self, job: &str) -> String {
-        format!("{}.control.cancel.{job}", self.prefix)
-    }
     /// The jobs stream (`SY_JOBS`).
     pub fn jobs_stream(&self) -> String {
         format!("{}_JOBS", self.upper())
@@ -78,6 +74,18 @@ impl Subjects {
             self.prefix,
             provider.replace(['.', '*', '>'], "_")
         )
+    }
+    /// The KV bucket of cancelled job ids (watched by every worker).
+    pub fn cancel_bucket(&self) -> String {
+        format!("{}_cancel", self.prefix)
+    }
+    /// The KV bucket of circuit-breaker states, by provider.
+    pub fn circuits_bucket(&self) -> String {
+        format!("{}_circuits", self.prefix)
+    }
+    /// The JetStream advisory published when a job exhausts `max_deliver`.
+    pub fn max_deliveries_advisory(&self) -> String {
+        format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*", self.jobs_stream())
     }
     /// The KV bucket mapping idempotency keys to job ids.
     pub fn idempotency_bucket(&self) -> String {

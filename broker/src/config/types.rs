@@ -97,6 +97,8 @@ pub struct WorkerConfig {
     pub ack_wait_ms: u64,
     /// Deliveries of one job before it is dead-lettered.
     pub max_deliver: i64,
+    /// On shutdown, how long in-flight jobs may finish before they are handed back (nak).
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -106,6 +108,7 @@ impl Default for WorkerConfig {
             max_in_flight: 1024,
             ack_wait_ms: 30_000,
             max_deliver: 5,
+            drain_timeout_ms: 30_000,
         }
     }
 }
@@ -124,18 +127,109 @@ pub struct ProviderConfig {
     /// Models this provider serves (used to resolve bare model names and for /v1/models).
     #[serde(default)]
     pub models: Vec<String>,
+    /// Cluster-wide cap of this provider's jobs in flight (default `worker.max_in_flight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<i64>,
+    /// Retries of retryable upstream errors.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// The circuit breaker.
+    #[serde(default)]
+    pub circuit: CircuitPolicy,
     /// Adapter-specific keys (`latency_ms`, `api_version`, `region`, ...).
     #[serde(flatten)]
     pub options: toml::Table,
 }
 
-/// `[models.<alias>]`: an alias for one target (`provider/model`).
+/// `[providers.<name>.retry]`: exponential backoff with full jitter, bounded by the deadline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts on one target, the first included (1 = no retries).
+    pub max_attempts: u32,
+    /// The first backoff step.
+    pub base_ms: u64,
+    /// The largest backoff step.
+    pub max_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 3, base_ms: 200, max_ms: 10_000 }
+    }
+}
+
+/// `[providers.<name>.timeouts]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// TCP/TLS connect.
+    pub connect_ms: u64,
+    /// Until the first byte of the answer (streams: the first chunk).
+    pub first_byte_ms: u64,
+    /// Between two stream chunks.
+    pub idle_ms: u64,
+    /// One whole attempt.
+    pub total_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 60_000, total_ms: 600_000 }
+    }
+}
+
+/// `[providers.<name>.circuit]`: opens on consecutive failures or a high error rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitPolicy {
+    /// Consecutive failures that open the circuit.
+    pub consecutive_failures: u32,
+    /// Error rate (0–1) over the last `window` calls that opens the circuit.
+    pub error_rate: f64,
+    /// Calls the error rate is computed over.
+    pub window: u32,
+    /// Calls needed before the error rate counts.
+    pub min_calls: u32,
+    /// How long the circuit stays open before a half-open probe.
+    pub open_ms: u64,
+}
+
+impl Default for CircuitPolicy {
+    fn default() -> Self {
+        Self { consecutive_failures: 5, error_rate: 0.5, window: 20, min_calls: 10, open_ms: 30_000 }
+    }
+}
+
+/// One weighted target of an alias.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTarget {
+    /// `provider/model`.
+    pub target: String,
+    /// Relative share of traffic.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[models.<alias>]`: an alias for one target (`target`) or several weighted ones
+/// (`targets`), with fallbacks tried in order when they fail.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelAlias {
     /// The target, `provider/model`.
     #[serde(default)]
     pub target: Option<String>,
+    /// Weighted targets sharing the traffic (several keys, deployments or providers).
+    #[serde(default)]
+    pub targets: Vec<WeightedTarget>,
     /// Targets tried in order when the one before fails (fallbacks).
     #[serde(default)]
     pub fallbacks: Vec<String>,

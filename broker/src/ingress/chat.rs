@@ -2,6 +2,7 @@
 
 use super::submit::{mode_of, parse, publish, read_body, Submission, Submitted};
 use super::wait::{stored_result, Waiter};
+use super::cancel::CancelOnDrop;
 use super::{jobs, sse, AppState, JobId, JOB_ID_HEADER};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -47,7 +48,7 @@ pub async fn chat_completions(
         let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
-        let route = st.models().resolve(&req.model)?;
+        let route = st.models().resolve_with(&req.model, st.health())?;
         let mode = mode_of(&headers, req.stream.unwrap_or(false))?;
         let sub = Submission::new(
             &st,
@@ -97,17 +98,20 @@ pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), G
     let Some(mut w) = waiter else {
         return Ok((id.clone(), jobs::accepted(&id, &sub.job.model)));
     };
+    let provider = sub.job.route.first().map(|t| t.provider.as_str()).unwrap_or("");
+    let in_flight = st.health().start(provider);
+    let guard = CancelOnDrop::new(st, &id);
     if mode == Mode::Stream && w.chunks.is_some() {
-        let resp = sse::relay(st.clone(), id.clone(), w, sub.timeout_ms).await?;
+        let resp = sse::relay(st.clone(), id.clone(), w, sub.timeout_ms, (guard, in_flight)).await?;
         return Ok((id, resp));
     }
-    match w.result(Duration::from_millis(sub.timeout_ms)).await {
+    let out = match w.result(Duration::from_millis(sub.timeout_ms)).await {
         Some(r) => Ok((id, finish(st, r, mode).await?)),
-        None => Err(GatewayError::Timeout {
-            job_id: id,
-            timeout_ms: sub.timeout_ms,
-        }),
-    }
+        None => Err(GatewayError::Timeout { job_id: id, timeout_ms: sub.timeout_ms }),
+    };
+    guard.disarm();
+    drop(in_flight);
+    out
 }
 
 /// Answers a resubmit whose idempotency key matched the job `id`: with its result (waiting

@@ -40,6 +40,7 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
         "status": if all { "ready" } else { "not_ready" },
         "nats": if connected { "connected" } else { "disconnected" },
         "streams": streams,
+        "circuits": st.health().circuits(),
     });
     (status, Json(body))
 }

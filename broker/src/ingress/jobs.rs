@@ -26,7 +26,7 @@ pub async fn submit_job(
         let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
-        let route = st.models().resolve(&req.model)?;
+        let route = st.models().resolve_with(&req.model, st.health())?;
         let sub = Submission::new(
             &st,
             id,

@@ -3,6 +3,7 @@
 //! Cross-cutting concerns are tower layers around the routes ([`layers`]); each route is a
 //! module of its own.
 
+mod cancel;
 mod chat;
 mod health;
 mod jobs;
@@ -13,6 +14,7 @@ mod wait;
 
 use crate::config::Config;
 use crate::events::EventSink;
+use crate::health::Health;
 use crate::nats::Topology;
 use crate::routing::Router as ModelRouter;
 use axum::routing::{get, post};
@@ -40,6 +42,7 @@ struct Inner {
     topo: Topology,
     events: EventSink,
     models: ModelRouter,
+    health: Health,
     cfg: Config,
 }
 
@@ -47,14 +50,10 @@ impl AppState {
     /// State over a connected client and an ensured topology.
     pub fn new(client: async_nats::Client, topo: Topology, events: EventSink, cfg: Config) -> Self {
         let models = ModelRouter::new(&cfg);
+        let health = Health::default();
+        health.follow(topo.circuits.clone());
         Self {
-            inner: Arc::new(Inner {
-                client,
-                topo,
-                events,
-                models,
-                cfg,
-            }),
+            inner: Arc::new(Inner { client, topo, events, models, health, cfg }),
         }
     }
     /// The NATS client.
@@ -73,6 +72,10 @@ impl AppState {
     pub fn models(&self) -> &ModelRouter {
         &self.inner.models
     }
+    /// Circuit states and in-flight counts of targets.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
     /// The config.
     pub fn cfg(&self) -> &Config {
         &self.inner.cfg
@@ -85,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/jobs", post(jobs::submit_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/jobs/{id}/cancel", post(cancel::cancel_job))
         .route("/v1/models", get(health::models))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -4,7 +4,9 @@
 //! happens before any output becomes a proper HTTP error instead of a broken stream.
 
 use super::chat::finish;
+use super::cancel::CancelOnDrop;
 use super::wait::Waiter;
+use crate::health::InFlight;
 use super::AppState;
 use crate::error::GatewayError;
 use axum::body::{Body, Bytes};
@@ -72,18 +74,25 @@ fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = By
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// Peeks the first chunk, then streams the rest from a task.
+/// Peeks the first chunk, then streams the rest from a task. `guards` cancel the job if the
+/// client goes away before the end, and count it in flight meanwhile.
 pub async fn relay(
     st: AppState,
     id: String,
     mut w: Waiter,
     timeout_ms: u64,
+    guards: (CancelOnDrop, InFlight),
 ) -> Result<Response, GatewayError> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let first = match next(&mut w, deadline).await {
         Next::Chunk(c) => c,
-        Next::Result(r) => return finish(&st, *r, Mode::Stream).await,
+        Next::Result(r) => {
+            guards.0.disarm();
+            return finish(&st, *r, Mode::Stream).await;
+        }
         Next::Timeout => {
+            // The deadline passed, not the client: the job goes on and can be fetched.
+            guards.0.disarm();
             return Err(GatewayError::Timeout {
                 job_id: id,
                 timeout_ms,
@@ -123,9 +132,17 @@ pub async fn relay(
                 }
             }
         };
+        let (cancel_guard, _in_flight) = guards;
         let Some(r) = outcome else {
+            // Dropping the guard cancels the job when the client went away mid-stream.
+            if !ok {
+                drop(cancel_guard);
+            } else {
+                cancel_guard.disarm();
+            }
             return;
         };
+        cancel_guard.disarm();
         // Chunks published before the result may still be in flight on this connection.
         let expected = r.chunks.unwrap_or(sent);
         let grace = Instant::now() + Duration::from_millis(200);

@@ -133,6 +133,8 @@ impl Submission {
                 idempotency_key,
                 replay_of: None,
                 node: st.events().node().to_string(),
+                hop: 0,
+                attempts: 0,
             },
             timeout_ms,
         })

@@ -22,6 +22,25 @@ pub struct Topology {
     pub dead: stream::Stream,
     /// Idempotency keys to job ids.
     pub idempotency: kv::Store,
+    /// Cancelled job ids.
+    pub cancel: kv::Store,
+    /// Circuit-breaker states by provider.
+    pub circuits: kv::Store,
+}
+
+async fn bucket(js: &jetstream::Context, name: String, max_age: Duration, replicas: usize) -> Result<kv::Store, async_nats::Error> {
+    match js.get_key_value(&name).await {
+        Ok(kv) => Ok(kv),
+        Err(_) => Ok(js
+            .create_key_value(kv::Config {
+                bucket: name,
+                max_age,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await?),
+    }
 }
 
 async fn upsert(
@@ -106,20 +125,10 @@ pub async fn ensure_topology(
         },
     )
     .await?;
-    let bucket = subjects.idempotency_bucket();
-    let idempotency = match js.get_key_value(&bucket).await {
-        Ok(kv) => kv,
-        Err(_) => {
-            js.create_key_value(kv::Config {
-                bucket,
-                max_age: Duration::from_secs(24 * 3600),
-                storage: stream::StorageType::File,
-                num_replicas: cfg.replicas,
-                ..Default::default()
-            })
-            .await?
-        }
-    };
+    let day = Duration::from_secs(24 * 3600);
+    let idempotency = bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
+    let cancel = bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
+    let circuits = bucket(&js, subjects.circuits_bucket(), Duration::ZERO, cfg.replicas).await?;
     Ok(Topology {
         subjects,
         js,
@@ -128,5 +137,7 @@ pub async fn ensure_topology(
         events,
         dead,
         idempotency,
+        cancel,
+        circuits,
     })
 }

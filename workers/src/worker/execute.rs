@@ -1,58 +1,44 @@
-//! Running a job: pipeline stages, then each target of its route until one answers.
+//! Running one hop of a job: pipeline stages, then the hop's target with retries (backoff
+//! with full jitter, `retry-after`, bounded by the deadline), behind its circuit breaker and
+//! timeouts. When the target gives up and the route has another, the job is forwarded to it.
 
-use super::{Assembler, Shared};
+use super::backoff;
+use super::call::{call, Done, Failed};
+use super::circuit::counts_against_target;
+use super::Shared;
 use crate::error::{ErrorKind, ProviderError};
-use crate::provider::{CallCtx, Provider};
-use futures::StreamExt;
-use schemas::openai::{ChatRequest, EmbeddingsRequest, Usage};
-use schemas::{EventDetail, EventKind, Job, JobResult, JobState, Operation, StreamChunk, Target};
-use serde_json::value::RawValue;
-use std::sync::Arc;
-use std::time::Instant;
+use schemas::{EventDetail, EventKind, Job, JobResult, JobState, Target};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
-/// A successful upstream call.
-struct Done {
-    response: Box<RawValue>,
-    usage: Option<Usage>,
-    chunks: Option<u64>,
+/// What one delivery of a job came to.
+pub enum Next {
+    /// The job is finished.
+    Done(Box<JobResult>),
+    /// The hop's target gave up: run the job on the next target of its route.
+    Forward(Box<Job>),
 }
 
-/// A failed upstream call; `streamed` when chunks already reached the client.
-struct Failed {
-    err: ProviderError,
-    streamed: bool,
-}
-
-impl From<ProviderError> for Failed {
-    fn from(err: ProviderError) -> Self {
-        Self {
-            err,
-            streamed: false,
+/// Runs the job's current hop (never fails: failures are outcomes).
+pub async fn run(shared: &Shared, job: &Job, delivery: u64, cancel: &CancellationToken) -> Next {
+    if job.hop == 0 {
+        for stage in &shared.stages {
+            if let Some(o) = stage.before(job).await {
+                return Next::Done(Box::new(o));
+            }
         }
     }
-}
-
-/// Runs the job to an outcome (never fails: failures are outcomes).
-pub async fn run(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
-    for stage in &shared.stages {
-        if let Some(o) = stage.before(job).await {
-            return o;
+    let next = run_hop(shared, job, delivery, cancel).await;
+    if let Next::Done(outcome) = &next {
+        for stage in &shared.stages {
+            stage.after(job, outcome).await;
         }
     }
-    let outcome = attempt_route(shared, job, delivery).await;
-    for stage in &shared.stages {
-        stage.after(job, &outcome).await;
-    }
-    outcome
+    next
 }
 
-fn result(
-    shared: &Shared,
-    job: &Job,
-    status: JobState,
-    target: Option<&Target>,
-    attempts: u32,
-) -> JobResult {
+/// A result envelope for `job`.
+pub fn result(shared: &Shared, job: &Job, status: JobState, target: Option<&Target>, attempts: u32) -> JobResult {
     JobResult {
         v: schemas::WIRE_VERSION,
         id: job.id.clone(),
@@ -69,208 +55,131 @@ fn result(
     }
 }
 
-async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
-    let mut attempts = 0u32;
-    let mut last: Option<(ProviderError, &Target)> = None;
-    for target in &job.route {
-        let Some(adapter) = shared.registry.get(&target.provider) else {
-            let e = ProviderError::new(
-                ErrorKind::NotFound,
-                &target.provider,
-                format!(
-                    "provider `{}` is not configured on worker {}",
-                    target.provider,
-                    shared.events.node()
-                ),
-            );
-            last = Some((e, target));
-            continue;
-        };
-        attempts += 1;
-        shared
-            .events
-            .emit(
-                &job.id,
-                EventKind::AttemptStarted,
-                EventDetail {
-                    provider: Some(target.provider.clone()),
-                    model: Some(target.model.clone()),
-                    attempt: Some(attempts),
-                    delivery: Some(delivery),
-                    ..Default::default()
-                },
-            )
-            .await;
-        let t0 = Instant::now();
-        match call(shared, adapter.clone(), job, target, delivery).await {
-            Ok(done) => {
-                let mut r = result(shared, job, JobState::Completed, Some(target), attempts);
-                r.response = Some(done.response);
-                r.usage = done.usage;
-                r.chunks = done.chunks;
-                return r;
-            }
-            Err(Failed { err, streamed }) => {
-                tracing::warn!(provider = %target.provider, error = %err, "attempt failed");
+/// The cancelled outcome.
+pub fn cancelled(shared: &Shared, job: &Job, target: Option<&Target>, attempts: u32) -> Next {
+    let mut r = result(shared, job, JobState::Cancelled, target, attempts);
+    r.error = Some(ProviderError::new(ErrorKind::Cancelled, "switchyard", "the job was cancelled (POST /v1/jobs/{id}/cancel or the client disconnected)").to_job_error());
+    Next::Done(Box::new(r))
+}
+
+fn failed(shared: &Shared, job: &Job, target: Option<&Target>, attempts: u32, err: &ProviderError) -> Next {
+    let mut r = result(shared, job, JobState::Failed, target, attempts);
+    r.error = Some(err.to_job_error());
+    Next::Done(Box::new(r))
+}
+
+/// Whether the next target of the route may succeed where this one failed: yes for failures
+/// of the target (retryable, auth, missing model or deployment, open circuit), no for faults
+/// of the request itself (bad request, context length, content filter).
+fn worth_a_fallback(kind: ErrorKind) -> bool {
+    kind.retryable() || matches!(kind, ErrorKind::Auth | ErrorKind::Permission | ErrorKind::NotFound)
+}
+
+async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &CancellationToken) -> Next {
+    let Some(target) = job.route.get(job.hop as usize) else {
+        let e = ProviderError::new(ErrorKind::NotFound, "switchyard", "the job has no target left on its route");
+        return failed(shared, job, None, job.attempts, &e);
+    };
+    let mut attempts = job.attempts;
+    let deadline = job.deadline_ms;
+    let last_err = match shared.registry.get(&target.provider) {
+        None => ProviderError::new(
+            ErrorKind::NotFound,
+            &target.provider,
+            format!("provider `{}` is not configured on worker {}", target.provider, shared.events.node()),
+        ),
+        Some(adapter) => {
+            let policy = shared.policy(&target.provider);
+            let mut tries = 0u32;
+            loop {
+                if cancel.is_cancelled() {
+                    return cancelled(shared, job, Some(target), attempts);
+                }
+                let (allowed, change) = shared.breakers.allow(&target.provider);
+                shared.publish_circuit(&target.provider, change);
+                if !allowed {
+                    break ProviderError::new(ErrorKind::Overloaded, &target.provider, "the circuit breaker of this provider is open after repeated failures; try again later");
+                }
+                tries += 1;
+                attempts += 1;
                 shared
                     .events
-                    .emit(
-                        &job.id,
-                        EventKind::AttemptFailed,
-                        EventDetail {
-                            provider: Some(target.provider.clone()),
-                            model: Some(target.model.clone()),
-                            attempt: Some(attempts),
-                            status: err.upstream_status,
-                            error: Some(err.message.clone()),
-                            error_kind: Some(err.kind.as_str().into()),
-                            duration_ms: Some(t0.elapsed().as_millis() as u64),
-                            ..Default::default()
-                        },
-                    )
+                    .emit(&job.id, EventKind::AttemptStarted, EventDetail {
+                        provider: Some(target.provider.clone()),
+                        model: Some(target.model.clone()),
+                        attempt: Some(attempts),
+                        delivery: Some(delivery),
+                        ..Default::default()
+                    })
                     .await;
-                let stop = streamed || !err.retryable();
-                last = Some((err, target));
-                if stop {
-                    break;
+                let t0 = Instant::now();
+                let outcome = tokio::select! {
+                    _ = cancel.cancelled() => return cancelled(shared, job, Some(target), attempts),
+                    o = call(shared, adapter.clone(), job, target, delivery, &policy.timeouts) => o,
+                };
+                let Failed { err, streamed } = match outcome {
+                    Ok(done) => {
+                        let change = shared.breakers.record(&target.provider, true);
+                        shared.publish_circuit(&target.provider, change);
+                        return completed(shared, job, target, attempts, done);
+                    }
+                    Err(f) => f,
+                };
+                if counts_against_target(err.kind) {
+                    let change = shared.breakers.record(&target.provider, false);
+                    shared.publish_circuit(&target.provider, change);
+                }
+                let more = tries < policy.retry.max_attempts && err.retryable() && !streamed;
+                let wait = more.then(|| backoff::delay(&policy.retry, tries, err.retry_after));
+                let wait = wait.filter(|w| schemas::now_ms() + w.as_millis() as u64 <= deadline);
+                tracing::warn!(provider = %target.provider, attempt = attempts, error = %err, retry_in_ms = ?wait.map(|w| w.as_millis()), "attempt failed");
+                shared
+                    .events
+                    .emit(&job.id, EventKind::AttemptFailed, EventDetail {
+                        provider: Some(target.provider.clone()),
+                        model: Some(target.model.clone()),
+                        attempt: Some(attempts),
+                        status: err.upstream_status,
+                        error: Some(err.message.clone()),
+                        error_kind: Some(err.kind.as_str().into()),
+                        retry_in_ms: wait.map(|w| w.as_millis() as u64),
+                        duration_ms: Some(t0.elapsed().as_millis() as u64),
+                        ..Default::default()
+                    })
+                    .await;
+                if streamed {
+                    return failed(shared, job, Some(target), attempts, &err);
+                }
+                if err.kind == ErrorKind::RateLimited {
+                    if let Some(ra) = err.retry_after {
+                        shared.pause_provider(&target.provider, ra).await;
+                    }
+                }
+                let Some(wait) = wait else { break err };
+                tokio::select! {
+                    _ = cancel.cancelled() => return cancelled(shared, job, Some(target), attempts),
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
-    }
-    let (err, target) = match last {
-        Some((e, t)) => (e, Some(t)),
-        None => (
-            ProviderError::new(ErrorKind::NotFound, "switchyard", "the job has no route"),
-            None,
-        ),
     };
-    let mut r = result(shared, job, JobState::Failed, target, attempts);
-    r.error = Some(err.to_job_error());
-    r
-}
-
-fn bad_body(provider: &str, e: serde_json::Error) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::BadRequest,
-        provider,
-        format!("the job body does not decode: {e}"),
-    )
-}
-
-fn raw<T: serde::Serialize>(provider: &str, v: &T) -> Result<Box<RawValue>, ProviderError> {
-    serde_json::value::to_raw_value(v)
-        .map_err(|e| ProviderError::new(ErrorKind::Decode, provider, e.to_string()))
-}
-
-async fn call(
-    shared: &Shared,
-    adapter: Arc<dyn Provider>,
-    job: &Job,
-    target: &Target,
-    delivery: u64,
-) -> Result<Done, Failed> {
-    let ctx = CallCtx {
-        job_id: job.id.clone(),
-        deadline: None,
-        traceparent: job.traceparent.clone(),
-    };
-    let p = &target.provider;
-    match job.op {
-        Operation::Chat => {
-            let mut req: ChatRequest =
-                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
-            req.model = target.model.clone();
-            if job.mode.streams() {
-                return stream(shared, adapter, req, &ctx, job, delivery).await;
-            }
-            let resp = adapter.chat(req, &ctx).await?;
-            Ok(Done {
-                usage: resp.usage.clone(),
-                response: raw(p, &resp)?,
-                chunks: None,
-            })
-        }
-        Operation::Embeddings => {
-            let mut req: EmbeddingsRequest =
-                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
-            req.model = target.model.clone();
-            let resp = adapter.embed(req, &ctx).await?;
-            let usage = Usage::new(resp.usage.prompt_tokens, 0);
-            Ok(Done {
-                usage: Some(usage),
-                response: raw(p, &resp)?,
-                chunks: None,
-            })
-        }
+    let next_hop = job.hop as usize + 1;
+    if next_hop < job.route.len() && worth_a_fallback(last_err.kind) {
+        let mut fwd = job.clone();
+        fwd.hop = next_hop as u32;
+        fwd.attempts = attempts;
+        return Next::Forward(Box::new(fwd));
     }
+    failed(shared, job, Some(target), attempts, &last_err)
 }
 
-async fn stream(
-    shared: &Shared,
-    adapter: Arc<dyn Provider>,
-    req: ChatRequest,
-    ctx: &CallCtx,
-    job: &Job,
-    delivery: u64,
-) -> Result<Done, Failed> {
-    let include_usage = req.include_usage();
-    let provider = adapter.name().to_string();
-    let mut s = adapter.chat_stream(req, ctx).await?;
-    let subject = shared.topo.subjects.chunks(&job.id);
-    let mut asm = Assembler::default();
-    let mut seq: u64 = 0;
-    while let Some(item) = s.next().await {
-        let c = item.map_err(|err| Failed {
-            err,
-            streamed: seq > 0,
-        })?;
-        asm.push(&c);
-        if c.choices.is_empty() && c.usage.is_some() && !include_usage {
-            continue;
-        }
-        if seq == 0 {
-            shared
-                .events
-                .emit(
-                    &job.id,
-                    EventKind::FirstToken,
-                    EventDetail {
-                        provider: Some(provider.clone()),
-                        ..Default::default()
-                    },
-                )
-                .await;
-        }
-        let env = StreamChunk {
-            v: schemas::WIRE_VERSION,
-            id: job.id.clone(),
-            seq,
-            delivery,
-            data: raw(&provider, &c)?,
-        };
-        let payload = serde_json::to_vec(&env)
-            .map_err(|e| ProviderError::new(ErrorKind::Decode, &provider, e.to_string()))?;
-        if let Err(e) = shared.client.publish(subject.clone(), payload.into()).await {
-            tracing::warn!(error = %e, "cannot publish a chunk");
-        }
-        seq += 1;
-    }
-    if !asm.finished {
-        let err = ProviderError::new(
-            ErrorKind::Network,
-            &provider,
-            "the upstream stream ended before the answer was complete",
-        );
-        return Err(Failed {
-            err,
-            streamed: seq > 0,
-        });
-    }
-    let usage = asm.usage().cloned();
-    let resp = asm.finish();
-    Ok(Done {
-        response: raw(&provider, &resp)?,
-        usage,
-        chunks: Some(seq),
-    })
+fn completed(shared: &Shared, job: &Job, target: &Target, attempts: u32, done: Done) -> Next {
+    let mut r = result(shared, job, JobState::Completed, Some(target), attempts);
+    r.response = Some(done.response);
+    r.usage = done.usage;
+    r.chunks = done.chunks;
+    Next::Done(Box::new(r))
 }
+
+/// How long a paused consumer stays paused at most, whatever `retry-after` says.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);

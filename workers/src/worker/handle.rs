@@ -1,6 +1,8 @@
-//! One job message: decode, dedup, execute with in-progress acks, publish, ack.
+//! One job message: decode, dedup, execute with in-progress acks, then publish the result
+//! (or forward the job to its next target) and ack. On shutdown a job that cannot finish
+//! within the drain timeout is handed back (nak) for another worker.
 
-use super::execute;
+use super::execute::{self, Next};
 use super::Shared;
 use async_nats::jetstream::{AckKind, Message};
 use schemas::{EventDetail, EventKind, Job, JobResult, JobState};
@@ -10,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Handles one delivery of a job message.
-pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken) {
+pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) {
     let delivery = msg.info().map(|i| i.delivered as u64).unwrap_or(1);
     let job: Job = match serde_json::from_slice(&msg.payload) {
         Ok(j) => j,
@@ -20,69 +22,114 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken)
             return;
         }
     };
-    let span = tracing::info_span!("job", job_id = %job.id, delivery);
+    let span = tracing::info_span!("job", job_id = %job.id, delivery, hop = job.hop);
     async move {
         if delivery > 1 && already_done(&shared, &job.id).await {
             tracing::info!("redelivered job already has a result; acking");
             let _ = msg.ack().await;
             return;
         }
+        let running = shared.cancels.start(&job.id);
         shared
             .events
             .emit(&job.id, EventKind::Dequeued, EventDetail {
                 delivery: Some(delivery),
-                provider: job.route.first().map(|t| t.provider.clone()),
+                provider: job.route.get(job.hop as usize).map(|t| t.provider.clone()),
                 ..Default::default()
             })
             .await;
-        let work = execute::run(&shared, &job, delivery);
+        let work = execute::run(&shared, &job, delivery, &running.token);
         tokio::pin!(work);
         let every = Duration::from_millis((shared.cfg.ack_wait_ms / 3).max(100));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let outcome = loop {
+        let drain = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(drain);
+        let mut draining = false;
+        let next = loop {
             tokio::select! {
                 o = &mut work => break o,
                 _ = tick.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
-            }
-        };
-        match publish_result(&shared, &outcome).await {
-            Ok(()) => {
-                emit_final(&shared, &job, &outcome).await;
-                if let Err(e) = msg.double_ack().await {
-                    tracing::warn!(error = %e, "ack failed; the job may be redelivered and will be deduplicated");
+                _ = stop.cancelled(), if !draining => {
+                    draining = true;
+                    drain.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(shared.cfg.drain_timeout_ms));
+                }
+                _ = &mut drain, if draining => {
+                    tracing::warn!("shutting down: the job did not finish within the drain timeout; handing it back");
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    return;
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store the result; the job will be redelivered");
-                let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-            }
+        };
+        match next {
+            Next::Done(r) => finish(&shared, &job, &msg, *r).await,
+            Next::Forward(fwd) => forward(&shared, &msg, *fwd).await,
         }
     }
     .instrument(span)
     .await
 }
 
-async fn already_done(shared: &Shared, id: &str) -> bool {
-    let subject = shared.topo.subjects.results(id);
-    shared
-        .topo
-        .results
-        .direct_get_last_for_subject(subject)
-        .await
-        .is_ok()
+async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
+    match publish_result(shared, &r).await {
+        Ok(duplicate) => {
+            if duplicate {
+                tracing::info!("another delivery already published this job's result");
+            } else {
+                emit_final(shared, job, &r).await;
+            }
+            if let Err(e) = msg.double_ack().await {
+                tracing::warn!(error = %e, "ack failed; the job may be redelivered and will be deduplicated");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store the result; the job will be redelivered");
+            let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        }
+    }
 }
 
-async fn publish_result(shared: &Shared, r: &JobResult) -> Result<(), async_nats::Error> {
+/// Publishes the job for its next target, then acks this delivery.
+async fn forward(shared: &Shared, msg: &Message, job: Job) {
+    let Some(target) = job.route.get(job.hop as usize).cloned() else { return };
+    let published = async {
+        let payload = serde_json::to_vec(&job)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{}-hop{}", job.id, job.hop).as_str());
+        if let Some(tp) = &job.traceparent {
+            headers.insert("traceparent", tp.as_str());
+        }
+        shared.topo.js.publish_with_headers(shared.topo.subjects.jobs(&target.provider), headers, payload.into()).await?.await?;
+        Ok::<_, async_nats::Error>(())
+    }
+    .await;
+    match published {
+        Ok(()) => {
+            tracing::info!(provider = %target.provider, "falling back to the next target");
+            shared
+                .events
+                .emit(&job.id, EventKind::Queued, EventDetail { provider: Some(target.provider.clone()), model: Some(target.model.clone()), attempt: Some(job.attempts), ..Default::default() })
+                .await;
+            let _ = msg.double_ack().await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot forward the job to its fallback; it will be redelivered");
+            let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        }
+    }
+}
+
+async fn already_done(shared: &Shared, id: &str) -> bool {
+    let subject = shared.topo.subjects.results(id);
+    shared.topo.results.direct_get_last_for_subject(subject).await.is_ok()
+}
+
+/// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
+async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
     let payload = serde_json::to_vec(r)?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", format!("result-{}", r.id).as_str());
-    let ack = shared
-        .topo
-        .js
-        .publish_with_headers(shared.topo.subjects.results(&r.id), headers, payload.into())
-        .await?;
-    ack.await?;
-    Ok(())
+    let ack = shared.topo.js.publish_with_headers(shared.topo.subjects.results(&r.id), headers, payload.into()).await?;
+    Ok(ack.await?.duplicate)
 }
 
 async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {

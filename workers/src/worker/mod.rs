@@ -2,16 +2,26 @@
 //! so `max_ack_pending` caps a provider's jobs in flight cluster-wide.
 
 mod assemble;
+mod backoff;
+mod call;
+pub mod cancel;
+pub mod circuit;
+mod deadletter;
 mod execute;
 mod handle;
 mod pipeline;
 
 pub use assemble::Assembler;
+pub use circuit::{CircuitRecord, CircuitState};
 pub use pipeline::{Outcome, Stage};
 
 use crate::providers::Registry;
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
-use broker::config::WorkerConfig;
+use broker::config::{Config, ProviderConfig, WorkerConfig};
+use cancel::Cancels;
+use circuit::Breakers;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use broker::events::EventSink;
 use broker::nats::Topology;
 use futures::StreamExt;
@@ -28,6 +38,53 @@ pub(crate) struct Shared {
     pub events: EventSink,
     pub cfg: WorkerConfig,
     pub stages: Vec<Arc<dyn Stage>>,
+    pub providers: HashMap<String, ProviderConfig>,
+    pub breakers: Breakers,
+    pub cancels: Arc<Cancels>,
+    paused_until: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl Shared {
+    /// The config entry of a provider (defaults when unknown).
+    pub fn policy(&self, provider: &str) -> ProviderConfig {
+        self.providers.get(provider).cloned().unwrap_or_default()
+    }
+
+    /// Publishes a circuit state change to the `sy_circuits` bucket (off the hot path).
+    pub fn publish_circuit(&self, provider: &str, change: Option<CircuitState>) {
+        let Some(state) = change else { return };
+        tracing::warn!(provider = %provider, state = ?state, "circuit breaker changed state");
+        let rec = CircuitRecord { state, node: self.events.node().to_string(), ts_ms: schemas::now_ms() };
+        let kv = self.topo.circuits.clone();
+        let key = provider.to_string();
+        tokio::spawn(async move {
+            if let Ok(v) = serde_json::to_vec(&rec) {
+                if let Err(e) = kv.put(&key, v.into()).await {
+                    tracing::warn!(error = %e, "cannot publish the circuit state");
+                }
+            }
+        });
+    }
+
+    /// Pauses the provider's shared consumer (every worker stops pulling its jobs) for `d`,
+    /// so queued jobs wait in the stream while the upstream asks us to back off.
+    pub async fn pause_provider(&self, provider: &str, d: std::time::Duration) {
+        let d = d.min(execute::MAX_PAUSE);
+        let until = std::time::Instant::now() + d;
+        {
+            let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            if p.get(provider).is_some_and(|u| *u >= until) {
+                return;
+            }
+            p.insert(provider.to_string(), until);
+        }
+        let name = self.topo.subjects.worker_consumer(provider);
+        let wall = time::OffsetDateTime::now_utc() + d;
+        match self.topo.jobs.pause_consumer(&name, wall).await {
+            Ok(_) => tracing::warn!(provider = %provider, pause_ms = d.as_millis() as u64, "upstream rate limited: consumer paused"),
+            Err(e) => tracing::warn!(provider = %provider, error = %e, "cannot pause the consumer"),
+        }
+    }
 }
 
 /// A worker process: runs jobs of every configured provider.
@@ -37,21 +94,21 @@ pub struct Worker {
 
 impl Worker {
     /// A worker over a connected client and an ensured topology.
-    pub fn new(
-        client: async_nats::Client,
-        topo: Topology,
-        registry: Registry,
-        events: EventSink,
-        cfg: WorkerConfig,
-    ) -> Self {
+    pub fn new(client: async_nats::Client, topo: Topology, registry: Registry, events: EventSink, cfg: &Config) -> Self {
+        let providers: HashMap<String, ProviderConfig> = cfg.providers.clone().into_iter().collect();
+        let breakers = Breakers::new(providers.iter().map(|(n, p)| (n.clone(), p.circuit.clone())).collect());
         Self {
             shared: Arc::new(Shared {
                 client,
                 topo,
                 registry,
                 events,
-                cfg,
+                cfg: cfg.worker.clone(),
                 stages: Vec::new(),
+                providers,
+                breakers,
+                cancels: Arc::new(Cancels::default()),
+                paused_until: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -67,6 +124,8 @@ impl Worker {
     /// Consumes jobs until `shutdown` fires, then drains in-flight jobs.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), async_nats::Error> {
         let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(self.shared.cancels.clone().watch(self.shared.topo.cancel.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(deadletter::watch(self.shared.clone(), shutdown.clone())));
         for provider in self.shared.registry.names() {
             let consumer = ensure_consumer(&self.shared, provider).await?;
             tracing::info!(provider = %provider, "worker consuming");
@@ -96,7 +155,7 @@ async fn ensure_consumer(
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_millis(shared.cfg.ack_wait_ms),
         max_deliver: shared.cfg.max_deliver,
-        max_ack_pending: shared.cfg.max_in_flight,
+        max_ack_pending: shared.providers.get(provider).and_then(|p| p.max_in_flight).unwrap_or(shared.cfg.max_in_flight),
         ..Default::default()
     };
     match shared.topo.jobs.get_consumer::<pull::Config>(&name).await {
@@ -147,7 +206,11 @@ async fn consume(
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
             };
             let next = tokio::select! {
-                _ = shutdown.cancelled() => break 'outer,
+                _ = shutdown.cancelled() => {
+                    drop(permit);
+                    hand_back_buffered(&mut messages).await;
+                    break 'outer;
+                }
                 n = messages.next() => n,
             };
             match next {
@@ -167,8 +230,17 @@ async fn consume(
             }
         }
     }
-    // Drain: wait for in-flight jobs to finish (they nak themselves if they cannot).
+    // Drain: in-flight jobs finish, or hand themselves back after `drain_timeout_ms`.
     let all = shared.cfg.concurrency as u32;
-    let _ = tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(all)).await;
+    let grace = Duration::from_millis(shared.cfg.drain_timeout_ms) + Duration::from_secs(2);
+    let _ = tokio::time::timeout(grace, permits.acquire_many(all)).await;
     tracing::info!(provider = %provider, "worker stopped");
+}
+
+/// Naks the messages the pull stream already buffered, so another worker takes them now
+/// instead of after `ack_wait`.
+async fn hand_back_buffered(messages: &mut async_nats::jetstream::consumer::pull::Stream) {
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(50), messages.next()).await {
+        let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
+    }
 }
