@@ -95,19 +95,11 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     if roles.worker {
         let registry =
             Registry::from_config(&cfg).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
-        let worker = Worker::new(
-            client.clone(),
-            topo.clone(),
-            registry,
-            events.clone(),
-            &cfg,
-        );
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = worker.run(stop).await {
-                tracing::error!(error = %e, "worker stopped with an error");
-            }
-        }));
+        let worker = Worker::new(client.clone(), topo.clone(), registry, events.clone(), &cfg);
+        let running = worker.start(shutdown.clone()).await.map_err(|e| {
+            anyhow::anyhow!("cannot start the worker: {e}; check that NATS JetStream is reachable")
+        })?;
+        tasks.push(tokio::spawn(running));
     }
     let mut http_addr = None;
     if roles.ingress {

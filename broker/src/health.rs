@@ -28,7 +28,12 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut b = self.health.inner.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = self
+            .health
+            .inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(n) = b.get_mut(&self.provider) {
             *n = n.saturating_sub(1);
         }
@@ -38,13 +43,26 @@ impl Drop for InFlight {
 impl Health {
     /// Counts one more job in flight on `provider`.
     pub fn start(&self, provider: &str) -> InFlight {
-        *self.inner.busy.lock().unwrap_or_else(|p| p.into_inner()).entry(provider.to_string()).or_default() += 1;
-        InFlight { health: self.clone(), provider: provider.to_string() }
+        *self
+            .inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(provider.to_string())
+            .or_default() += 1;
+        InFlight {
+            health: self.clone(),
+            provider: provider.to_string(),
+        }
     }
 
     /// Circuit states by provider (`closed`, `open`, `half_open`).
     pub fn circuits(&self) -> HashMap<String, String> {
-        self.inner.circuits.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .circuits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Follows the circuits bucket until the process ends.
@@ -79,9 +97,20 @@ impl Health {
 
 impl TargetHealth for Health {
     fn is_open(&self, provider: &str) -> bool {
-        self.inner.circuits.lock().unwrap_or_else(|p| p.into_inner()).get(provider).is_some_and(|s| s == "open")
+        self.inner
+            .circuits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(provider)
+            .is_some_and(|s| s == "open")
     }
     fn busy(&self, provider: &str) -> usize {
-        self.inner.busy.lock().unwrap_or_else(|p| p.into_inner()).get(provider).copied().unwrap_or(0)
+        self.inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(provider)
+            .copied()
+            .unwrap_or(0)
     }
 }

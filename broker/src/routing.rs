@@ -44,9 +44,15 @@ pub struct Router {
 /// Picks the primary of weighted targets: weighted random among those whose circuit is
 /// closed (all of them when every circuit is open), the less busy of two draws.
 fn pick(weighted: &[(Target, u32)], health: &dyn TargetHealth) -> usize {
-    let open: Vec<bool> = weighted.iter().map(|(t, _)| health.is_open(&t.provider)).collect();
+    let open: Vec<bool> = weighted
+        .iter()
+        .map(|(t, _)| health.is_open(&t.provider))
+        .collect();
     let usable = |i: usize| !open[i] || open.iter().all(|o| *o);
-    let total: u64 = (0..weighted.len()).filter(|i| usable(*i)).map(|i| weighted[i].1 as u64).sum();
+    let total: u64 = (0..weighted.len())
+        .filter(|i| usable(*i))
+        .map(|i| weighted[i].1 as u64)
+        .sum();
     if total == 0 {
         return 0;
     }
@@ -100,7 +106,13 @@ impl Router {
                     .filter_map(|(t, w)| split_target(t).map(|t| (t, w)))
                     .collect();
                 let fallbacks = a.fallbacks.iter().filter_map(|t| split_target(t)).collect();
-                (alias.clone(), Alias { weighted, fallbacks })
+                (
+                    alias.clone(),
+                    Alias {
+                        weighted,
+                        fallbacks,
+                    },
+                )
             })
             .collect();
         Self {
@@ -125,7 +137,11 @@ impl Router {
     /// Like [`Router::resolve`], choosing among an alias's weighted targets with `health`:
     /// the picked target first, the other weighted targets next (heaviest first), then the
     /// fallbacks.
-    pub fn resolve_with(&self, model: &str, health: &dyn TargetHealth) -> Result<Vec<Target>, GatewayError> {
+    pub fn resolve_with(
+        &self,
+        model: &str,
+        health: &dyn TargetHealth,
+    ) -> Result<Vec<Target>, GatewayError> {
         if model.trim().is_empty() {
             return Err(GatewayError::bad_request(
                 "`model` is empty. Name a model such as `mock/echo`; GET /v1/models lists them.",
@@ -137,8 +153,13 @@ impl Router {
             if !a.weighted.is_empty() {
                 let first = pick(&a.weighted, health);
                 route.push(a.weighted[first].0.clone());
-                let mut rest: Vec<&(Target, u32)> =
-                    a.weighted.iter().enumerate().filter(|(i, _)| *i != first).map(|(_, t)| t).collect();
+                let mut rest: Vec<&(Target, u32)> = a
+                    .weighted
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != first)
+                    .map(|(_, t)| t)
+                    .collect();
                 rest.sort_by(|x, y| y.1.cmp(&x.1));
                 route.extend(rest.into_iter().map(|(t, _)| t.clone()));
             }
@@ -176,7 +197,11 @@ impl Router {
             .aliases
             .iter()
             .map(|(a, t)| {
-                let owner = t.weighted.first().map(|t| t.0.provider.clone()).unwrap_or_default();
+                let owner = t
+                    .weighted
+                    .first()
+                    .map(|t| t.0.provider.clone())
+                    .unwrap_or_default();
                 (a.clone(), owner)
             })
             .collect();
@@ -220,8 +245,14 @@ mod tests {
             "spread".into(),
             ModelAlias {
                 targets: vec![
-                    WeightedTarget { target: "a/m1".into(), weight: 3 },
-                    WeightedTarget { target: "b/m2".into(), weight: 1 },
+                    WeightedTarget {
+                        target: "a/m1".into(),
+                        weight: 3,
+                    },
+                    WeightedTarget {
+                        target: "b/m2".into(),
+                        weight: 1,
+                    },
                 ],
                 fallbacks: vec!["b/shared".into()],
                 ..Default::default()

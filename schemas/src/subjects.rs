@@ -85,7 +85,10 @@ impl Subjects {
     }
     /// The JetStream advisory published when a job exhausts `max_deliver`.
     pub fn max_deliveries_advisory(&self) -> String {
-        format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*", self.jobs_stream())
+        format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
+            self.jobs_stream()
+        )
     }
     /// The KV bucket mapping idempotency keys to job ids.
     pub fn idempotency_bucket(&self) -> String {

@@ -5,8 +5,10 @@
 mod harness;
 mod upstream;
 
+mod chaos;
 mod chat;
 mod errors;
 mod jobs;
+mod reliability;
 mod stream;
 mod workers;

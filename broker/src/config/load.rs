@@ -118,10 +118,14 @@ impl Config {
                 ));
             }
             if p.retry.max_attempts == 0 {
-                return Err(format!("providers.{name}.retry.max_attempts: must be at least 1"));
+                return Err(format!(
+                    "providers.{name}.retry.max_attempts: must be at least 1"
+                ));
             }
             if !(0.0..=1.0).contains(&p.circuit.error_rate) {
-                return Err(format!("providers.{name}.circuit.error_rate: must be between 0 and 1"));
+                return Err(format!(
+                    "providers.{name}.circuit.error_rate: must be between 0 and 1"
+                ));
             }
             if p.kind.is_empty() {
                 return Err(format!(
@@ -130,7 +134,11 @@ impl Config {
             }
         }
         for (alias, m) in &self.models {
-            let targets = m.target.iter().chain(m.targets.iter().map(|t| &t.target)).chain(m.fallbacks.iter());
+            let targets = m
+                .target
+                .iter()
+                .chain(m.targets.iter().map(|t| &t.target))
+                .chain(m.fallbacks.iter());
             let mut any = false;
             for t in targets {
                 any = true;

@@ -158,7 +158,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, base_ms: 200, max_ms: 10_000 }
+        Self {
+            max_attempts: 3,
+            base_ms: 200,
+            max_ms: 10_000,
+        }
     }
 }
 
@@ -178,7 +182,12 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 60_000, total_ms: 600_000 }
+        Self {
+            connect_ms: 10_000,
+            first_byte_ms: 120_000,
+            idle_ms: 60_000,
+            total_ms: 600_000,
+        }
     }
 }
 
@@ -200,7 +209,13 @@ pub struct CircuitPolicy {
 
 impl Default for CircuitPolicy {
     fn default() -> Self {
-        Self { consecutive_failures: 5, error_rate: 0.5, window: 20, min_calls: 10, open_ms: 30_000 }
+        Self {
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            window: 20,
+            min_calls: 10,
+            open_ms: 30_000,
+        }
     }
 }
 

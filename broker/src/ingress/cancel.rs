@@ -14,7 +14,11 @@ use std::time::Duration;
 
 /// Puts the job id in the cancel bucket that every worker watches.
 pub async fn request_cancel(st: &AppState, id: &str) -> Result<(), GatewayError> {
-    st.topo().cancel.put(id, bytes::Bytes::from_static(b"1")).await.map_err(unavailable)?;
+    st.topo()
+        .cancel
+        .put(id, bytes::Bytes::from_static(b"1"))
+        .await
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -28,7 +32,10 @@ pub struct CancelOnDrop {
 impl CancelOnDrop {
     /// Armed for `id`.
     pub fn new(st: &AppState, id: &str) -> Self {
-        Self { st: Some(st.clone()), id: id.to_string() }
+        Self {
+            st: Some(st.clone()),
+            id: id.to_string(),
+        }
     }
     /// The request was answered: nothing to cancel.
     pub fn disarm(mut self) {
@@ -55,7 +62,10 @@ impl Drop for CancelOnDrop {
 pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let out = async {
         if uuid::Uuid::parse_str(&id).is_err() {
-            return Err(GatewayError::bad_request(format!("`{id}` is not a job id."), Some("id")));
+            return Err(GatewayError::bad_request(
+                format!("`{id}` is not a job id."),
+                Some("id"),
+            ));
         }
         if let Some(r) = stored_result(&st, &id).await? {
             let mut v = result_view(&r);
@@ -69,7 +79,11 @@ pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> R
         request_cancel(&st, &id).await?;
         match w.result(Duration::from_secs(5)).await {
             Some(r) => Ok(Json(result_view(&r)).into_response()),
-            None => Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "object": "job", "status": "cancelling"}))).into_response()),
+            None => Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"id": id, "object": "job", "status": "cancelling"})),
+            )
+                .into_response()),
         }
     }
     .await;

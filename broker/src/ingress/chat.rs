@@ -1,8 +1,8 @@
 //! `POST /v1/chat/completions`: sync, streaming and queued chat.
 
+use super::cancel::CancelOnDrop;
 use super::submit::{mode_of, parse, publish, read_body, Submission, Submitted};
 use super::wait::{stored_result, Waiter};
-use super::cancel::CancelOnDrop;
 use super::{jobs, sse, AppState, JobId, JOB_ID_HEADER};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -98,16 +98,31 @@ pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), G
     let Some(mut w) = waiter else {
         return Ok((id.clone(), jobs::accepted(&id, &sub.job.model)));
     };
-    let provider = sub.job.route.first().map(|t| t.provider.as_str()).unwrap_or("");
+    let provider = sub
+        .job
+        .route
+        .first()
+        .map(|t| t.provider.as_str())
+        .unwrap_or("");
     let in_flight = st.health().start(provider);
     let guard = CancelOnDrop::new(st, &id);
     if mode == Mode::Stream && w.chunks.is_some() {
-        let resp = sse::relay(st.clone(), id.clone(), w, sub.timeout_ms, (guard, in_flight)).await?;
+        let resp = sse::relay(
+            st.clone(),
+            id.clone(),
+            w,
+            sub.timeout_ms,
+            (guard, in_flight),
+        )
+        .await?;
         return Ok((id, resp));
     }
     let out = match w.result(Duration::from_millis(sub.timeout_ms)).await {
         Some(r) => Ok((id, finish(st, r, mode).await?)),
-        None => Err(GatewayError::Timeout { job_id: id, timeout_ms: sub.timeout_ms }),
+        None => Err(GatewayError::Timeout {
+            job_id: id,
+            timeout_ms: sub.timeout_ms,
+        }),
     };
     guard.disarm();
     drop(in_flight);

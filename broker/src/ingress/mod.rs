@@ -53,7 +53,14 @@ impl AppState {
         let health = Health::default();
         health.follow(topo.circuits.clone());
         Self {
-            inner: Arc::new(Inner { client, topo, events, models, health, cfg }),
+            inner: Arc::new(Inner {
+                client,
+                topo,
+                events,
+                models,
+                health,
+                cfg,
+            }),
         }
     }
     /// The NATS client.

@@ -3,12 +3,12 @@
 //! The first chunk (or the result) is awaited before answering, so an upstream error that
 //! happens before any output becomes a proper HTTP error instead of a broken stream.
 
-use super::chat::finish;
 use super::cancel::CancelOnDrop;
+use super::chat::finish;
 use super::wait::Waiter;
-use crate::health::InFlight;
 use super::AppState;
 use crate::error::GatewayError;
+use crate::health::InFlight;
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -96,7 +96,7 @@ pub async fn relay(
             return Err(GatewayError::Timeout {
                 job_id: id,
                 timeout_ms,
-            })
+            });
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);

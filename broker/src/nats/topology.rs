@@ -28,7 +28,12 @@ pub struct Topology {
     pub circuits: kv::Store,
 }
 
-async fn bucket(js: &jetstream::Context, name: String, max_age: Duration, replicas: usize) -> Result<kv::Store, async_nats::Error> {
+async fn bucket(
+    js: &jetstream::Context,
+    name: String,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, async_nats::Error> {
     match js.get_key_value(&name).await {
         Ok(kv) => Ok(kv),
         Err(_) => Ok(js
@@ -128,7 +133,13 @@ pub async fn ensure_topology(
     let day = Duration::from_secs(24 * 3600);
     let idempotency = bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
     let cancel = bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
-    let circuits = bucket(&js, subjects.circuits_bucket(), Duration::ZERO, cfg.replicas).await?;
+    let circuits = bucket(
+        &js,
+        subjects.circuits_bucket(),
+        Duration::ZERO,
+        cfg.replicas,
+    )
+    .await?;
     Ok(Topology {
         subjects,
         js,

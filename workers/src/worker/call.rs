@@ -32,43 +32,83 @@ pub struct Failed {
 
 impl From<ProviderError> for Failed {
     fn from(err: ProviderError) -> Self {
-        Self { err, streamed: false }
+        Self {
+            err,
+            streamed: false,
+        }
     }
 }
 
 fn bad_body(provider: &str, e: serde_json::Error) -> ProviderError {
-    ProviderError::new(ErrorKind::BadRequest, provider, format!("the job body does not decode: {e}"))
+    ProviderError::new(
+        ErrorKind::BadRequest,
+        provider,
+        format!("the job body does not decode: {e}"),
+    )
 }
 
 fn raw<T: serde::Serialize>(provider: &str, v: &T) -> Result<Box<RawValue>, ProviderError> {
-    serde_json::value::to_raw_value(v).map_err(|e| ProviderError::new(ErrorKind::Decode, provider, e.to_string()))
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| ProviderError::new(ErrorKind::Decode, provider, e.to_string()))
 }
 
 fn timed_out(provider: &str, what: &str, d: Duration) -> ProviderError {
-    ProviderError::new(ErrorKind::Timeout, provider, format!("no {what} within {} ms (raise providers.{provider}.timeouts if the model is slow)", d.as_millis()))
+    ProviderError::new(
+        ErrorKind::Timeout,
+        provider,
+        format!(
+            "no {what} within {} ms (raise providers.{provider}.timeouts if the model is slow)",
+            d.as_millis()
+        ),
+    )
 }
 
 /// Calls the adapter for the job's operation.
-pub async fn call(shared: &Shared, adapter: Arc<dyn Provider>, job: &Job, target: &Target, delivery: u64, t: &Timeouts) -> Result<Done, Failed> {
+pub async fn call(
+    shared: &Shared,
+    adapter: Arc<dyn Provider>,
+    job: &Job,
+    target: &Target,
+    delivery: u64,
+    t: &Timeouts,
+) -> Result<Done, Failed> {
     let total = Duration::from_millis(t.total_ms);
-    let ctx = CallCtx { job_id: job.id.clone(), deadline: Some(Instant::now() + total), traceparent: job.traceparent.clone() };
+    let ctx = CallCtx {
+        job_id: job.id.clone(),
+        deadline: Some(Instant::now() + total),
+        traceparent: job.traceparent.clone(),
+    };
     let p = &target.provider;
     match job.op {
         Operation::Chat => {
-            let mut req: ChatRequest = serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            let mut req: ChatRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
             req.model = target.model.clone();
             if job.mode.streams() {
                 return stream(shared, adapter, req, &ctx, job, delivery, t).await;
             }
-            let resp = tokio::time::timeout(total, adapter.chat(req, &ctx)).await.map_err(|_| timed_out(p, "answer", total))??;
-            Ok(Done { usage: resp.usage.clone(), response: raw(p, &resp)?, chunks: None })
+            let resp = tokio::time::timeout(total, adapter.chat(req, &ctx))
+                .await
+                .map_err(|_| timed_out(p, "answer", total))??;
+            Ok(Done {
+                usage: resp.usage.clone(),
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
         }
         Operation::Embeddings => {
-            let mut req: EmbeddingsRequest = serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            let mut req: EmbeddingsRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
             req.model = target.model.clone();
-            let resp = tokio::time::timeout(total, adapter.embed(req, &ctx)).await.map_err(|_| timed_out(p, "answer", total))??;
+            let resp = tokio::time::timeout(total, adapter.embed(req, &ctx))
+                .await
+                .map_err(|_| timed_out(p, "answer", total))??;
             let usage = Usage::new(resp.usage.prompt_tokens, 0);
-            Ok(Done { usage: Some(usage), response: raw(p, &resp)?, chunks: None })
+            Ok(Done {
+                usage: Some(usage),
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
         }
     }
 }
@@ -87,7 +127,9 @@ async fn stream(
     let first_byte = Duration::from_millis(t.first_byte_ms);
     let idle = Duration::from_millis(t.idle_ms);
     let end = tokio::time::Instant::now() + Duration::from_millis(t.total_ms);
-    let mut s = tokio::time::timeout(first_byte, adapter.chat_stream(req, ctx)).await.map_err(|_| timed_out(&provider, "first byte", first_byte))??;
+    let mut s = tokio::time::timeout(first_byte, adapter.chat_stream(req, ctx))
+        .await
+        .map_err(|_| timed_out(&provider, "first byte", first_byte))??;
     let subject = shared.topo.subjects.chunks(&job.id);
     let mut asm = Assembler::default();
     let mut seq: u64 = 0;
@@ -99,31 +141,69 @@ async fn stream(
             Ok(Some(item)) => item,
             Ok(None) => break,
             Err(_) => {
-                let what = if received == 0 { "first chunk" } else { "next chunk" };
-                return Err(Failed { err: timed_out(&provider, what, wait), streamed: seq > 0 });
+                let what = if received == 0 {
+                    "first chunk"
+                } else {
+                    "next chunk"
+                };
+                return Err(Failed {
+                    err: timed_out(&provider, what, wait),
+                    streamed: seq > 0,
+                });
             }
         };
         received += 1;
-        let c = item.map_err(|err| Failed { err, streamed: seq > 0 })?;
+        let c = item.map_err(|err| Failed {
+            err,
+            streamed: seq > 0,
+        })?;
         asm.push(&c);
         if c.choices.is_empty() && c.usage.is_some() && !include_usage {
             continue;
         }
         if seq == 0 {
-            shared.events.emit(&job.id, EventKind::FirstToken, EventDetail { provider: Some(provider.clone()), ..Default::default() }).await;
+            shared
+                .events
+                .emit(
+                    &job.id,
+                    EventKind::FirstToken,
+                    EventDetail {
+                        provider: Some(provider.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await;
         }
-        let env = StreamChunk { v: schemas::WIRE_VERSION, id: job.id.clone(), seq, delivery, data: raw(&provider, &c)? };
-        let payload = serde_json::to_vec(&env).map_err(|e| ProviderError::new(ErrorKind::Decode, &provider, e.to_string()))?;
+        let env = StreamChunk {
+            v: schemas::WIRE_VERSION,
+            id: job.id.clone(),
+            seq,
+            delivery,
+            data: raw(&provider, &c)?,
+        };
+        let payload = serde_json::to_vec(&env)
+            .map_err(|e| ProviderError::new(ErrorKind::Decode, &provider, e.to_string()))?;
         if let Err(e) = shared.client.publish(subject.clone(), payload.into()).await {
             tracing::warn!(error = %e, "cannot publish a chunk");
         }
         seq += 1;
     }
     if !asm.finished {
-        let err = ProviderError::new(ErrorKind::Network, &provider, "the upstream stream ended before the answer was complete");
-        return Err(Failed { err, streamed: seq > 0 });
+        let err = ProviderError::new(
+            ErrorKind::Network,
+            &provider,
+            "the upstream stream ended before the answer was complete",
+        );
+        return Err(Failed {
+            err,
+            streamed: seq > 0,
+        });
     }
     let usage = asm.usage().cloned();
     let resp = asm.finish();
-    Ok(Done { response: raw(&provider, &resp)?, usage, chunks: Some(seq) })
+    Ok(Done {
+        response: raw(&provider, &resp)?,
+        usage,
+        chunks: Some(seq),
+    })
 }

@@ -28,14 +28,21 @@ pub struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.cancels.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.cancels
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
 impl Cancels {
     /// Whether the job was cancelled.
     pub fn is_cancelled(&self, id: &str) -> bool {
-        self.cancelled.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id)
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id)
     }
 
     /// Registers a running job; its token fires on cancellation.
@@ -44,8 +51,15 @@ impl Cancels {
         if self.is_cancelled(id) {
             token.cancel();
         }
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), token.clone());
-        Running { cancels: self.clone(), id: id.to_string(), token }
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), token.clone());
+        Running {
+            cancels: self.clone(),
+            id: id.to_string(),
+            token,
+        }
     }
 
     /// Marks a job cancelled and fires its token if it runs here.
@@ -58,9 +72,23 @@ impl Cancels {
             }
             c.insert(id.to_string(), now);
         }
-        if let Some(t) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+        if let Some(t) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
             t.cancel();
         }
+    }
+
+    /// Loads the ids already in the cancel bucket.
+    pub async fn load(&self, bucket: &kv::Store) -> Result<(), async_nats::Error> {
+        let mut keys = bucket.keys().await?;
+        while let Some(k) = keys.next().await {
+            self.cancel(&k?);
+        }
+        Ok(())
     }
 
     /// Follows the cancel bucket (current keys first, then changes) until `stop`.

@@ -44,14 +44,24 @@ struct Breaker {
 
 impl Breaker {
     fn new(policy: CircuitPolicy) -> Self {
-        Self { policy, state: CircuitState::Closed, consecutive: 0, window: VecDeque::new(), opened: None, probing: false }
+        Self {
+            policy,
+            state: CircuitState::Closed,
+            consecutive: 0,
+            window: VecDeque::new(),
+            opened: None,
+            probing: false,
+        }
     }
 
     fn allow(&mut self, now: Instant) -> (bool, Option<CircuitState>) {
         match self.state {
             CircuitState::Closed => (true, None),
             CircuitState::Open => {
-                let elapsed = self.opened.map(|o| now.duration_since(o)).unwrap_or_default();
+                let elapsed = self
+                    .opened
+                    .map(|o| now.duration_since(o))
+                    .unwrap_or_default();
                 if elapsed >= Duration::from_millis(self.policy.open_ms) {
                     self.state = CircuitState::HalfOpen;
                     self.probing = true;
@@ -85,7 +95,8 @@ impl Breaker {
             (CircuitState::Closed, false) => {
                 let failures = self.window.iter().filter(|o| !**o).count() as f64;
                 let calls = self.window.len() as u32;
-                let rate_trips = calls >= self.policy.min_calls && failures / calls as f64 >= self.policy.error_rate;
+                let rate_trips = calls >= self.policy.min_calls
+                    && failures / calls as f64 >= self.policy.error_rate;
                 if self.consecutive >= self.policy.consecutive_failures || rate_trips {
                     self.open(now);
                 }
@@ -106,7 +117,13 @@ impl Breaker {
 pub fn counts_against_target(kind: ErrorKind) -> bool {
     matches!(
         kind,
-        ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Overloaded | ErrorKind::Decode | ErrorKind::Auth | ErrorKind::Permission
+        ErrorKind::Server
+            | ErrorKind::Network
+            | ErrorKind::Timeout
+            | ErrorKind::Overloaded
+            | ErrorKind::Decode
+            | ErrorKind::Auth
+            | ErrorKind::Permission
     )
 }
 
@@ -120,14 +137,17 @@ pub struct Breakers {
 impl Breakers {
     /// Breakers with each provider's policy.
     pub fn new(policies: HashMap<String, CircuitPolicy>) -> Self {
-        Self { policies, state: Mutex::new(HashMap::new()) }
+        Self {
+            policies,
+            state: Mutex::new(HashMap::new()),
+        }
     }
 
     fn with<T>(&self, provider: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
         let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map
-            .entry(provider.to_string())
-            .or_insert_with(|| Breaker::new(self.policies.get(provider).cloned().unwrap_or_default()));
+        let b = map.entry(provider.to_string()).or_insert_with(|| {
+            Breaker::new(self.policies.get(provider).cloned().unwrap_or_default())
+        });
         f(b)
     }
 
@@ -152,7 +172,13 @@ mod tests {
     use super::*;
 
     fn policy() -> CircuitPolicy {
-        CircuitPolicy { consecutive_failures: 3, error_rate: 0.5, window: 10, min_calls: 6, open_ms: 50 }
+        CircuitPolicy {
+            consecutive_failures: 3,
+            error_rate: 0.5,
+            window: 10,
+            min_calls: 6,
+            open_ms: 50,
+        }
     }
 
     #[test]

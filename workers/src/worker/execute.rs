@@ -38,7 +38,13 @@ pub async fn run(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
 }
 
 /// A result envelope for `job`.
-pub fn result(shared: &Shared, job: &Job, status: JobState, target: Option<&Target>, attempts: u32) -> JobResult {
+pub fn result(
+    shared: &Shared,
+    job: &Job,
+    status: JobState,
+    target: Option<&Target>,
+    attempts: u32,
+) -> JobResult {
     JobResult {
         v: schemas::WIRE_VERSION,
         id: job.id.clone(),
@@ -58,11 +64,24 @@ pub fn result(shared: &Shared, job: &Job, status: JobState, target: Option<&Targ
 /// The cancelled outcome.
 pub fn cancelled(shared: &Shared, job: &Job, target: Option<&Target>, attempts: u32) -> Next {
     let mut r = result(shared, job, JobState::Cancelled, target, attempts);
-    r.error = Some(ProviderError::new(ErrorKind::Cancelled, "switchyard", "the job was cancelled (POST /v1/jobs/{id}/cancel or the client disconnected)").to_job_error());
+    r.error = Some(
+        ProviderError::new(
+            ErrorKind::Cancelled,
+            "switchyard",
+            "the job was cancelled (POST /v1/jobs/{id}/cancel or the client disconnected)",
+        )
+        .to_job_error(),
+    );
     Next::Done(Box::new(r))
 }
 
-fn failed(shared: &Shared, job: &Job, target: Option<&Target>, attempts: u32, err: &ProviderError) -> Next {
+fn failed(
+    shared: &Shared,
+    job: &Job,
+    target: Option<&Target>,
+    attempts: u32,
+    err: &ProviderError,
+) -> Next {
     let mut r = result(shared, job, JobState::Failed, target, attempts);
     r.error = Some(err.to_job_error());
     Next::Done(Box::new(r))
@@ -72,12 +91,20 @@ fn failed(shared: &Shared, job: &Job, target: Option<&Target>, attempts: u32, er
 /// of the target (retryable, auth, missing model or deployment, open circuit), no for faults
 /// of the request itself (bad request, context length, content filter).
 fn worth_a_fallback(kind: ErrorKind) -> bool {
-    kind.retryable() || matches!(kind, ErrorKind::Auth | ErrorKind::Permission | ErrorKind::NotFound)
+    kind.retryable()
+        || matches!(
+            kind,
+            ErrorKind::Auth | ErrorKind::Permission | ErrorKind::NotFound
+        )
 }
 
 async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &CancellationToken) -> Next {
     let Some(target) = job.route.get(job.hop as usize) else {
-        let e = ProviderError::new(ErrorKind::NotFound, "switchyard", "the job has no target left on its route");
+        let e = ProviderError::new(
+            ErrorKind::NotFound,
+            "switchyard",
+            "the job has no target left on its route",
+        );
         return failed(shared, job, None, job.attempts, &e);
     };
     let mut attempts = job.attempts;
@@ -86,7 +113,11 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
         None => ProviderError::new(
             ErrorKind::NotFound,
             &target.provider,
-            format!("provider `{}` is not configured on worker {}", target.provider, shared.events.node()),
+            format!(
+                "provider `{}` is not configured on worker {}",
+                target.provider,
+                shared.events.node()
+            ),
         ),
         Some(adapter) => {
             let policy = shared.policy(&target.provider);
@@ -104,13 +135,17 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                 attempts += 1;
                 shared
                     .events
-                    .emit(&job.id, EventKind::AttemptStarted, EventDetail {
-                        provider: Some(target.provider.clone()),
-                        model: Some(target.model.clone()),
-                        attempt: Some(attempts),
-                        delivery: Some(delivery),
-                        ..Default::default()
-                    })
+                    .emit(
+                        &job.id,
+                        EventKind::AttemptStarted,
+                        EventDetail {
+                            provider: Some(target.provider.clone()),
+                            model: Some(target.model.clone()),
+                            attempt: Some(attempts),
+                            delivery: Some(delivery),
+                            ..Default::default()
+                        },
+                    )
                     .await;
                 let t0 = Instant::now();
                 let outcome = tokio::select! {
@@ -135,17 +170,21 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                 tracing::warn!(provider = %target.provider, attempt = attempts, error = %err, retry_in_ms = ?wait.map(|w| w.as_millis()), "attempt failed");
                 shared
                     .events
-                    .emit(&job.id, EventKind::AttemptFailed, EventDetail {
-                        provider: Some(target.provider.clone()),
-                        model: Some(target.model.clone()),
-                        attempt: Some(attempts),
-                        status: err.upstream_status,
-                        error: Some(err.message.clone()),
-                        error_kind: Some(err.kind.as_str().into()),
-                        retry_in_ms: wait.map(|w| w.as_millis() as u64),
-                        duration_ms: Some(t0.elapsed().as_millis() as u64),
-                        ..Default::default()
-                    })
+                    .emit(
+                        &job.id,
+                        EventKind::AttemptFailed,
+                        EventDetail {
+                            provider: Some(target.provider.clone()),
+                            model: Some(target.model.clone()),
+                            attempt: Some(attempts),
+                            status: err.upstream_status,
+                            error: Some(err.message.clone()),
+                            error_kind: Some(err.kind.as_str().into()),
+                            retry_in_ms: wait.map(|w| w.as_millis() as u64),
+                            duration_ms: Some(t0.elapsed().as_millis() as u64),
+                            ..Default::default()
+                        },
+                    )
                     .await;
                 if streamed {
                     return failed(shared, job, Some(target), attempts, &err);

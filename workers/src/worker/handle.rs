@@ -83,14 +83,18 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store the result; the job will be redelivered");
-            let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
         }
     }
 }
 
 /// Publishes the job for its next target, then acks this delivery.
 async fn forward(shared: &Shared, msg: &Message, job: Job) {
-    let Some(target) = job.route.get(job.hop as usize).cloned() else { return };
+    let Some(target) = job.route.get(job.hop as usize).cloned() else {
+        return;
+    };
     let published = async {
         let payload = serde_json::to_vec(&job)?;
         let mut headers = async_nats::HeaderMap::new();
@@ -98,7 +102,16 @@ async fn forward(shared: &Shared, msg: &Message, job: Job) {
         if let Some(tp) = &job.traceparent {
             headers.insert("traceparent", tp.as_str());
         }
-        shared.topo.js.publish_with_headers(shared.topo.subjects.jobs(&target.provider), headers, payload.into()).await?.await?;
+        shared
+            .topo
+            .js
+            .publish_with_headers(
+                shared.topo.subjects.jobs(&target.provider),
+                headers,
+                payload.into(),
+            )
+            .await?
+            .await?;
         Ok::<_, async_nats::Error>(())
     }
     .await;
@@ -107,20 +120,36 @@ async fn forward(shared: &Shared, msg: &Message, job: Job) {
             tracing::info!(provider = %target.provider, "falling back to the next target");
             shared
                 .events
-                .emit(&job.id, EventKind::Queued, EventDetail { provider: Some(target.provider.clone()), model: Some(target.model.clone()), attempt: Some(job.attempts), ..Default::default() })
+                .emit(
+                    &job.id,
+                    EventKind::Queued,
+                    EventDetail {
+                        provider: Some(target.provider.clone()),
+                        model: Some(target.model.clone()),
+                        attempt: Some(job.attempts),
+                        ..Default::default()
+                    },
+                )
                 .await;
             let _ = msg.double_ack().await;
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot forward the job to its fallback; it will be redelivered");
-            let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
         }
     }
 }
 
 async fn already_done(shared: &Shared, id: &str) -> bool {
     let subject = shared.topo.subjects.results(id);
-    shared.topo.results.direct_get_last_for_subject(subject).await.is_ok()
+    shared
+        .topo
+        .results
+        .direct_get_last_for_subject(subject)
+        .await
+        .is_ok()
 }
 
 /// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
@@ -128,7 +157,11 @@ async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_na
     let payload = serde_json::to_vec(r)?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", format!("result-{}", r.id).as_str());
-    let ack = shared.topo.js.publish_with_headers(shared.topo.subjects.results(&r.id), headers, payload.into()).await?;
+    let ack = shared
+        .topo
+        .js
+        .publish_with_headers(shared.topo.subjects.results(&r.id), headers, payload.into())
+        .await?;
     Ok(ack.await?.duplicate)
 }
 

@@ -18,14 +18,14 @@ pub use pipeline::{Outcome, Stage};
 use crate::providers::Registry;
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use broker::config::{Config, ProviderConfig, WorkerConfig};
-use cancel::Cancels;
-use circuit::Breakers;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use broker::events::EventSink;
 use broker::nats::Topology;
+use cancel::Cancels;
+use circuit::Breakers;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +54,11 @@ impl Shared {
     pub fn publish_circuit(&self, provider: &str, change: Option<CircuitState>) {
         let Some(state) = change else { return };
         tracing::warn!(provider = %provider, state = ?state, "circuit breaker changed state");
-        let rec = CircuitRecord { state, node: self.events.node().to_string(), ts_ms: schemas::now_ms() };
+        let rec = CircuitRecord {
+            state,
+            node: self.events.node().to_string(),
+            ts_ms: schemas::now_ms(),
+        };
         let kv = self.topo.circuits.clone();
         let key = provider.to_string();
         tokio::spawn(async move {
@@ -81,7 +85,9 @@ impl Shared {
         let name = self.topo.subjects.worker_consumer(provider);
         let wall = time::OffsetDateTime::now_utc() + d;
         match self.topo.jobs.pause_consumer(&name, wall).await {
-            Ok(_) => tracing::warn!(provider = %provider, pause_ms = d.as_millis() as u64, "upstream rate limited: consumer paused"),
+            Ok(_) => {
+                tracing::warn!(provider = %provider, pause_ms = d.as_millis() as u64, "upstream rate limited: consumer paused")
+            }
             Err(e) => tracing::warn!(provider = %provider, error = %e, "cannot pause the consumer"),
         }
     }
@@ -94,9 +100,21 @@ pub struct Worker {
 
 impl Worker {
     /// A worker over a connected client and an ensured topology.
-    pub fn new(client: async_nats::Client, topo: Topology, registry: Registry, events: EventSink, cfg: &Config) -> Self {
-        let providers: HashMap<String, ProviderConfig> = cfg.providers.clone().into_iter().collect();
-        let breakers = Breakers::new(providers.iter().map(|(n, p)| (n.clone(), p.circuit.clone())).collect());
+    pub fn new(
+        client: async_nats::Client,
+        topo: Topology,
+        registry: Registry,
+        events: EventSink,
+        cfg: &Config,
+    ) -> Self {
+        let providers: HashMap<String, ProviderConfig> =
+            cfg.providers.clone().into_iter().collect();
+        let breakers = Breakers::new(
+            providers
+                .iter()
+                .map(|(n, p)| (n.clone(), p.circuit.clone()))
+                .collect(),
+        );
         Self {
             shared: Arc::new(Shared {
                 client,
@@ -123,23 +141,45 @@ impl Worker {
 
     /// Consumes jobs until `shutdown` fires, then drains in-flight jobs.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), async_nats::Error> {
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(self.shared.cancels.clone().watch(self.shared.topo.cancel.clone(), shutdown.clone())));
-        tasks.push(tokio::spawn(deadletter::watch(self.shared.clone(), shutdown.clone())));
-        for provider in self.shared.registry.names() {
-            let consumer = ensure_consumer(&self.shared, provider).await?;
+        self.start(shutdown).await?.await;
+        Ok(())
+    }
+
+    /// Loads the cancelled jobs, creates every consumer, then starts consuming; the returned
+    /// future ends when the worker has drained after `shutdown`.
+    pub async fn start(
+        self,
+        shutdown: CancellationToken,
+    ) -> Result<impl std::future::Future<Output = ()>, async_nats::Error> {
+        let shared = self.shared;
+        shared.cancels.load(&shared.topo.cancel).await?;
+        let mut consumers = Vec::new();
+        for provider in shared.registry.names() {
+            consumers.push((provider.clone(), ensure_consumer(&shared, provider).await?));
+        }
+        let mut tasks = vec![
+            tokio::spawn(
+                shared
+                    .cancels
+                    .clone()
+                    .watch(shared.topo.cancel.clone(), shutdown.clone()),
+            ),
+            tokio::spawn(deadletter::watch(shared.clone(), shutdown.clone())),
+        ];
+        for (provider, consumer) in consumers {
             tracing::info!(provider = %provider, "worker consuming");
             tasks.push(tokio::spawn(consume(
-                self.shared.clone(),
+                shared.clone(),
                 consumer,
-                provider.clone(),
+                provider,
                 shutdown.clone(),
             )));
         }
-        for t in tasks {
-            let _ = t.await;
-        }
-        Ok(())
+        Ok(async move {
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
     }
 }
 
@@ -155,7 +195,11 @@ async fn ensure_consumer(
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_millis(shared.cfg.ack_wait_ms),
         max_deliver: shared.cfg.max_deliver,
-        max_ack_pending: shared.providers.get(provider).and_then(|p| p.max_in_flight).unwrap_or(shared.cfg.max_in_flight),
+        max_ack_pending: shared
+            .providers
+            .get(provider)
+            .and_then(|p| p.max_in_flight)
+            .unwrap_or(shared.cfg.max_in_flight),
         ..Default::default()
     };
     match shared.topo.jobs.get_consumer::<pull::Config>(&name).await {
@@ -240,7 +284,9 @@ async fn consume(
 /// Naks the messages the pull stream already buffered, so another worker takes them now
 /// instead of after `ack_wait`.
 async fn hand_back_buffered(messages: &mut async_nats::jetstream::consumer::pull::Stream) {
-    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(50), messages.next()).await {
+    while let Ok(Some(Ok(m))) =
+        tokio::time::timeout(Duration::from_millis(50), messages.next()).await
+    {
         let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
     }
 }

@@ -1,0 +1,505 @@
+//! Retries, fallbacks, circuit breakers, timeouts, cancellation, dead letters, drain.
+
+use crate::chaos::Chaos;
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+use switchyard::Roles;
+
+const FAST_RETRY: &str = "[providers.chaos.retry]\nmax_attempts = 3\nbase_ms = 20\nmax_ms = 50\n";
+
+/// The kinds of the job's stored events, in order.
+async fn kinds(nats: &Nats, id: &str) -> Vec<Value> {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("SY_EVENTS").await.unwrap();
+    let mut out = Vec::new();
+    let mut seq = None;
+    while let Ok(m) = stream
+        .direct_get_next_for_subject(format!("sy.events.{id}"), seq)
+        .await
+    {
+        seq = Some(m.sequence + 1);
+        out.push(serde_json::from_slice(&m.payload).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_with_backoff() {
+    let nats = Nats::start().await;
+    let chaos = Chaos::start().await;
+    let gw = Gateway::start(&nats, &chaos.provider_toml("chaos", FAST_RETRY)).await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            chat("chaos/first-500-2", "retry me"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = job_id(&r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "chaos says: retry me"
+    );
+    assert_eq!(chaos.count(), 3, "two failures, then success");
+    let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
+    assert_eq!(j["attempts"], 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let evs = kinds(&nats, &id).await;
+    let failed: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["kind"] == "attempt_failed")
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(failed
+        .iter()
+        .all(|e| e["retry_in_ms"].as_u64().is_some_and(|ms| ms <= 50) && e["status"] == 500));
+    // Non-retryable errors fail at once.
+    let before = chaos.count();
+    let r = gw
+        .post("/v1/chat/completions", chat("mock/error-400", "bad"))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(chaos.count(), before);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after_and_pause_the_consumer() {
+    let nats = Nats::start().await;
+    let chaos = Chaos::start().await;
+    let gw = Gateway::start(&nats, &chaos.provider_toml("chaos", FAST_RETRY)).await;
+    let started = std::time::Instant::now();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let req = gw.post(
+        "/v1/chat/completions",
+        chat("chaos/first-429-1", "slow down"),
+    );
+    let watch = async {
+        let stream = js.get_stream("SY_JOBS").await.unwrap();
+        for _ in 0..100 {
+            if let Ok(mut c) = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("sy_worker_chaos")
+                .await
+            {
+                if c.info().await.is_ok_and(|i| i.paused) {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    };
+    let (r, paused) = tokio::join!(req, watch);
+    assert_eq!(r.status(), 200);
+    assert!(paused, "the provider's consumer was paused on 429");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "retry-after: 1 was honoured"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn fallback_and_weighted_routes() {
+    let nats = Nats::start().await;
+    let chaos = Chaos::start().await;
+    let extra = format!(
+        "{}{FAST_RETRY}\n[models.safe]\ntarget = \"chaos/fault-500-100\"\nfallbacks = [\"mock/echo\"]\n\n[models.split]\ntargets = [{{ target = \"chaos/ok\", weight = 1 }}, {{ target = \"mock/echo\", weight = 1 }}]\n",
+        chaos.provider_toml("chaos", "")
+    );
+    let gw = Gateway::start(&nats, &extra).await;
+    let r = gw
+        .post("/v1/chat/completions", chat("safe", "fall back"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = job_id(&r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: fall back");
+    let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
+    assert_eq!(j["provider"], "mock");
+    assert_eq!(j["attempts"], 4, "three attempts on chaos, one on mock");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let evs = kinds(&nats, &id).await;
+    let providers: Vec<&str> = evs
+        .iter()
+        .filter(|e| e["kind"] == "attempt_started")
+        .filter_map(|e| e["provider"].as_str())
+        .collect();
+    assert_eq!(providers, ["chaos", "chaos", "chaos", "mock"]);
+    let mut by = std::collections::HashMap::new();
+    for i in 0..30 {
+        let v: Value = gw
+            .post("/v1/chat/completions", chat("split", &format!("n{i}")))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let text = v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        *by.entry(text.split(':').next().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert!(
+        by.get("echo").is_some_and(|n| *n > 3) && by.get("chaos says").is_some_and(|n| *n > 3),
+        "both weighted targets get traffic: {by:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn circuit_opens_and_fails_fast() {
+    let nats = Nats::start().await;
+    let chaos = Chaos::start().await;
+    let circuit = "[providers.chaos.retry]\nmax_attempts = 1\n[providers.chaos.circuit]\nconsecutive_failures = 2\nopen_ms = 60000\n";
+    let gw = Gateway::start(&nats, &chaos.provider_toml("chaos", circuit)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            gw.post("/v1/chat/completions", chat("chaos/fault-500-100", "x"))
+                .await
+                .status(),
+            502
+        );
+    }
+    let before = chaos.count();
+    let r = gw.post("/v1/chat/completions", chat("chaos/ok", "x")).await;
+    assert_eq!(r.status(), 503, "open circuit fails fast");
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("circuit"),
+        "{v}"
+    );
+    assert_eq!(chaos.count(), before, "no upstream call while open");
+    let mut open = false;
+    for _ in 0..50 {
+        let ready: Value = gw.get("/ready").await.json().await.unwrap();
+        if ready["circuits"]["chaos"] == "open" {
+            open = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(open, "/ready shows the open circuit");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn timeouts_bound_each_attempt() {
+    let nats = Nats::start().await;
+    let chaos = Chaos::start().await;
+    let t = "[providers.chaos.retry]\nmax_attempts = 2\nbase_ms = 10\nmax_ms = 10\n[providers.chaos.timeouts]\ntotal_ms = 300\n";
+    let gw = Gateway::start(&nats, &chaos.provider_toml("chaos", t)).await;
+    let started = std::time::Instant::now();
+    let r = gw
+        .post("/v1/chat/completions", chat("chaos/fault-hang-100", "x"))
+        .await;
+    assert_eq!(r.status(), 504);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "timeout", "{v}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(chaos.count(), 2);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_running_queued_and_disconnected_jobs() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "").await;
+    // A running job.
+    let r = gw
+        .post("/v1/jobs", chat("mock/slow-5000ms", "stop me"))
+        .await;
+    let id = job_id(&r);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let c = gw.post(&format!("/v1/jobs/{id}/cancel"), json!({})).await;
+    assert_eq!(c.status(), 200);
+    let v: Value = c.json().await.unwrap();
+    assert_eq!(v["status"], "cancelled", "{v}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Cancelling a finished job is a conflict.
+    assert_eq!(
+        gw.post(&format!("/v1/jobs/{id}/cancel"), json!({}))
+            .await
+            .status(),
+        409
+    );
+    // A client that disconnects cancels its sync job.
+    let short = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = short
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat("mock/slow-5000ms", "bye"))
+        .send()
+        .await;
+    assert!(err.is_err());
+    let mut cancelled = false;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let results = js.get_stream("SY_RESULTS").await.unwrap();
+    for _ in 0..100 {
+        let mut info = results.clone();
+        let n = info.info().await.unwrap().state.messages;
+        if n >= 2 {
+            for seq in 1..=info.info().await.unwrap().state.last_sequence {
+                if let Ok(m) = results.get_raw_message(seq).await {
+                    let r: Value = serde_json::from_slice(&m.payload).unwrap();
+                    if r["status"] == "cancelled" && r["id"] != id.as_str() {
+                        cancelled = true;
+                    }
+                }
+            }
+        }
+        if cancelled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cancelled, "the disconnected client's job was cancelled");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn cancelled_queued_job_never_reaches_upstream() {
+    let nats = Nats::start().await;
+    let ingress = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let r = ingress.post("/v1/jobs", chat("mock/echo", "never")).await;
+    let id = job_id(&r);
+    let c = ingress
+        .post(&format!("/v1/jobs/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(c.status(), 202, "no worker yet: cancelling");
+    let worker = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let j = wait_job(&ingress, &id, Duration::from_secs(5)).await;
+    assert_eq!(j["status"], "cancelled", "{j}");
+    assert_eq!(j["attempts"], 0);
+    worker.stop().await;
+    ingress.stop().await;
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
+    let nats = Nats::start().await;
+    // `ghost` jobs are pulled by a "crashing worker" (this test) that never acks; the real
+    // worker serves only the mock and handles the dead letters.
+    let gw = Gateway::start_roles(
+        &nats,
+        "[providers.ghost]\nkind = \"mock\"\n",
+        Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let worker = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let jobs = js.get_stream("SY_JOBS").await.unwrap();
+    // Replace the ghost consumer with one that gives up after 2 short deliveries.
+    let _ = jobs.delete_consumer("sy_worker_ghost").await;
+    let consumer = jobs
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("sy_worker_ghost".into()),
+            filter_subject: "sy.jobs.ghost".into(),
+            ack_wait: Duration::from_millis(300),
+            max_deliver: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = gw.post("/v1/jobs", chat("ghost/echo", "doomed")).await;
+    let id = job_id(&r);
+    for _ in 0..2 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .unwrap();
+        use futures::StreamExt;
+        let m = batch.next().await.unwrap().unwrap();
+        drop(m); // never acked: the "worker" crashed
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // The restarted "worker" pulls again: the server finds the job out of deliveries.
+    {
+        use futures::StreamExt;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
+        assert!(batch.next().await.is_none(), "no third delivery");
+    }
+    let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert_eq!(j["error"]["error"]["code"], "dead_lettered");
+    let dead = js.get_stream("SY_DEAD").await.unwrap();
+    let m = dead
+        .direct_get_last_for_subject("sy.dead.ghost")
+        .await
+        .unwrap();
+    let job: Value = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(job["id"], id.as_str());
+    assert!(m.headers.get("Switchyard-Dead-Reason").is_some());
+    let mut jobs = jobs;
+    assert_eq!(
+        jobs.info().await.unwrap().state.messages,
+        0,
+        "removed from the jobs stream"
+    );
+    worker.stop().await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_hands_back_jobs_that_cannot_finish() {
+    let nats = Nats::start().await;
+    let ingress = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let w1 = Gateway::start_roles(
+        &nats,
+        "[server]\nnode = \"leaving\"\n[worker]\ndrain_timeout_ms = 300\n",
+        Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let slow = job_id(
+        &ingress
+            .post("/v1/jobs", chat("mock/slow-3000ms", "handed back"))
+            .await,
+    );
+    let quick = job_id(
+        &ingress
+            .post("/v1/jobs", chat("mock/slow-100ms", "finished in the drain"))
+            .await,
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    w1.stop().await;
+    let q = wait_job(&ingress, &quick, Duration::from_secs(2)).await;
+    assert_eq!(
+        q["status"], "completed",
+        "a short job finishes during the drain"
+    );
+    let w2 = Gateway::start_roles(
+        &nats,
+        "[server]\nnode = \"staying\"\n",
+        Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let s = wait_job(&ingress, &slow, Duration::from_secs(8)).await;
+    assert_eq!(s["status"], "completed", "{s}");
+    w2.stop().await;
+    ingress.stop().await;
+}
+
+#[tokio::test]
+async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
+    let nats = Nats::start().await;
+    let ingress = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(job_id(
+            &ingress
+                .post("/v1/jobs", chat("mock/echo", &format!("persist {i}")))
+                .await,
+        ));
+    }
+    let (dir, port) = nats.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        ingress
+            .post("/v1/jobs", chat("mock/echo", "down"))
+            .await
+            .status(),
+        503
+    );
+    let nats = Nats::start_in(dir, port).await;
+    let mut recovered = false;
+    for _ in 0..100 {
+        if ingress.get("/ready").await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the ingress reconnected by itself");
+    let worker = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: false,
+            worker: true,
+            managed_nats: false,
+        },
+    )
+    .await;
+    for id in &ids {
+        let j = wait_job(&ingress, id, Duration::from_secs(10)).await;
+        assert_eq!(j["status"], "completed", "{j}");
+    }
+    worker.stop().await;
+    ingress.stop().await;
+}
