@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 //! End-to-end tests: a real nats-server, the gateway, and a local mock upstream that speaks
 //! the OpenAI wire format.
 
@@ -8,6 +8,7 @@ mod upstream;
 mod chaos;
 mod chat;
 mod errors;
+mod faults;
 mod jobs;
 mod reliability;
 mod stream;
