@@ -11,5 +11,6 @@ mod errors;
 mod faults;
 mod jobs;
 mod reliability;
+mod sdk;
 mod stream;
 mod workers;
