@@ -160,7 +160,7 @@ impl Router {
                     .filter(|(i, _)| *i != first)
                     .map(|(_, t)| t)
                     .collect();
-                rest.sort_by(|x, y| y.1.cmp(&x.1));
+                rest.sort_by_key(|t| std::cmp::Reverse(t.1));
                 route.extend(rest.into_iter().map(|(t, _)| t.clone()));
             }
             for f in &a.fallbacks {

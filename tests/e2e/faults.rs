@@ -46,10 +46,15 @@ async fn submit(gw: &Gateway, model: &str, i: usize, mode: usize) -> Option<Sent
         return None; // not accepted (NATS down): not a job
     }
     let id = job_id(&resp);
-    let sync = mode % 3 != 0;
+    let sync = !mode.is_multiple_of(3);
     let body = resp.text().await.unwrap_or_default();
-    let stream_error = mode % 3 == 2 && status == 200 && sse_data(&body).iter().any(|d| d.contains("\"error\""));
-    Some(Sent { id, status: sync.then_some(status), stream_error })
+    let stream_error =
+        mode % 3 == 2 && status == 200 && sse_data(&body).iter().any(|d| d.contains("\"error\""));
+    Some(Sent {
+        id,
+        status: sync.then_some(status),
+        stream_error,
+    })
 }
 
 /// Sends `n` requests (queued, sync and streamed in turn), `parallel` at a time.
@@ -66,7 +71,10 @@ async fn load(gw: &Gateway, model: &str, n: usize, parallel: usize) -> Vec<Sent>
 async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tally {
     let client = async_nats::connect(nats_url).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    let mut t = Tally { accepted: sent.len(), ..Default::default() };
+    let mut t = Tally {
+        accepted: sent.len(),
+        ..Default::default()
+    };
     for s in sent {
         let j = wait_job(gw, &s.id, Duration::from_secs(20)).await;
         match j["status"].as_str() {
@@ -78,10 +86,20 @@ async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tall
             }
         }
         if let Some(code) = s.status {
-            let want = if j["status"] == "completed" { 200 } else { j["error"]["status"].as_u64().unwrap_or(0) as u16 };
+            let want = if j["status"] == "completed" {
+                200
+            } else {
+                j["error"]["status"].as_u64().unwrap_or(0) as u16
+            };
             // A stream that failed after its first chunk keeps its 200 and ends with an error event.
-            let ok = code == want || code == 504 || (code == 200 && s.stream_error && j["status"] == "failed");
-            assert!(ok, "{name}: client got {code} for job {} that ended {j}", s.id);
+            let ok = code == want
+                || code == 504
+                || (code == 200 && s.stream_error && j["status"] == "failed");
+            assert!(
+                ok,
+                "{name}: client got {code} for job {} that ended {j}",
+                s.id
+            );
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -89,10 +107,16 @@ async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tall
     for s in sent {
         let mut finals = 0;
         let mut seq = None;
-        while let Ok(m) = events.direct_get_next_for_subject(format!("sy.events.{}", s.id), seq).await {
+        while let Ok(m) = events
+            .direct_get_next_for_subject(format!("sy.events.{}", s.id), seq)
+            .await
+        {
             seq = Some(m.sequence + 1);
             let ev: Value = serde_json::from_slice(&m.payload).unwrap();
-            if matches!(ev["kind"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            if matches!(
+                ev["kind"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
                 finals += 1;
             }
         }
@@ -153,16 +177,38 @@ async fn fault_streams_cut_midway() {
 }
 
 fn spawn_worker(cfg: &std::path::Path) -> std::process::Child {
-    Command::new(bin()).args(["worker", "--config"]).arg(cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    Command::new(bin())
+        .args(["worker", "--config"])
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn fault_worker_sigkill_mid_call() {
     let nats = Nats::start().await;
-    let gw = Gateway::start_roles(&nats, "", Roles { ingress: true, worker: false, managed_nats: false }).await;
+    let gw = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("w.toml");
-    std::fs::write(&cfg, format!("[nats]\nurl = \"{}\"\n[worker]\nack_wait_ms = 1000\n", nats.url())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[nats]\nurl = \"{}\"\n[worker]\nack_wait_ms = 1000\n",
+            nats.url()
+        ),
+    )
+    .unwrap();
     let mut a = spawn_worker(&cfg);
     let mut b = spawn_worker(&cfg);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -173,7 +219,10 @@ async fn fault_worker_sigkill_mid_call() {
     };
     let (sent, _) = tokio::join!(load(&gw, "mock/slow-300ms", 36, 12), killer);
     let t = settle(&nats.url(), &gw, &sent, "worker-sigkill").await;
-    assert_eq!(t.completed, t.accepted, "every job completes on the surviving worker");
+    assert_eq!(
+        t.completed, t.accepted,
+        "every job completes on the surviving worker"
+    );
     let _ = b.kill();
     let _ = b.wait();
     gw.stop().await;
@@ -187,7 +236,10 @@ async fn fault_nats_restart_under_load() {
     let first = load(&gw, "mock/slow-50ms", 12, 6).await;
     let (dir, port) = nats.kill();
     let during = load(&gw, "mock/echo", 6, 6).await;
-    assert!(during.is_empty(), "while NATS is down every submit gets 503 and is not accepted");
+    assert!(
+        during.is_empty(),
+        "while NATS is down every submit gets 503 and is not accepted"
+    );
     let nats = Nats::start_in(dir, port).await;
     for _ in 0..100 {
         if gw.get("/ready").await.status() == 200 {

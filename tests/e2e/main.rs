@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 //! End-to-end tests: a real nats-server, the gateway, and a local mock upstream that speaks
 //! the OpenAI wire format.
 
@@ -12,5 +17,6 @@ mod faults;
 mod jobs;
 mod reliability;
 mod sdk;
+mod serve;
 mod stream;
 mod workers;

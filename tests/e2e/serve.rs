@@ -1,0 +1,96 @@
+//! `switchyard serve` with no `[nats] url`: a managed local nats-server whose store lives under
+//! the data dir, stopped on exit.
+
+use crate::harness::*;
+use serde_json::Value;
+use std::time::Duration;
+use switchyard::{start, Roles};
+
+#[tokio::test]
+async fn serve_manages_its_own_nats_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[nats]\ndata_dir = \"{}\"\n",
+        dir.path().display()
+    );
+    let cfg = broker::config::Config::from_toml(&text, "serve.toml", |_| None, std::iter::empty())
+        .unwrap();
+    let running = start(cfg, Roles::ALL)
+        .await
+        .expect("serve starts with a managed nats-server");
+    let addr = running.http_addr.unwrap();
+    let nats_url = running.nats_url.clone();
+    let port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .json(&chat("mock/echo", "managed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: managed");
+    assert!(
+        dir.path().join("nats").join("jetstream").is_dir(),
+        "the JetStream store lives under the data dir"
+    );
+    running.stop().await;
+    let mut closed = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the managed nats-server stopped with the gateway");
+}
+
+#[test]
+fn config_comes_from_file_env_and_provider_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sy.toml");
+    std::fs::write(&file, "[server]\nmax_body_bytes = ${BODY_LIMIT:-123}\n[providers.up]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"${UP_KEY}\"\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["config", "--config"])
+        .arg(&file)
+        .env("SWITCHYARD_NATS_URL", "nats://10.1.2.3:4222")
+        .env("SWITCHYARD_PROVIDERS__UP__MODELS", "[\"m1\"]")
+        .env("UP_KEY", "sk-file-secret")
+        .env("OPENAI_API_KEY", "sk-env-secret")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("url = \"nats://10.1.2.3:4222\""), "{text}");
+    assert!(text.contains("max_body_bytes = 123"), "{text}");
+    assert!(
+        text.contains("[providers.openai]"),
+        "OPENAI_API_KEY registers openai: {text}"
+    );
+    assert!(text.contains("models = [\"m1\"]"), "{text}");
+    assert!(
+        !text.contains("sk-file-secret") && !text.contains("sk-env-secret"),
+        "secrets hidden: {text}"
+    );
+    // An invalid config fails at start with the file, the key and what is wrong.
+    std::fs::write(&file, "[worker]\nconcurrency = 0\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("sy.toml") && err.contains("worker.concurrency"),
+        "{err}"
+    );
+}
