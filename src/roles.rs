@@ -38,6 +38,9 @@ pub struct Running {
     /// The NATS URL in use.
     pub nats_url: String,
     shutdown: CancellationToken,
+    workers_stop: CancellationToken,
+    drain: std::time::Duration,
+    ingress: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
     nats: Option<ManagedNats>,
 }
@@ -50,7 +53,14 @@ impl Running {
 
     /// Stops accepting, drains workers, then stops the managed nats-server.
     pub async fn stop(self) {
+        // The ingress stops accepting first; requests in flight still need the workers.
         self.shutdown.cancel();
+        if let Some(ingress) = self.ingress {
+            if tokio::time::timeout(self.drain, ingress).await.is_err() {
+                tracing::warn!("HTTP requests still open after the drain timeout; closing them");
+            }
+        }
+        self.workers_stop.cancel();
         for t in self.tasks {
             let _ = t.await;
         }
@@ -91,12 +101,14 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}; is JetStream enabled (nats-server -js)?"))?;
     let events = EventSink::start(topo.js.clone(), topo.subjects.clone(), &node);
     let shutdown = CancellationToken::new();
+    let workers_stop = CancellationToken::new();
     let mut tasks = Vec::new();
+    let mut ingress_task = None;
     if roles.worker {
         let registry =
             Registry::from_config(&cfg).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
         let worker = Worker::new(client.clone(), topo.clone(), registry, events.clone(), &cfg);
-        let running = worker.start(shutdown.clone()).await.map_err(|e| {
+        let running = worker.start(workers_stop.clone()).await.map_err(|e| {
             anyhow::anyhow!("cannot start the worker: {e}; check that NATS JetStream is reachable")
         })?;
         tasks.push(tokio::spawn(running));
@@ -119,7 +131,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
             cfg.clone(),
         ));
         let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
+        ingress_task = Some(tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(e) = served.await {
@@ -132,6 +144,9 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         http_addr,
         nats_url: url,
         shutdown,
+        workers_stop,
+        drain: std::time::Duration::from_millis(cfg.worker.drain_timeout_ms),
+        ingress: ingress_task,
         tasks,
         nats,
     })

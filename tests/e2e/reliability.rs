@@ -503,3 +503,26 @@ async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
     worker.stop().await;
     ingress.stop().await;
 }
+
+#[tokio::test]
+async fn sigterm_drain_answers_requests_in_flight() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "").await;
+    let url = gw.url("/v1/chat/completions");
+    let http = gw.http.clone();
+    let req = tokio::spawn(async move {
+        http.post(url)
+            .json(&chat("mock/slow-500ms", "finish me"))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    gw.stop().await;
+    let r = req
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered during the drain");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: finish me");
+}
