@@ -36,12 +36,24 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// The handler.
+/// The handler of `POST /v1/chat/completions`.
 pub async fn chat_completions(
     State(st): State<AppState>,
     Extension(JobId(id)): Extension<JobId>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    submit_chat(&st, id, &headers, body, None).await
+}
+
+/// Validates a chat body and runs it as a job: in `mode` when given, else in the mode the
+/// request asks for (`stream`, `X-Switchyard-Mode`).
+pub async fn submit_chat(
+    st: &AppState,
+    id: String,
+    headers: &HeaderMap,
+    body: Body,
+    mode: Option<Mode>,
 ) -> Response {
     let job_id = id.clone();
     let out = async {
@@ -49,18 +61,21 @@ pub async fn chat_completions(
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
         let route = st.models().resolve_with(&req.model, st.health())?;
-        let mode = mode_of(&headers, req.stream.unwrap_or(false))?;
+        let mode = match mode {
+            Some(m) => m,
+            None => mode_of(headers, req.stream.unwrap_or(false))?,
+        };
         let sub = Submission::new(
-            &st,
+            st,
             id,
             Operation::Chat,
             mode,
             req.model,
             route,
             &bytes,
-            &headers,
+            headers,
         )?;
-        run(&st, sub).await
+        run(st, sub).await
     }
     .await;
     respond(&job_id, out)

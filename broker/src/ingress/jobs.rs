@@ -1,7 +1,6 @@
 //! `POST /v1/jobs` (queued chat) and `GET /v1/jobs/{id}` (status and result).
 
-use super::chat::{respond, run, validate_chat};
-use super::submit::{parse, read_body, Submission};
+use super::chat::{respond, submit_chat};
 use super::wait::{job_events, stored_result};
 use super::{AppState, JobId};
 use crate::error::GatewayError;
@@ -10,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use schemas::openai::{ChatRequest, ErrorBody};
-use schemas::{JobResult, JobState, Mode, Operation};
+use schemas::openai::ErrorBody;
+use schemas::{JobResult, JobState, Mode};
 use serde_json::json;
 
 /// `POST /v1/jobs`: a chat body, run queued.
@@ -21,26 +20,7 @@ pub async fn submit_job(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let job_id = id.clone();
-    let out = async {
-        let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
-        let req: ChatRequest = parse(&bytes)?;
-        validate_chat(&req)?;
-        let route = st.models().resolve_with(&req.model, st.health())?;
-        let sub = Submission::new(
-            &st,
-            id,
-            Operation::Chat,
-            Mode::Queued,
-            req.model,
-            route,
-            &bytes,
-            &headers,
-        )?;
-        run(&st, sub).await
-    }
-    .await;
-    respond(&job_id, out)
+    submit_chat(&st, id, &headers, body, Some(Mode::Queued)).await
 }
 
 /// The `202 Accepted` answer of a queued job.

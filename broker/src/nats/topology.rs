@@ -89,45 +89,36 @@ pub async fn ensure_topology(
         },
     )
     .await?;
+    // Limits streams: results (the last per job), events and dead letters.
+    let limits = |name: String, kind: &str, max_age_s: u64, per_subject: i64| stream::Config {
+        name,
+        subjects: vec![format!("{p}.{kind}.>")],
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        max_age: Duration::from_secs(max_age_s),
+        max_messages_per_subject: per_subject,
+        duplicate_window: Duration::from_secs(120),
+        allow_direct: true,
+        ..Default::default()
+    };
     let results = upsert(
         &js,
-        stream::Config {
-            name: subjects.results_stream(),
-            subjects: vec![format!("{p}.results.>")],
-            storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
-            max_age: Duration::from_secs(cfg.results_max_age_s),
-            max_messages_per_subject: 1,
-            duplicate_window: Duration::from_secs(120),
-            allow_direct: true,
-            ..Default::default()
-        },
+        limits(
+            subjects.results_stream(),
+            "results",
+            cfg.results_max_age_s,
+            1,
+        ),
     )
     .await?;
     let events = upsert(
         &js,
-        stream::Config {
-            name: subjects.events_stream(),
-            subjects: vec![format!("{p}.events.>")],
-            storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
-            max_age: Duration::from_secs(cfg.events_max_age_s),
-            allow_direct: true,
-            ..Default::default()
-        },
+        limits(subjects.events_stream(), "events", cfg.events_max_age_s, -1),
     )
     .await?;
     let dead = upsert(
         &js,
-        stream::Config {
-            name: subjects.dead_stream(),
-            subjects: vec![format!("{p}.dead.>")],
-            storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
-            max_age: Duration::from_secs(cfg.events_max_age_s),
-            allow_direct: true,
-            ..Default::default()
-        },
+        limits(subjects.dead_stream(), "dead", cfg.events_max_age_s, -1),
     )
     .await?;
     let day = Duration::from_secs(24 * 3600);
