@@ -208,13 +208,27 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         headers.insert("traceparent", tp.as_str());
     }
     let subject = st.topo().subjects.jobs(&first.provider);
-    let ack = st
-        .topo()
-        .js
-        .publish_with_headers(subject, headers, payload.into())
-        .await
-        .map_err(unavailable)?;
-    ack.await.map_err(unavailable)?;
+    let stored = async {
+        let ack = st
+            .topo()
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(unavailable)?;
+        ack.await.map_err(unavailable)
+    }
+    .await;
+    if let Err(e) = stored {
+        // The job never reached the stream: close its lifecycle so no record stays open.
+        let detail = EventDetail {
+            status: Some(503),
+            error: Some(e.to_string()),
+            error_kind: Some(e.kind().into()),
+            ..Default::default()
+        };
+        st.events().emit(&job.id, EventKind::Failed, detail).await;
+        return Err(e);
+    }
     st.events()
         .emit(
             &job.id,
