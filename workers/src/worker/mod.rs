@@ -4,6 +4,7 @@
 mod assemble;
 mod execute;
 mod handle;
+mod models;
 mod pipeline;
 
 pub use assemble::Assembler;
@@ -66,7 +67,7 @@ impl Worker {
 
     /// Consumes jobs until `shutdown` fires, then drains in-flight jobs.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), async_nats::Error> {
-        let mut tasks = Vec::new();
+        let mut tasks = models::serve(self.shared.clone(), shutdown.clone()).await?;
         for provider in self.shared.registry.names() {
             let consumer = ensure_consumer(&self.shared, provider).await?;
             tracing::info!(provider = %provider, "worker consuming");
