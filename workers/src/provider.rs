@@ -5,10 +5,10 @@
 //! provider's API inside its own module. Methods return boxed futures, so the trait is
 //! object-safe (`Arc<dyn Provider>`) without `async_trait`.
 
+use crate::error::ErrorKind;
 use crate::error::ProviderError;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use crate::error::ErrorKind;
 use schemas::openai::{
     ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, Model,
 };

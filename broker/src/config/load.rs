@@ -266,7 +266,10 @@ mod tests {
             Some("vllm-key")
         );
         for absent in ["mistral", "xai", "lmstudio", "azure"] {
-            assert!(!c.providers.contains_key(absent), "{absent} without its env var");
+            assert!(
+                !c.providers.contains_key(absent),
+                "{absent} without its env var"
+            );
         }
         assert!(!format!("{c:?}").contains("gsk-secret"));
     }
@@ -274,10 +277,23 @@ mod tests {
     #[test]
     fn every_preset_registers_from_its_first_env_var() {
         for p in crate::config::presets::PRESETS {
-            let var = p.key_vars.first().or(p.url_vars.first()).copied().unwrap_or("");
-            let value = if p.key_vars.is_empty() { "127.0.0.1:1" } else { "key" };
+            let var = p
+                .key_vars
+                .first()
+                .or(p.url_vars.first())
+                .copied()
+                .unwrap_or("");
+            let value = if p.key_vars.is_empty() {
+                "127.0.0.1:1"
+            } else {
+                "key"
+            };
             let c = load("", &[(var, value)]).map_err(|e| e.to_string());
-            let kind = c.as_ref().ok().and_then(|c| c.providers.get(p.kind)).map(|x| x.kind.clone());
+            let kind = c
+                .as_ref()
+                .ok()
+                .and_then(|c| c.providers.get(p.kind))
+                .map(|x| x.kind.clone());
             assert_eq!(kind.as_deref(), Some(p.kind), "{var}");
         }
     }
@@ -285,7 +301,10 @@ mod tests {
     #[test]
     fn azure_needs_key_and_endpoint_and_config_wins() {
         let c = load("", &[("AZURE_OPENAI_API_KEY", "az-secret")]).map_err(|e| e.to_string());
-        assert!(c.as_ref().is_ok_and(|c| !c.providers.contains_key("azure")), "{c:?}");
+        assert!(
+            c.as_ref().is_ok_and(|c| !c.providers.contains_key("azure")),
+            "{c:?}"
+        );
         let c = load(
             "",
             &[
@@ -305,7 +324,10 @@ mod tests {
             &[("GROQ_API_KEY", "from-env")],
         )
         .map_err(|e| e.to_string());
-        let key = c.as_ref().ok().and_then(|c| c.providers["groq"].api_key.clone());
+        let key = c
+            .as_ref()
+            .ok()
+            .and_then(|c| c.providers["groq"].api_key.clone());
         assert_eq!(key.as_ref().map(|k| k.expose()), Some("from-file"));
     }
 

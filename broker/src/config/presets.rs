@@ -39,7 +39,11 @@ pub struct Preset {
     pub local: bool,
 }
 
-const fn hosted(kind: &'static str, base_url: &'static str, key_vars: &'static [&'static str]) -> Preset {
+const fn hosted(
+    kind: &'static str,
+    base_url: &'static str,
+    key_vars: &'static [&'static str],
+) -> Preset {
     Preset {
         kind,
         base_url,
@@ -55,12 +59,36 @@ pub const PRESETS: &[Preset] = &[
     hosted("groq", "https://api.groq.com/openai/v1", &["GROQ_API_KEY"]),
     hosted("mistral", "https://api.mistral.ai/v1", &["MISTRAL_API_KEY"]),
     hosted("xai", "https://api.x.ai/v1", &["XAI_API_KEY"]),
-    hosted("deepseek", "https://api.deepseek.com", &["DEEPSEEK_API_KEY"]),
-    hosted("openrouter", "https://openrouter.ai/api/v1", &["OPENROUTER_API_KEY"]),
-    hosted("together", "https://api.together.xyz/v1", &["TOGETHER_API_KEY"]),
-    hosted("fireworks", "https://api.fireworks.ai/inference/v1", &["FIREWORKS_API_KEY"]),
-    hosted("cerebras", "https://api.cerebras.ai/v1", &["CEREBRAS_API_KEY"]),
-    hosted("perplexity", "https://api.perplexity.ai", &["PERPLEXITY_API_KEY", "PPLX_API_KEY"]),
+    hosted(
+        "deepseek",
+        "https://api.deepseek.com",
+        &["DEEPSEEK_API_KEY"],
+    ),
+    hosted(
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        &["OPENROUTER_API_KEY"],
+    ),
+    hosted(
+        "together",
+        "https://api.together.xyz/v1",
+        &["TOGETHER_API_KEY"],
+    ),
+    hosted(
+        "fireworks",
+        "https://api.fireworks.ai/inference/v1",
+        &["FIREWORKS_API_KEY"],
+    ),
+    hosted(
+        "cerebras",
+        "https://api.cerebras.ai/v1",
+        &["CEREBRAS_API_KEY"],
+    ),
+    hosted(
+        "perplexity",
+        "https://api.perplexity.ai",
+        &["PERPLEXITY_API_KEY", "PPLX_API_KEY"],
+    ),
     Preset {
         kind: "ollama",
         base_url: "http://127.0.0.1:11434/v1",
@@ -103,8 +131,11 @@ impl Preset {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Option<(Option<String>, Option<String>)> {
         let first = |vars: &[&str]| {
-            vars.iter()
-                .find_map(|v| lookup(v).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+            vars.iter().find_map(|v| {
+                lookup(v)
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            })
         };
         let key = first(self.key_vars);
         let url = first(self.url_vars).map(|u| self.normalize_url(&u));
@@ -170,7 +201,10 @@ mod tests {
         for (raw, want) in [
             ("0.0.0.0", "http://0.0.0.0:11434/v1"),
             ("127.0.0.1:5000", "http://127.0.0.1:5000/v1"),
-            ("https://ollama.example.com", "https://ollama.example.com/v1"),
+            (
+                "https://ollama.example.com",
+                "https://ollama.example.com/v1",
+            ),
             ("http://gpu-box:11434/", "http://gpu-box:11434/v1"),
         ] {
             assert_eq!(p.normalize_url(raw), want, "{raw}");
@@ -181,15 +215,20 @@ mod tests {
     fn hosted_need_a_key_local_need_a_url_or_key() {
         let none = |_: &str| None;
         for p in PRESETS {
-            assert!(p.from_env(none).is_none(), "{} registered from nothing", p.kind);
+            assert!(
+                p.from_env(none).is_none(),
+                "{} registered from nothing",
+                p.kind
+            );
         }
-        let groq = preset("groq").map(|p| p.from_env(|v| (v == "GROQ_API_KEY").then(|| "k".into())));
+        let groq =
+            preset("groq").map(|p| p.from_env(|v| (v == "GROQ_API_KEY").then(|| "k".into())));
         assert_eq!(groq, Some(Some((None, Some("k".into())))));
-        let pplx = preset("perplexity").map(|p| p.from_env(|v| (v == "PPLX_API_KEY").then(|| "k".into())));
+        let pplx =
+            preset("perplexity").map(|p| p.from_env(|v| (v == "PPLX_API_KEY").then(|| "k".into())));
         assert_eq!(pplx, Some(Some((None, Some("k".into())))));
-        let vllm = preset("vllm").map(|p| {
-            p.from_env(|v| (v == "VLLM_BASE_URL").then(|| "http://gpu:8000/v1/".into()))
-        });
+        let vllm = preset("vllm")
+            .map(|p| p.from_env(|v| (v == "VLLM_BASE_URL").then(|| "http://gpu:8000/v1/".into())));
         assert_eq!(vllm, Some(Some((Some("http://gpu:8000/v1".into()), None))));
     }
 }

@@ -143,7 +143,10 @@ mod tests {
     fn build_needs_an_endpoint_and_checks_options() {
         let cfg: ProviderConfig = toml::from_str("kind = \"azure\"\n").unwrap_or_default();
         let e = build("az", &cfg).err().unwrap_or_default();
-        assert!(e.contains("base_url") && e.contains("openai.azure.com"), "{e}");
+        assert!(
+            e.contains("base_url") && e.contains("openai.azure.com"),
+            "{e}"
+        );
         let cfg: ProviderConfig = toml::from_str(
             "kind = \"azure\"\nbase_url = \"https://r.openai.azure.com\"\ndeployments = 3\n",
         )

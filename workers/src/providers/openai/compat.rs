@@ -57,8 +57,7 @@ impl<E: Endpoint> Compat<E> {
     /// The adapter over `endpoint`. Options shared by every OpenAI-wire kind: `headers` (a
     /// table of extra headers), `connect_timeout_ms`.
     pub fn new(name: &str, cfg: &ProviderConfig, endpoint: E) -> Result<Self, String> {
-        let headers: Option<std::collections::BTreeMap<String, String>> =
-            option(cfg, "headers")?;
+        let headers: Option<std::collections::BTreeMap<String, String>> = option(cfg, "headers")?;
         let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
         Ok(Self {
             name: name.to_string(),
@@ -73,7 +72,9 @@ impl<E: Endpoint> Compat<E> {
             ProviderError::new(
                 ErrorKind::Unsupported,
                 &self.name,
-                format!("this provider does not offer {op:?}; route the request to another provider"),
+                format!(
+                    "this provider does not offer {op:?}; route the request to another provider"
+                ),
             )
         })
     }
@@ -163,8 +164,11 @@ impl<E: Endpoint> Provider for Compat<E> {
             req.stream = None;
             req.stream_options = None;
             let url = self.url(Op::Chat, &req.model)?;
-            self.json(self.request(reqwest::Method::POST, url, Some(ctx)).json(&req))
-                .await
+            self.json(
+                self.request(reqwest::Method::POST, url, Some(ctx))
+                    .json(&req),
+            )
+            .await
         })
     }
 
@@ -197,8 +201,11 @@ impl<E: Endpoint> Provider for Compat<E> {
     ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
             let url = self.url(Op::Embeddings, &req.model)?;
-            self.json(self.request(reqwest::Method::POST, url, Some(ctx)).json(&req))
-                .await
+            self.json(
+                self.request(reqwest::Method::POST, url, Some(ctx))
+                    .json(&req),
+            )
+            .await
         })
     }
 

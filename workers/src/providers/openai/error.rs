@@ -49,9 +49,9 @@ impl ErrInner {
                 "context_length_exceeded" | "string_above_max_length" => {
                     Some(ErrorKind::ContextLength)
                 }
-                "content_filter"
-                | "content_policy_violation"
-                | "ResponsibleAIPolicyViolation" => Some(ErrorKind::ContentFilter),
+                "content_filter" | "content_policy_violation" | "ResponsibleAIPolicyViolation" => {
+                    Some(ErrorKind::ContentFilter)
+                }
                 "overloaded" | "overloaded_error" | "server_overloaded" => {
                     Some(ErrorKind::Overloaded)
                 }

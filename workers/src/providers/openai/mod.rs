@@ -93,39 +93,62 @@ mod tests {
             ("mistral", "https://api.mistral.ai/v1/chat/completions"),
             ("xai", "https://api.x.ai/v1/chat/completions"),
             ("deepseek", "https://api.deepseek.com/chat/completions"),
-            ("openrouter", "https://openrouter.ai/api/v1/chat/completions"),
+            (
+                "openrouter",
+                "https://openrouter.ai/api/v1/chat/completions",
+            ),
             ("together", "https://api.together.xyz/v1/chat/completions"),
-            ("fireworks", "https://api.fireworks.ai/inference/v1/chat/completions"),
+            (
+                "fireworks",
+                "https://api.fireworks.ai/inference/v1/chat/completions",
+            ),
             ("cerebras", "https://api.cerebras.ai/v1/chat/completions"),
             ("perplexity", "https://api.perplexity.ai/chat/completions"),
             ("ollama", "http://127.0.0.1:11434/v1/chat/completions"),
             ("vllm", "http://127.0.0.1:8000/v1/chat/completions"),
             ("lmstudio", "http://127.0.0.1:1234/v1/chat/completions"),
         ];
-        assert_eq!(table.len(), broker::config::presets::PRESETS.len(), "every preset is in the table");
+        assert_eq!(
+            table.len(),
+            broker::config::presets::PRESETS.len(),
+            "every preset is in the table"
+        );
         for (kind, url) in table {
             let c = cfg(&format!("kind = \"{kind}\"\napi_key = \"sk-{kind}\"\n"));
-            assert!(crate::providers::factory(kind).is_some(), "{kind} is a kind");
+            assert!(
+                crate::providers::factory(kind).is_some(),
+                "{kind} is a kind"
+            );
             assert!(build(kind, &c).is_ok(), "{kind} builds");
             let e = endpoint(&c).map_err(|e| format!("{kind}: {e}"));
             let (got, auth) = e.as_ref().map(outbound).unwrap_or_default();
             assert_eq!(got, url, "{kind}");
             assert_eq!(auth, Some(format!("Bearer sk-{kind}")), "{kind}");
             let e = endpoint(&cfg(&format!("kind = \"{kind}\"\n")));
-            assert_eq!(e.as_ref().map(outbound).ok().and_then(|o| o.1), None, "{kind}: no key, no header");
+            assert_eq!(
+                e.as_ref().map(outbound).ok().and_then(|o| o.1),
+                None,
+                "{kind}: no key, no header"
+            );
         }
     }
 
     #[test]
     fn base_url_overrides_the_preset_and_openai_defaults() {
-        let e = endpoint(&cfg("kind = \"ollama\"\nbase_url = \"http://gpu:11434/v1/\"\n"));
+        let e = endpoint(&cfg(
+            "kind = \"ollama\"\nbase_url = \"http://gpu:11434/v1/\"\n",
+        ));
         assert_eq!(
             e.as_ref().map(outbound).map(|o| o.0).ok().as_deref(),
             Some("http://gpu:11434/v1/chat/completions")
         );
         let e = endpoint(&cfg("kind = \"openai\"\n"));
         assert_eq!(
-            e.as_ref().map(|e| e.url(Op::Models, "")).ok().flatten().as_deref(),
+            e.as_ref()
+                .map(|e| e.url(Op::Models, ""))
+                .ok()
+                .flatten()
+                .as_deref(),
             Some("https://api.openai.com/v1/models")
         );
         assert!(endpoint(&cfg("kind = \"groq\"\nbase_url = \"api.groq.com\"\n")).is_err());

@@ -13,38 +13,40 @@ use schemas::openai::ChatChunk;
 pub(crate) fn chunks(provider: &str, resp: reqwest::Response) -> ChunkStream {
     let name = provider.to_string();
     sse::decode(resp.bytes_stream().boxed())
-        .map(move |ev| -> Option<Result<Option<ChatChunk>, ProviderError>> {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(e) => return Some(Err(transport_error(&name, &e))),
-            };
-            let data = ev.data.trim();
-            if data == "[DONE]" {
-                return None;
-            }
-            if data.is_empty() {
-                return Some(Ok(None));
-            }
-            if let Some(e) = from_stream_event(&name, data) {
-                return Some(Err(e));
-            }
-            match serde_json::from_str::<ChatChunk>(data) {
-                // A metadata-only frame (Azure's leading `prompt_filter_results`): no id, no
-                // choices, no usage. Nothing for the client.
-                Ok(c) if c.id.is_empty() && c.choices.is_empty() && c.usage.is_none() => {
-                    Some(Ok(None))
+        .map(
+            move |ev| -> Option<Result<Option<ChatChunk>, ProviderError>> {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => return Some(Err(transport_error(&name, &e))),
+                };
+                let data = ev.data.trim();
+                if data == "[DONE]" {
+                    return None;
                 }
-                Ok(c) => Some(Ok(Some(c))),
-                Err(e) => Some(Err(ProviderError::new(
-                    ErrorKind::Decode,
-                    &name,
-                    format!(
-                        "cannot decode a stream chunk: {e}; data: {}",
-                        excerpt(data.as_bytes())
-                    ),
-                ))),
-            }
-        })
+                if data.is_empty() {
+                    return Some(Ok(None));
+                }
+                if let Some(e) = from_stream_event(&name, data) {
+                    return Some(Err(e));
+                }
+                match serde_json::from_str::<ChatChunk>(data) {
+                    // A metadata-only frame (Azure's leading `prompt_filter_results`): no id, no
+                    // choices, no usage. Nothing for the client.
+                    Ok(c) if c.id.is_empty() && c.choices.is_empty() && c.usage.is_none() => {
+                        Some(Ok(None))
+                    }
+                    Ok(c) => Some(Ok(Some(c))),
+                    Err(e) => Some(Err(ProviderError::new(
+                        ErrorKind::Decode,
+                        &name,
+                        format!(
+                            "cannot decode a stream chunk: {e}; data: {}",
+                            excerpt(data.as_bytes())
+                        ),
+                    ))),
+                }
+            },
+        )
         .take_while(|c| futures::future::ready(c.is_some()))
         .filter_map(|c| futures::future::ready(c.and_then(Result::transpose)))
         .boxed()
