@@ -6,7 +6,9 @@ mod harness;
 mod upstream;
 
 mod chat;
+mod embeddings;
 mod errors;
 mod jobs;
+mod models;
 mod stream;
 mod workers;
