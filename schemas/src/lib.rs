@@ -10,6 +10,7 @@
 //!   client in any language can subscribe to results on NATS.
 
 pub mod chunk;
+pub mod control;
 pub mod event;
 pub mod job;
 pub mod openai;
@@ -17,6 +18,7 @@ pub mod result;
 pub mod subjects;
 
 pub use chunk::StreamChunk;
+pub use control::ModelsReply;
 pub use event::{Event, EventDetail, EventKind};
 pub use job::{Job, JobState, Mode, Operation, Target};
 pub use result::{JobError, JobResult};

@@ -51,6 +51,15 @@ impl Subjects {
     pub fn dead(&self, provider: &str) -> String {
         format!("{}.dead.{provider}", self.prefix)
     }
+    /// `sy.control.models.<provider>`: request-reply, a worker of the provider answers with its
+    /// live model list ([`crate::ModelsReply`]).
+    pub fn models(&self, provider: &str) -> String {
+        format!("{}.control.models.{provider}", self.prefix)
+    }
+    /// The queue group of the models subjects, so one worker answers each request.
+    pub fn models_queue(&self) -> String {
+        format!("{}_models", self.prefix)
+    }
     /// The jobs stream (`SY_JOBS`).
     pub fn jobs_stream(&self) -> String {
         format!("{}_JOBS", self.upper())
@@ -107,5 +116,6 @@ mod tests {
         assert_eq!(s.results("j1"), "acme.results.j1");
         assert_eq!(s.jobs_stream(), "ACME_JOBS");
         assert_eq!(Subjects::default().events("x"), "sy.events.x");
+        assert_eq!(s.models("groq"), "acme.control.models.groq");
     }
 }

@@ -12,9 +12,11 @@ mod upstream;
 
 mod chaos;
 mod chat;
+mod embeddings;
 mod errors;
 mod faults;
 mod jobs;
+mod models;
 mod reliability;
 mod sdk;
 mod serve;

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -35,6 +35,7 @@ impl Upstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", get(models))
             .with_state(up.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         up.addr = Some(listener.local_addr().unwrap());
@@ -187,4 +188,18 @@ async fn embeddings(
         .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64]}))
         .collect();
     Json(json!({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}})).into_response()
+}
+
+async fn models(State(up): State<Upstream>, headers: HeaderMap) -> Response {
+    up.seen.lock().unwrap().push(Seen {
+        path: "/v1/models".into(),
+        headers,
+        body: Value::Null,
+    });
+    Json(json!({"object": "list", "data": [
+        {"id": "gpt-test", "object": "model", "created": 1686935002, "owned_by": "openai"},
+        {"id": "gpt-live-only", "object": "model", "created": 1700000000, "owned_by": "system"},
+        {"id": "text-embedding-test", "object": "model", "created": 1700000001, "owned_by": "system"}
+    ]}))
+    .into_response()
 }

@@ -5,11 +5,12 @@
 //! provider's API inside its own module. Methods return boxed futures, so the trait is
 //! object-safe (`Arc<dyn Provider>`) without `async_trait`.
 
+use crate::error::ErrorKind;
 use crate::error::ProviderError;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use schemas::openai::{
-    ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse,
+    ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, Model,
 };
 use std::time::Instant;
 
@@ -53,4 +54,16 @@ pub trait Provider: Send + Sync {
         req: EmbeddingsRequest,
         ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>>;
+
+    /// The provider's live model list (`owned_by` = the provider name), for
+    /// `GET /v1/models?refresh=true`. Adapters whose API cannot list models keep the default.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ProviderError>> {
+        Box::pin(async move {
+            Err(ProviderError::new(
+                ErrorKind::Unsupported,
+                self.name(),
+                "this provider does not list its models; list them under `models` in its config entry",
+            ))
+        })
+    }
 }

@@ -9,6 +9,15 @@ pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[(
     Some("https://api.openai.com/v1"),
 )];
 
+/// `(key env var, endpoint env var, provider name, kind)`: a provider registered when both env
+/// vars are set and no provider of that name is configured; the endpoint is its `base_url`.
+pub const KNOWN_ENDPOINT_PROVIDER_ENV: &[(&str, &str, &str, &str)] = &[(
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "azure",
+    "azure",
+)];
+
 /// Applies `SWITCHYARD_*` env vars to a TOML document.
 ///
 /// `SWITCHYARD_NATS_URL=...` sets `nats.url`: the first `_` after the prefix separates the

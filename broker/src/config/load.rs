@@ -1,6 +1,7 @@
 //! Loading and validating a config.
 
-use super::env::{apply_overrides, interpolate, KNOWN_PROVIDER_ENV};
+use super::env::{apply_overrides, interpolate, KNOWN_ENDPOINT_PROVIDER_ENV, KNOWN_PROVIDER_ENV};
+use super::presets::PRESETS;
 use super::types::{Config, ProviderConfig, Secret};
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,39 @@ impl Config {
                         kind: kind.to_string(),
                         base_url: base.map(str::to_string),
                         api_key: Some(Secret::new(key)),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        for (key_var, endpoint_var, pname, kind) in KNOWN_ENDPOINT_PROVIDER_ENV {
+            if cfg.providers.contains_key(*pname) {
+                continue;
+            }
+            let set = |v: &str| lookup(v).filter(|s| !s.trim().is_empty());
+            if let (Some(key), Some(endpoint)) = (set(key_var), set(endpoint_var)) {
+                cfg.providers.insert(
+                    pname.to_string(),
+                    ProviderConfig {
+                        kind: kind.to_string(),
+                        base_url: Some(endpoint.trim().to_string()),
+                        api_key: Some(Secret::new(key)),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        for preset in PRESETS {
+            if cfg.providers.contains_key(preset.kind) {
+                continue;
+            }
+            if let Some((base_url, key)) = preset.from_env(&lookup) {
+                cfg.providers.insert(
+                    preset.kind.to_string(),
+                    ProviderConfig {
+                        kind: preset.kind.to_string(),
+                        base_url,
+                        api_key: key.map(Secret::new),
                         ..Default::default()
                     },
                 );
@@ -207,6 +241,108 @@ mod tests {
             assert_eq!(c.providers["openai"].kind, "openai");
             assert!(!format!("{c:?}").contains("sk-secret"));
         }
+    }
+
+    #[test]
+    fn preset_env_vars_register_their_providers() {
+        let c = load(
+            "",
+            &[
+                ("GROQ_API_KEY", "gsk-secret"),
+                ("PPLX_API_KEY", "pplx-secret"),
+                ("OLLAMA_HOST", "0.0.0.0:11500"),
+                ("VLLM_BASE_URL", "http://gpu:8000/v1"),
+                ("VLLM_API_KEY", "vllm-key"),
+            ],
+        )
+        .map_err(|e| e.to_string());
+        let Ok(c) = c else {
+            unreachable!("config loads: {c:?}")
+        };
+        assert_eq!(c.providers["groq"].kind, "groq");
+        assert_eq!(c.providers["groq"].base_url, None, "the preset's own URL");
+        assert_eq!(
+            c.providers["groq"].api_key.as_ref().map(|k| k.expose()),
+            Some("gsk-secret")
+        );
+        assert_eq!(c.providers["perplexity"].kind, "perplexity");
+        assert_eq!(
+            c.providers["ollama"].base_url.as_deref(),
+            Some("http://0.0.0.0:11500/v1")
+        );
+        assert!(c.providers["ollama"].api_key.is_none());
+        assert_eq!(
+            c.providers["vllm"].base_url.as_deref(),
+            Some("http://gpu:8000/v1")
+        );
+        assert_eq!(
+            c.providers["vllm"].api_key.as_ref().map(|k| k.expose()),
+            Some("vllm-key")
+        );
+        for absent in ["mistral", "xai", "lmstudio", "azure"] {
+            assert!(
+                !c.providers.contains_key(absent),
+                "{absent} without its env var"
+            );
+        }
+        assert!(!format!("{c:?}").contains("gsk-secret"));
+    }
+
+    #[test]
+    fn every_preset_registers_from_its_first_env_var() {
+        for p in crate::config::presets::PRESETS {
+            let var = p
+                .key_vars
+                .first()
+                .or(p.url_vars.first())
+                .copied()
+                .unwrap_or("");
+            let value = if p.key_vars.is_empty() {
+                "127.0.0.1:1"
+            } else {
+                "key"
+            };
+            let c = load("", &[(var, value)]).map_err(|e| e.to_string());
+            let kind = c
+                .as_ref()
+                .ok()
+                .and_then(|c| c.providers.get(p.kind))
+                .map(|x| x.kind.clone());
+            assert_eq!(kind.as_deref(), Some(p.kind), "{var}");
+        }
+    }
+
+    #[test]
+    fn azure_needs_key_and_endpoint_and_config_wins() {
+        let c = load("", &[("AZURE_OPENAI_API_KEY", "az-secret")]).map_err(|e| e.to_string());
+        assert!(
+            c.as_ref().is_ok_and(|c| !c.providers.contains_key("azure")),
+            "{c:?}"
+        );
+        let c = load(
+            "",
+            &[
+                ("AZURE_OPENAI_API_KEY", "az-secret"),
+                ("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/"),
+            ],
+        )
+        .map_err(|e| e.to_string());
+        let p = c.as_ref().ok().map(|c| c.providers["azure"].clone());
+        assert_eq!(p.as_ref().map(|p| p.kind.as_str()), Some("azure"));
+        assert_eq!(
+            p.as_ref().and_then(|p| p.base_url.as_deref()),
+            Some("https://res.openai.azure.com/")
+        );
+        let c = load(
+            "[providers.groq]\nkind = \"groq\"\napi_key = \"from-file\"\n",
+            &[("GROQ_API_KEY", "from-env")],
+        )
+        .map_err(|e| e.to_string());
+        let key = c
+            .as_ref()
+            .ok()
+            .and_then(|c| c.providers["groq"].api_key.clone());
+        assert_eq!(key.as_ref().map(|k| k.expose()), Some("from-file"));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 mod env;
 mod load;
+pub mod presets;
 mod types;
 
-pub use env::KNOWN_PROVIDER_ENV;
+pub use env::{KNOWN_ENDPOINT_PROVIDER_ENV, KNOWN_PROVIDER_ENV};
 pub use load::ConfigError;
 pub use types::*;

@@ -1,4 +1,4 @@
-//! `/health`, `/ready`, `/v1/models` and the JSON 404.
+//! `/health`, `/ready` and the JSON 404.
 
 use super::AppState;
 use crate::error::GatewayError;
@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
-use schemas::openai::{Model, ModelList};
 use serde_json::json;
 
 /// Liveness: the process answers.
@@ -45,29 +44,10 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-/// Every configured model and alias.
-pub async fn models(State(st): State<AppState>) -> Json<ModelList> {
-    let data = st
-        .models()
-        .models()
-        .into_iter()
-        .map(|(id, owned_by)| Model {
-            id,
-            object: "model".into(),
-            created: 0,
-            owned_by,
-        })
-        .collect();
-    Json(ModelList {
-        object: "list".into(),
-        data,
-    })
-}
-
 /// A 404 in the OpenAI error shape.
 pub async fn not_found(uri: Uri) -> GatewayError {
     GatewayError::NotFound(format!(
-        "There is no route {}. See the README for the API (POST /v1/chat/completions, POST /v1/jobs, GET /v1/models).",
+        "There is no route {}. See the README for the API (POST /v1/chat/completions, POST /v1/embeddings, POST /v1/jobs, GET /v1/models).",
         uri.path()
     ))
 }

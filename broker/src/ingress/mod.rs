@@ -5,9 +5,11 @@
 
 mod cancel;
 mod chat;
+mod embeddings;
 mod health;
 mod jobs;
 pub mod layers;
+mod models;
 mod sse;
 mod submit;
 mod wait;
@@ -96,7 +98,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", post(jobs::submit_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(cancel::cancel_job))
-        .route("/v1/models", get(health::models))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(health::not_found);

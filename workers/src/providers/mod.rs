@@ -3,12 +3,14 @@
 //! The registry maps a config `kind` to a constructor; nothing outside an adapter's module
 //! knows anything about that provider.
 
+pub mod azure;
 pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod sse;
 
 use crate::provider::Provider;
+use broker::config::presets::{preset, PRESETS};
 use broker::config::{Config, ProviderConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +18,31 @@ use std::sync::Arc;
 /// Builds an adapter from its config entry.
 pub type Factory = fn(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String>;
 
-/// Every adapter kind, by the `kind` value of a `[providers.<name>]` entry.
-pub const KINDS: &[(&str, Factory)] = &[("mock", mock::build), ("openai", openai::build)];
+/// Every adapter kind, by the `kind` value of a `[providers.<name>]` entry. The presets of
+/// [`broker::config::presets::PRESETS`] are kinds too, built by [`openai::build`].
+pub const KINDS: &[(&str, Factory)] = &[
+    ("mock", mock::build),
+    ("openai", openai::build),
+    ("azure", azure::build),
+];
+
+/// The factory of a kind: an adapter of [`KINDS`] or a preset.
+pub fn factory(kind: &str) -> Option<Factory> {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, f)| *f)
+        .or_else(|| preset(kind).map(|_| openai::build as Factory))
+}
+
+/// Every kind name, adapters then presets.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(PRESETS.iter().map(|p| p.kind))
+        .collect()
+}
 
 /// The configured providers, by name.
 #[derive(Clone, Default)]
@@ -30,11 +55,11 @@ impl Registry {
     pub fn from_config(cfg: &Config) -> Result<Self, String> {
         let mut map = BTreeMap::new();
         for (name, p) in &cfg.providers {
-            let Some((_, factory)) = KINDS.iter().find(|(k, _)| *k == p.kind) else {
+            let Some(factory) = factory(&p.kind) else {
                 return Err(format!(
                     "providers.{name}.kind: unknown kind `{}` (known: {})",
                     p.kind,
-                    KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    kind_names().join(", ")
                 ));
             };
             let adapter = factory(name, p).map_err(|e| format!("providers.{name}: {e}"))?;

@@ -9,6 +9,7 @@ pub mod circuit;
 mod deadletter;
 mod execute;
 mod handle;
+mod models;
 mod pipeline;
 
 pub use assemble::Assembler;
@@ -166,6 +167,7 @@ impl Worker {
             ),
             tokio::spawn(deadletter::watch(shared.clone(), shutdown.clone())),
         ];
+        tasks.extend(models::serve(shared.clone(), shutdown.clone()).await?);
         for (provider, consumer) in consumers {
             tracing::info!(provider = %provider, "worker consuming");
             tasks.push(tokio::spawn(consume(

@@ -1,0 +1,113 @@
+//! `GET /v1/models`: every configured model and alias with its provider; with
+//! `?refresh=true`, also each provider's live model list, asked of the workers over NATS
+//! (`sy.control.models.<provider>`), since the ingress hosts no adapters.
+
+use super::AppState;
+use axum::extract::{Query, State};
+use axum::Json;
+use futures::future::join_all;
+use schemas::openai::{ErrorBody, Model};
+use schemas::ModelsReply;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// How long the ingress waits for a provider's live list.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The query.
+#[derive(Debug, Default, Deserialize)]
+pub struct ModelsQuery {
+    /// Ask every provider for its live models.
+    #[serde(default)]
+    pub refresh: Option<String>,
+}
+
+/// The handler.
+pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> Json<Value> {
+    let mut data: Vec<Model> = st
+        .models()
+        .models()
+        .into_iter()
+        .map(|(id, owned_by)| Model {
+            id,
+            object: "model".into(),
+            created: 0,
+            owned_by,
+        })
+        .collect();
+    let refresh = q
+        .refresh
+        .as_deref()
+        .is_some_and(|v| matches!(v, "" | "1" | "true" | "yes"));
+    if !refresh {
+        return Json(json!({"object": "list", "data": data}));
+    }
+    let providers: Vec<String> = st.models().provider_names().cloned().collect();
+    let answers = join_all(providers.iter().map(|p| ask(&st, p))).await;
+    let mut seen: BTreeSet<String> = data.iter().map(|m| m.id.clone()).collect();
+    let mut errors = Vec::new();
+    for (provider, answer) in providers.iter().zip(answers) {
+        match answer {
+            Ok(models) => {
+                for m in models {
+                    let id = format!("{provider}/{}", m.id);
+                    if seen.insert(id.clone()) {
+                        data.push(Model {
+                            id,
+                            object: "model".into(),
+                            created: m.created,
+                            owned_by: provider.clone(),
+                        });
+                    }
+                }
+            }
+            Err(e) => errors.push(json!({
+                "provider": provider,
+                "message": e.message,
+                "type": e.kind,
+                "code": e.code,
+            })),
+        }
+    }
+    Json(json!({"object": "list", "data": data, "errors": errors}))
+}
+
+/// One provider's live models, or why there are none.
+async fn ask(st: &AppState, provider: &str) -> Result<Vec<Model>, ErrorBody> {
+    let subject = st.topo().subjects.models(provider);
+    let req = st.client().request(subject, bytes::Bytes::new());
+    let msg = match tokio::time::timeout(REFRESH_TIMEOUT, req).await {
+        Err(_) => {
+            return Err(ErrorBody::new(
+                "timeout_error",
+                format!(
+                    "No worker answered for provider `{provider}` within {} s. Check that a worker serving it is running and its upstream reachable.",
+                    REFRESH_TIMEOUT.as_secs()
+                ),
+            )
+            .code("timeout"))
+        }
+        Ok(Err(e)) => {
+            let msg = if e.kind() == async_nats::client::RequestErrorKind::NoResponders {
+                format!("No worker serves provider `{provider}`. Start a worker (`switchyard serve` or the worker role) with this provider configured.")
+            } else {
+                format!("Cannot ask the workers of provider `{provider}` over NATS: {e}. Try again shortly.")
+            };
+            return Err(ErrorBody::new("api_error", msg).code("service_unavailable"));
+        }
+        Ok(Ok(msg)) => msg,
+    };
+    let reply: ModelsReply = serde_json::from_slice(&msg.payload).map_err(|e| {
+        ErrorBody::new(
+            "api_error",
+            format!("The worker of provider `{provider}` answered something undecodable: {e}."),
+        )
+        .code("internal_error")
+    })?;
+    match reply.error {
+        Some(e) => Err(e),
+        None => Ok(reply.data),
+    }
+}
