@@ -151,7 +151,11 @@ mod tests {
             crate::config::Config::from_toml(
                 "",
                 "test.toml",
-                |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()),
+                |k| {
+                    env.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.to_string())
+                },
                 std::iter::empty(),
             )
             .map_err(|e| e.to_string())
@@ -160,10 +164,16 @@ mod tests {
         let p = c.as_ref().map(|c| c.providers["gemini"].clone());
         assert_eq!(p.as_ref().map(|p| p.kind.as_str()), Ok("gemini"));
         assert_eq!(
-            p.as_ref().ok().and_then(|p| p.api_key.as_ref()).map(|k| k.expose()),
+            p.as_ref()
+                .ok()
+                .and_then(|p| p.api_key.as_ref())
+                .map(|k| k.expose()),
             Some("g-fallback")
         );
-        let c = load(&[("GOOGLE_API_KEY", "g-fallback"), ("GEMINI_API_KEY", "g-main")]);
+        let c = load(&[
+            ("GOOGLE_API_KEY", "g-fallback"),
+            ("GEMINI_API_KEY", "g-main"),
+        ]);
         let key = c
             .ok()
             .and_then(|c| c.providers["gemini"].api_key.clone())

@@ -75,9 +75,12 @@ impl Decoder {
         if self.buf.len() < PRELUDE {
             return Ok(None);
         }
-        let total = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
-        let headers_len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
-        let prelude_crc = u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+        let total =
+            u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        let headers_len =
+            u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
+        let prelude_crc =
+            u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
         if crc32fast::hash(&self.buf[..8]) != prelude_crc {
             return Err("event-stream prelude CRC mismatch".into());
         }
@@ -88,7 +91,12 @@ impl Decoder {
             return Ok(None);
         }
         let msg = self.buf.split_to(total);
-        let crc = u32::from_be_bytes([msg[total - 4], msg[total - 3], msg[total - 2], msg[total - 1]]);
+        let crc = u32::from_be_bytes([
+            msg[total - 4],
+            msg[total - 3],
+            msg[total - 2],
+            msg[total - 1],
+        ]);
         if crc32fast::hash(&msg[..total - 4]) != crc {
             return Err("event-stream message CRC mismatch".into());
         }
@@ -185,8 +193,14 @@ mod tests {
 
     #[test]
     fn decodes_messages_split_anywhere() {
-        let mut bytes = frame(&[(":event-type", "messageStart"), (":message-type", "event")], br#"{"role":"assistant"}"#);
-        bytes.extend(frame(&[(":event-type", "messageStop")], br#"{"stopReason":"end_turn"}"#));
+        let mut bytes = frame(
+            &[(":event-type", "messageStart"), (":message-type", "event")],
+            br#"{"role":"assistant"}"#,
+        );
+        bytes.extend(frame(
+            &[(":event-type", "messageStop")],
+            br#"{"stopReason":"end_turn"}"#,
+        ));
         for split in 1..bytes.len() {
             let mut d = Decoder::default();
             let mut got = Vec::new();

@@ -49,13 +49,20 @@ fn env(var: &str) -> Option<String> {
 /// Builds the adapter from its config entry.
 pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
     let opt = |key: &str, var: &str| -> Result<Option<String>, String> {
-        Ok(option::<String>(cfg, key)?.filter(|v| !v.is_empty()).or_else(|| env(var)))
+        Ok(option::<String>(cfg, key)?
+            .filter(|v| !v.is_empty())
+            .or_else(|| env(var)))
     };
     let region = opt("region", "AWS_REGION")?
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .ok_or("no AWS region: set `region` in the provider entry or the AWS_REGION env var")?;
-    if !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(format!("region: `{region}` is not an AWS region like us-east-1"));
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(format!(
+            "region: `{region}` is not an AWS region like us-east-1"
+        ));
     }
     let endpoint = cfg
         .base_url
@@ -64,11 +71,17 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
         .trim_end_matches('/')
         .to_string();
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        return Err(format!("base_url: `{endpoint}` must start with http:// or https://"));
+        return Err(format!(
+            "base_url: `{endpoint}` must start with http:// or https://"
+        ));
     }
     let key_id = opt("access_key_id", "AWS_ACCESS_KEY_ID")?;
     let secret = opt("secret_access_key", "AWS_SECRET_ACCESS_KEY")?;
-    let api_key = cfg.api_key.as_ref().map(|k| k.expose().to_string()).filter(|k| !k.is_empty());
+    let api_key = cfg
+        .api_key
+        .as_ref()
+        .map(|k| k.expose().to_string())
+        .filter(|k| !k.is_empty());
     let auth = match (key_id, secret, api_key) {
         (Some(access_key_id), Some(secret_access_key), _) => Auth::SigV4(Credentials {
             access_key_id,
@@ -92,14 +105,30 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
 
 impl Bedrock {
     /// A signed POST of `body` to `/model/{model}/{action}`.
-    fn request(&self, model: &str, action: &str, accept: &str, body: Vec<u8>, ctx: &CallCtx) -> Result<reqwest::RequestBuilder, ProviderError> {
+    fn request(
+        &self,
+        model: &str,
+        action: &str,
+        accept: &str,
+        body: Vec<u8>,
+        ctx: &CallCtx,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
         if model.is_empty() {
             return Err(ProviderError::new(ErrorKind::BadRequest, &self.name, "the model id is empty; name a Bedrock model id such as anthropic.claude-3-5-sonnet-20240620-v1:0"));
         }
         let path = format!("/model/{}/{action}", sigv4::uri_encode(model, false));
-        let url = reqwest::Url::parse(&format!("{}{path}", self.endpoint))
-            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, &self.name, format!("cannot build the Bedrock URL: {e}")))?;
-        let mut rb = self.http.post(url.clone()).header("content-type", "application/json").header("accept", accept);
+        let url = reqwest::Url::parse(&format!("{}{path}", self.endpoint)).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                &self.name,
+                format!("cannot build the Bedrock URL: {e}"),
+            )
+        })?;
+        let mut rb = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .header("accept", accept);
         match &self.auth {
             Auth::Bearer(k) => rb = rb.bearer_auth(k),
             Auth::SigV4(creds) => {
@@ -124,9 +153,18 @@ impl Bedrock {
                     &self.region,
                     "bedrock",
                     &date,
-                    &sigv4::Request { method: "POST", path: url.path(), query: url.query().unwrap_or(""), headers: &signed, payload_hash: &payload_hash },
+                    &sigv4::Request {
+                        method: "POST",
+                        path: url.path(),
+                        query: url.query().unwrap_or(""),
+                        headers: &signed,
+                        payload_hash: &payload_hash,
+                    },
                 );
-                for (k, v) in signed.iter().filter(|(k, _)| k != "host" && k != "content-type") {
+                for (k, v) in signed
+                    .iter()
+                    .filter(|(k, _)| k != "host" && k != "content-type")
+                {
                     rb = rb.header(k, v);
                 }
                 rb = rb.header("authorization", auth);
@@ -136,13 +174,19 @@ impl Bedrock {
             rb = rb.header("traceparent", tp);
         }
         if let Some(d) = ctx.deadline {
-            rb = rb.timeout(d.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1)));
+            rb = rb.timeout(
+                d.saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
         }
         Ok(rb.body(body))
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
-        let resp = rb.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.name, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -154,7 +198,13 @@ impl Bedrock {
 
     fn body(&self, req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
         let body = request::translate(&self.name, req)?;
-        serde_json::to_vec(&body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, &self.name, format!("cannot encode the request: {e}")))
+        serde_json::to_vec(&body).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                &self.name,
+                format!("cannot encode the request: {e}"),
+            )
+        })
     }
 }
 
@@ -163,27 +213,61 @@ impl Provider for Bedrock {
         &self.name
     }
 
-    fn chat<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let rb = self.request(&req.model, "converse", "application/json", self.body(&req)?, ctx)?;
+            let rb = self.request(
+                &req.model,
+                "converse",
+                "application/json",
+                self.body(&req)?,
+                ctx,
+            )?;
             let resp = self.send(rb).await?;
-            let bytes = resp.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&self.name, &e))?;
             let r: wire::ConverseResponse = serde_json::from_slice(&bytes).map_err(|e| {
-                ProviderError::new(ErrorKind::Decode, &self.name, format!("cannot decode the Bedrock answer: {e}; body: {}", excerpt(&bytes)))
+                ProviderError::new(
+                    ErrorKind::Decode,
+                    &self.name,
+                    format!(
+                        "cannot decode the Bedrock answer: {e}; body: {}",
+                        excerpt(&bytes)
+                    ),
+                )
             })?;
             Ok(response::to_chat(&req.model, r))
         })
     }
 
-    fn chat_stream<'a>(&'a self, req: ChatRequest, ctx: &'a CallCtx) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+    fn chat_stream<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         Box::pin(async move {
-            let rb = self.request(&req.model, "converse-stream", "application/vnd.amazon.eventstream", self.body(&req)?, ctx)?;
+            let rb = self.request(
+                &req.model,
+                "converse-stream",
+                "application/vnd.amazon.eventstream",
+                self.body(&req)?,
+                ctx,
+            )?;
             let resp = self.send(rb).await?;
             Ok(stream::chunks(&self.name, &req.model, resp))
         })
     }
 
-    fn embed<'a>(&'a self, _req: EmbeddingsRequest, _ctx: &'a CallCtx) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+    fn embed<'a>(
+        &'a self,
+        _req: EmbeddingsRequest,
+        _ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
             Err(ProviderError::new(
                 ErrorKind::Unsupported,

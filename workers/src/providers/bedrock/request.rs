@@ -32,11 +32,27 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<ConverseRequest, P
             "user" => ("user", user_blocks(m).map_err(at)?),
             "assistant" => ("assistant", assistant_blocks(m).map_err(at)?),
             "tool" | "function" => {
-                let id = m.tool_call_id.clone().ok_or_else(|| at("a tool message needs tool_call_id".into()))?;
-                let result = ToolResult { tool_use_id: id, content: vec![json!({ "text": m.text() })] };
-                ("user", vec![Block { tool_result: Some(result), ..Default::default() }])
+                let id = m
+                    .tool_call_id
+                    .clone()
+                    .ok_or_else(|| at("a tool message needs tool_call_id".into()))?;
+                let result = ToolResult {
+                    tool_use_id: id,
+                    content: vec![json!({ "text": m.text() })],
+                };
+                (
+                    "user",
+                    vec![Block {
+                        tool_result: Some(result),
+                        ..Default::default()
+                    }],
+                )
             }
-            other => return Err(at(format!("role `{other}` is not one of system, developer, user, assistant, tool"))),
+            other => {
+                return Err(at(format!(
+                    "role `{other}` is not one of system, developer, user, assistant, tool"
+                )))
+            }
         };
         if blocks.is_empty() {
             continue;
@@ -44,11 +60,18 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<ConverseRequest, P
         // Converse wants roles to alternate: consecutive turns of one role are merged.
         match out.messages.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
-            _ => out.messages.push(Message { role: role.into(), content: blocks }),
+            _ => out.messages.push(Message {
+                role: role.into(),
+                content: blocks,
+            }),
         }
     }
     let stop = req.stop.as_ref().map(|s| s.to_vec());
-    if req.max_output_tokens().is_some() || req.temperature.is_some() || req.top_p.is_some() || stop.is_some() {
+    if req.max_output_tokens().is_some()
+        || req.temperature.is_some()
+        || req.top_p.is_some()
+        || stop.is_some()
+    {
         out.inference_config = Some(InferenceConfig {
             max_tokens: req.max_output_tokens(),
             temperature: req.temperature,
@@ -75,7 +98,10 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<ConverseRequest, P
 }
 
 fn text_block(text: String) -> Block {
-    Block { text: Some(text), ..Default::default() }
+    Block {
+        text: Some(text),
+        ..Default::default()
+    }
 }
 
 fn user_blocks(m: &OaMessage) -> Result<Vec<Block>, String> {
@@ -110,17 +136,30 @@ fn image_block(url: &str) -> Result<Block, String> {
     let rest = url
         .strip_prefix("data:")
         .ok_or("Bedrock takes images as bytes only; send image_url.url as a data: URL (data:image/png;base64,...)")?;
-    let (meta, data) = rest.split_once(',').ok_or("a data: URL needs a `,` before its data")?;
-    let mime = meta.strip_suffix(";base64").ok_or("a data: URL must be base64 (`data:image/png;base64,...`)")?;
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or("a data: URL needs a `,` before its data")?;
+    let mime = meta
+        .strip_suffix(";base64")
+        .ok_or("a data: URL must be base64 (`data:image/png;base64,...`)")?;
     let format = match mime {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
         "image/gif" => "gif",
         "image/webp" => "webp",
-        other => return Err(format!("image type `{other}` is not png, jpeg, gif or webp")),
+        other => {
+            return Err(format!(
+                "image type `{other}` is not png, jpeg, gif or webp"
+            ))
+        }
     };
     Ok(Block {
-        image: Some(Image { format: format.into(), source: ImageSource { bytes: data.to_string() } }),
+        image: Some(Image {
+            format: format.into(),
+            source: ImageSource {
+                bytes: data.to_string(),
+            },
+        }),
         ..Default::default()
     })
 }
@@ -139,7 +178,11 @@ fn assistant_blocks(m: &OaMessage) -> Result<Vec<Block>, String> {
                 .map_err(|e| format!("tool_calls[{j}].function.arguments is not JSON ({e}); send the arguments as a JSON object string"))?
         };
         out.push(Block {
-            tool_use: Some(ToolUse { tool_use_id: call.id.clone(), name: call.function.name.clone(), input }),
+            tool_use: Some(ToolUse {
+                tool_use_id: call.id.clone(),
+                name: call.function.name.clone(),
+                input,
+            }),
             ..Default::default()
         });
     }
@@ -155,9 +198,16 @@ fn tool_config(req: &ChatRequest) -> Result<Option<ToolConfig>, String> {
     let mut specs = Vec::new();
     for (i, t) in tools.iter().enumerate() {
         if t.kind != "function" {
-            return Err(format!("tools[{i}].type: `{}` is not supported by Bedrock; use `function`", t.kind));
+            return Err(format!(
+                "tools[{i}].type: `{}` is not supported by Bedrock; use `function`",
+                t.kind
+            ));
         }
-        let schema = t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let schema = t
+            .function
+            .parameters
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
         let mut spec = json!({"name": t.function.name, "inputSchema": {"json": schema}});
         if let Some(d) = &t.function.description {
             spec["description"] = Value::String(d.clone());
@@ -177,5 +227,8 @@ fn tool_config(req: &ChatRequest) -> Result<Option<ToolConfig>, String> {
         },
         Some(_) => return Err("tool_choice: must be a string or a named function object".into()),
     };
-    Ok(Some(ToolConfig { tools: specs, tool_choice: choice }))
+    Ok(Some(ToolConfig {
+        tools: specs,
+        tool_choice: choice,
+    }))
 }

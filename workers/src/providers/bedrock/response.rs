@@ -72,7 +72,11 @@ pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
                 kind: "function".into(),
                 function: FunctionCall {
                     name: tu.name,
-                    arguments: if tu.input.is_null() { "{}".into() } else { tu.input.to_string() },
+                    arguments: if tu.input.is_null() {
+                        "{}".into()
+                    } else {
+                        tu.input.to_string()
+                    },
                 },
             });
         }
@@ -84,7 +88,9 @@ pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
         ..Default::default()
     };
     if !reasoning.is_empty() {
-        message.extra.insert("reasoning_content".into(), Value::String(reasoning));
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(reasoning));
     }
     let mut extra = Extra::new();
     if let Some(m) = r.extra.get("metrics") {
@@ -98,7 +104,9 @@ pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
         choices: vec![Choice {
             index: 0,
             message,
-            finish_reason: Some(finish_reason(r.stop_reason.as_deref().unwrap_or("end_turn"))),
+            finish_reason: Some(finish_reason(
+                r.stop_reason.as_deref().unwrap_or("end_turn"),
+            )),
             extra: Default::default(),
         }],
         usage: r.usage.as_ref().map(usage),

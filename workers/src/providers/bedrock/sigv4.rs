@@ -63,7 +63,10 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -196,16 +199,33 @@ mod tests {
     #[test]
     fn derives_the_documented_signing_key() {
         // AWS docs, "Examples of how to derive a signing key for Signature Version 4".
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
-        assert_eq!(hex(&key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+        let key = signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            hex(&key),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
     }
 
     #[test]
     fn aws_test_suite_get_vanilla() {
         let headers = vanilla_headers();
-        let req = Request { method: "GET", path: "/", query: "", headers: &headers, payload_hash: &sha256_hex(b"") };
+        let req = Request {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: &headers,
+            payload_hash: &sha256_hex(b""),
+        };
         let (canonical, _) = canonical_request(&req);
-        assert_eq!(sha256_hex(canonical.as_bytes()), "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+        assert_eq!(
+            sha256_hex(canonical.as_bytes()),
+            "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
+        );
         assert_eq!(
             authorization(&example(), "us-east-1", "service", "20150830T123600Z", &req),
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
@@ -217,23 +237,49 @@ mod tests {
     #[test]
     fn aws_test_suite_get_vanilla_query_order_key_case() {
         let headers = vanilla_headers();
-        let req = Request { method: "GET", path: "/", query: "Param2=value2&Param1=value1", headers: &headers, payload_hash: &sha256_hex(b"") };
+        let req = Request {
+            method: "GET",
+            path: "/",
+            query: "Param2=value2&Param1=value1",
+            headers: &headers,
+            payload_hash: &sha256_hex(b""),
+        };
         let auth = authorization(&example(), "us-east-1", "service", "20150830T123600Z", &req);
-        assert!(auth.ends_with("Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"), "{auth}");
+        assert!(
+            auth.ends_with(
+                "Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
+            ),
+            "{auth}"
+        );
     }
 
     #[test]
     fn path_segments_are_encoded_again() {
         let headers = vanilla_headers();
-        let req = Request { method: "POST", path: "/model/anthropic.claude-v2%3A1/converse", query: "", headers: &headers, payload_hash: "x" };
+        let req = Request {
+            method: "POST",
+            path: "/model/anthropic.claude-v2%3A1/converse",
+            query: "",
+            headers: &headers,
+            payload_hash: "x",
+        };
         let (canonical, _) = canonical_request(&req);
-        assert_eq!(canonical.lines().nth(1), Some("/model/anthropic.claude-v2%253A1/converse"));
+        assert_eq!(
+            canonical.lines().nth(1),
+            Some("/model/anthropic.claude-v2%253A1/converse")
+        );
     }
 
     #[test]
     fn formats_utc_dates() {
-        assert_eq!(amz_date(UNIX_EPOCH + Duration::from_secs(1_440_938_160)), "20150830T123600Z");
-        assert_eq!(amz_date(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229T000000Z");
+        assert_eq!(
+            amz_date(UNIX_EPOCH + Duration::from_secs(1_440_938_160)),
+            "20150830T123600Z"
+        );
+        assert_eq!(
+            amz_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229T000000Z"
+        );
         assert_eq!(amz_date(UNIX_EPOCH), "19700101T000000Z");
     }
 }

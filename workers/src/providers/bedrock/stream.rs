@@ -45,7 +45,12 @@ impl Translator {
         let choices = if usage.is_some() {
             Vec::new()
         } else {
-            vec![ChunkChoice { index: 0, delta, finish_reason: finish, extra: Default::default() }]
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+                extra: Default::default(),
+            }]
         };
         ChatChunk {
             id: self.id.clone(),
@@ -70,16 +75,27 @@ impl Translator {
     pub fn on_message(&mut self, m: &Message) -> Result<Option<ChatChunk>, ProviderError> {
         match m.header(":message-type") {
             Some("exception") | Some("error") => {
-                let t = m.header(":exception-type").or(m.header(":error-code")).unwrap_or("exception");
+                let t = m
+                    .header(":exception-type")
+                    .or(m.header(":error-code"))
+                    .unwrap_or("exception");
                 return Err(from_exception(&self.provider, t, &m.payload));
             }
             _ => {}
         }
         let event = m.header(":event-type").unwrap_or("").to_string();
-        let p: Value = serde_json::from_slice(&m.payload).map_err(|_| self.decode_err(&event, m))?;
+        let p: Value =
+            serde_json::from_slice(&m.payload).map_err(|_| self.decode_err(&event, m))?;
         let block = p["contentBlockIndex"].as_u64().unwrap_or(0);
         let out = match event.as_str() {
-            "messageStart" => Some(self.chunk(Delta { role: Some("assistant".into()), ..Default::default() }, None, None)),
+            "messageStart" => Some(self.chunk(
+                Delta {
+                    role: Some("assistant".into()),
+                    ..Default::default()
+                },
+                None,
+                None,
+            )),
             "contentBlockStart" => match p["start"].get("toolUse") {
                 Some(tu) => {
                     let index = self.tools.len() as u32;
@@ -93,7 +109,14 @@ impl Translator {
                             arguments: Some(String::new()),
                         }),
                     };
-                    Some(self.chunk(Delta { tool_calls: Some(vec![call]), ..Default::default() }, None, None))
+                    Some(self.chunk(
+                        Delta {
+                            tool_calls: Some(vec![call]),
+                            ..Default::default()
+                        },
+                        None,
+                        None,
+                    ))
                 }
                 None => None,
             },
@@ -103,14 +126,21 @@ impl Translator {
                 if let Some(t) = d["text"].as_str() {
                     delta.content = Some(t.to_string());
                 } else if let Some(input) = d["toolUse"]["input"].as_str() {
-                    let index = *self.tools.get(&block).ok_or_else(|| self.decode_err("contentBlockDelta (toolUse without contentBlockStart)", m))?;
+                    let index = *self.tools.get(&block).ok_or_else(|| {
+                        self.decode_err("contentBlockDelta (toolUse without contentBlockStart)", m)
+                    })?;
                     delta.tool_calls = Some(vec![ToolCallDelta {
                         index,
-                        function: Some(FunctionCallDelta { name: None, arguments: Some(input.to_string()) }),
+                        function: Some(FunctionCallDelta {
+                            name: None,
+                            arguments: Some(input.to_string()),
+                        }),
                         ..Default::default()
                     }]);
                 } else if let Some(t) = d.as_object().and_then(reasoning_text) {
-                    delta.extra.insert("reasoning_content".into(), Value::String(t.to_string()));
+                    delta
+                        .extra
+                        .insert("reasoning_content".into(), Value::String(t.to_string()));
                 } else {
                     return Ok(None);
                 }
@@ -122,7 +152,8 @@ impl Translator {
                 Some(self.chunk(Delta::default(), Some(reason), None))
             }
             "metadata" => {
-                let u: TokenUsage = serde_json::from_value(p["usage"].clone()).map_err(|_| self.decode_err("metadata", m))?;
+                let u: TokenUsage = serde_json::from_value(p["usage"].clone())
+                    .map_err(|_| self.decode_err("metadata", m))?;
                 Some(self.chunk(Delta::default(), None, Some(usage(&u))))
             }
             _ => None,
@@ -164,7 +195,13 @@ impl State {
                     continue;
                 }
                 Ok(None) => {}
-                Err(e) => return Err(ProviderError::new(ErrorKind::Decode, &self.tr.provider, format!("{e}; retry the request"))),
+                Err(e) => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Decode,
+                        &self.tr.provider,
+                        format!("{e}; retry the request"),
+                    ))
+                }
             }
             match self.body.next().await {
                 Some(Ok(b)) => self.dec.push(&b),

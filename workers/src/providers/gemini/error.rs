@@ -73,11 +73,18 @@ impl ErrInner {
             Some("INVALID_ARGUMENT") | Some("FAILED_PRECONDITION") => ErrorKind::BadRequest,
             Some("NOT_FOUND") => ErrorKind::NotFound,
             Some("DEADLINE_EXCEEDED") => ErrorKind::Timeout,
-            _ => self.code.map(ErrorKind::from_status).unwrap_or(ErrorKind::Server),
+            _ => self
+                .code
+                .map(ErrorKind::from_status)
+                .unwrap_or(ErrorKind::Server),
         });
         let retry = self.retry_delay();
-        ProviderError::new(kind, provider, format!("upstream stream error: {}", self.message))
-            .retry_after(retry)
+        ProviderError::new(
+            kind,
+            provider,
+            format!("upstream stream error: {}", self.message),
+        )
+        .retry_after(retry)
     }
 }
 

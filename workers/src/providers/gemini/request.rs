@@ -46,30 +46,50 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, P
     }
     let mut out = GenerateRequest {
         contents,
-        system_instruction: (!system.is_empty()).then(|| Content { role: None, parts: system }),
+        system_instruction: (!system.is_empty()).then(|| Content {
+            role: None,
+            parts: system,
+        }),
         ..Default::default()
     };
     if let Some(tools) = &req.tools {
         let mut decls = Vec::new();
         for (i, t) in tools.iter().enumerate() {
             if t.kind != "function" {
-                return Err(bad(format!("tools[{i}].type: `{}` is not supported by Gemini; use `function`", t.kind)));
+                return Err(bad(format!(
+                    "tools[{i}].type: `{}` is not supported by Gemini; use `function`",
+                    t.kind
+                )));
             }
             decls.push(FunctionDecl {
                 name: t.function.name.clone(),
                 description: t.function.description.clone(),
-                parameters: t.function.parameters.as_ref().map(clean_schema).filter(has_properties),
+                parameters: t
+                    .function
+                    .parameters
+                    .as_ref()
+                    .map(clean_schema)
+                    .filter(has_properties),
             });
         }
         if !decls.is_empty() {
-            out.tools = Some(vec![ToolDecl { function_declarations: decls }]);
+            out.tools = Some(vec![ToolDecl {
+                function_declarations: decls,
+            }]);
         }
     }
     if let Some(choice) = &req.tool_choice {
-        out.tool_config = Some(ToolConfig { function_calling_config: tool_choice(choice).map_err(bad)? });
+        out.tool_config = Some(ToolConfig {
+            function_calling_config: tool_choice(choice).map_err(bad)?,
+        });
     }
     out.generation_config = Some(generation_config(req).map_err(bad)?);
-    for (key, gemini_key) in [("safety_settings", "safetySettings"), ("safetySettings", "safetySettings"), ("cached_content", "cachedContent"), ("cachedContent", "cachedContent")] {
+    for (key, gemini_key) in [
+        ("safety_settings", "safetySettings"),
+        ("safetySettings", "safetySettings"),
+        ("cached_content", "cachedContent"),
+        ("cachedContent", "cachedContent"),
+    ] {
         if let Some(v) = req.extra.get(key) {
             out.extra.insert(gemini_key.into(), v.clone());
         }
@@ -79,17 +99,26 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, P
 
 fn push(contents: &mut Vec<Content>, role: &str, parts: Vec<Part>) {
     if !parts.is_empty() {
-        contents.push(Content { role: Some(role.into()), parts });
+        contents.push(Content {
+            role: Some(role.into()),
+            parts,
+        });
     }
 }
 
 fn text_part(text: String) -> Part {
-    Part { text: Some(text), ..Default::default() }
+    Part {
+        text: Some(text),
+        ..Default::default()
+    }
 }
 
 fn has_properties(schema: &Value) -> bool {
     // Gemini rejects an OBJECT schema with no properties; such a function takes no arguments.
-    !(schema["type"] == "object" && schema["properties"].as_object().is_none_or(|p| p.is_empty()))
+    !(schema["type"] == "object"
+        && schema["properties"]
+            .as_object()
+            .is_none_or(|p| p.is_empty()))
 }
 
 fn user_parts(m: &Message) -> Result<Vec<Part>, String> {
@@ -114,9 +143,19 @@ fn user_parts(m: &Message) -> Result<Vec<Part>, String> {
 /// A `data:` URL becomes `inlineData`; an `http(s)` URL becomes `fileData`.
 fn image_part(url: &str) -> Result<Part, String> {
     if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest.split_once(',').ok_or("a data: URL needs a `,` before its data")?;
-        let mime = meta.strip_suffix(";base64").ok_or("a data: URL must be base64 (`data:image/png;base64,...`)")?;
-        return Ok(Part { inline_data: Some(Blob { mime_type: mime.to_string(), data: data.to_string() }), ..Default::default() });
+        let (meta, data) = rest
+            .split_once(',')
+            .ok_or("a data: URL needs a `,` before its data")?;
+        let mime = meta
+            .strip_suffix(";base64")
+            .ok_or("a data: URL must be base64 (`data:image/png;base64,...`)")?;
+        return Ok(Part {
+            inline_data: Some(Blob {
+                mime_type: mime.to_string(),
+                data: data.to_string(),
+            }),
+            ..Default::default()
+        });
     }
     if url.starts_with("https://") || url.starts_with("http://") || url.starts_with("gs://") {
         let ext = url.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
@@ -127,7 +166,13 @@ fn image_part(url: &str) -> Result<Part, String> {
             "heic" => "image/heic",
             _ => "image/jpeg",
         };
-        return Ok(Part { file_data: Some(FileData { mime_type: Some(mime.into()), file_uri: url.to_string() }), ..Default::default() });
+        return Ok(Part {
+            file_data: Some(FileData {
+                mime_type: Some(mime.into()),
+                file_uri: url.to_string(),
+            }),
+            ..Default::default()
+        });
     }
     Err("image_url.url must be a data: URL or an https:// URL".into())
 }
@@ -147,7 +192,11 @@ fn assistant_parts(m: &Message, names: &mut HashMap<String, String>) -> Result<V
         };
         names.insert(call.id.clone(), call.function.name.clone());
         parts.push(Part {
-            function_call: Some(FunctionCall { id: None, name: call.function.name.clone(), args }),
+            function_call: Some(FunctionCall {
+                id: None,
+                name: call.function.name.clone(),
+                args,
+            }),
             ..Default::default()
         });
     }
@@ -164,16 +213,24 @@ fn tool_response(text: &str) -> Value {
 }
 
 fn tool_choice(choice: &Value) -> Result<FunctionCallingConfig, String> {
-    let mode = |m: &str| FunctionCallingConfig { mode: m.into(), allowed_function_names: None };
+    let mode = |m: &str| FunctionCallingConfig {
+        mode: m.into(),
+        allowed_function_names: None,
+    };
     match choice {
         Value::String(s) => match s.as_str() {
             "auto" => Ok(mode("AUTO")),
             "none" => Ok(mode("NONE")),
             "required" => Ok(mode("ANY")),
-            other => Err(format!("tool_choice: `{other}` is not auto, none, required or a named function")),
+            other => Err(format!(
+                "tool_choice: `{other}` is not auto, none, required or a named function"
+            )),
         },
         Value::Object(o) => {
-            let name = o.get("function").and_then(|f| f.get("name")).and_then(Value::as_str);
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str);
             match name {
                 Some(n) => Ok(FunctionCallingConfig { mode: "ANY".into(), allowed_function_names: Some(vec![n.to_string()]) }),
                 None => Err("tool_choice: an object must be {\"type\":\"function\",\"function\":{\"name\":...}}".into()),
@@ -205,7 +262,11 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, String> {
                 g.response_mime_type = Some("application/json".into());
                 g.response_schema = rf["json_schema"].get("schema").map(clean_schema);
             }
-            Some(other) => return Err(format!("response_format.type: `{other}` is not text, json_object or json_schema")),
+            Some(other) => {
+                return Err(format!(
+                    "response_format.type: `{other}` is not text, json_object or json_schema"
+                ))
+            }
         }
     }
     Ok(g)

@@ -53,7 +53,10 @@ pub fn clean_schema(schema: &Value) -> Value {
             }
             "anyOf" | "oneOf" => {
                 let list = v.as_array().map(|a| a.iter().map(clean_schema).collect());
-                out.insert("anyOf".into(), list.map(Value::Array).unwrap_or(Value::Null));
+                out.insert(
+                    "anyOf".into(),
+                    list.map(Value::Array).unwrap_or(Value::Null),
+                );
             }
             "type" => match v {
                 Value::Array(types) => {

@@ -69,7 +69,10 @@ impl Translator {
             ProviderError::new(
                 ErrorKind::Decode,
                 &self.provider,
-                format!("cannot decode a stream event: {e}; data: {}", excerpt(data.as_bytes())),
+                format!(
+                    "cannot decode a stream event: {e}; data: {}",
+                    excerpt(data.as_bytes())
+                ),
             )
         })?;
         if let Some(e) = blocked(&self.provider, &r) {
