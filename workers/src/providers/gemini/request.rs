@@ -46,7 +46,7 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, P
     }
     let mut out = GenerateRequest {
         contents,
-        system_instruction: (!system.is_empty()).then(|| Content {
+        system_instruction: (!system.is_empty()).then_some(Content {
             role: None,
             parts: system,
         }),

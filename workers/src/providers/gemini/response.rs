@@ -123,7 +123,7 @@ pub fn to_chat(
             .collect();
         let mut message = Message {
             role: "assistant".into(),
-            content: (!s.text.is_empty() || calls.is_empty()).then(|| Content::Text(s.text)),
+            content: (!s.text.is_empty() || calls.is_empty()).then_some(Content::Text(s.text)),
             ..Default::default()
         };
         if !s.thought.is_empty() {
