@@ -6,8 +6,10 @@
 //! Options: `region` (else `AWS_REGION` / `AWS_DEFAULT_REGION`), `access_key_id`,
 //! `secret_access_key`, `session_token` (else `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), `connect_timeout_ms`. Without AWS keys, an `api_key` (a Bedrock API
-//! key) is sent as a bearer token. Embeddings are not supported.
+//! key) is sent as a bearer token. Embeddings go through `InvokeModel` (`/model/{modelId}/invoke`)
+//! with the Amazon Titan Text Embeddings body.
 
+mod embed;
 mod error;
 pub mod eventstream;
 mod request;
@@ -265,15 +267,42 @@ impl Provider for Bedrock {
 
     fn embed<'a>(
         &'a self,
-        _req: EmbeddingsRequest,
-        _ctx: &'a CallCtx,
+        req: EmbeddingsRequest,
+        ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
-            Err(ProviderError::new(
-                ErrorKind::Unsupported,
-                &self.name,
-                "the bedrock adapter does not serve embeddings (Converse has none); route embeddings to another provider",
-            ))
+            let texts = embed::inputs(&self.name, &req)?;
+            let mut answers = Vec::with_capacity(texts.len());
+            for text in &texts {
+                let body = embed::TitanRequest {
+                    input_text: text,
+                    dimensions: req.dimensions,
+                };
+                let body = serde_json::to_vec(&body).map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::BadRequest,
+                        &self.name,
+                        format!("cannot encode the request: {e}"),
+                    )
+                })?;
+                let rb = self.request(&req.model, "invoke", "application/json", body, ctx)?;
+                let resp = self.send(rb).await?;
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&self.name, &e))?;
+                answers.push(serde_json::from_slice(&bytes).map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Decode,
+                        &self.name,
+                        format!(
+                            "cannot decode the Titan embeddings answer: {e}; body: {}",
+                            excerpt(&bytes)
+                        ),
+                    )
+                })?);
+            }
+            Ok(embed::to_openai(&req.model, answers))
         })
     }
 }
