@@ -1,13 +1,28 @@
 //! Providers registered from their usual env vars, and `SWITCHYARD_*` overrides.
 
 /// `(env var, provider name, kind, base_url)`: a provider registered when the env var is
-/// set and no provider of that name is configured.
-pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[(
-    "OPENAI_API_KEY",
-    "openai",
-    "openai",
-    Some("https://api.openai.com/v1"),
-)];
+/// set and no provider of that name is configured. The first entry of a name that is set
+/// wins (`GEMINI_API_KEY` before its fallback `GOOGLE_API_KEY`).
+pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "OPENAI_API_KEY",
+        "openai",
+        "openai",
+        Some("https://api.openai.com/v1"),
+    ),
+    (
+        "GEMINI_API_KEY",
+        "gemini",
+        "gemini",
+        Some("https://generativelanguage.googleapis.com"),
+    ),
+    (
+        "GOOGLE_API_KEY",
+        "gemini",
+        "gemini",
+        Some("https://generativelanguage.googleapis.com"),
+    ),
+];
 
 /// `(key env var, endpoint env var, provider name, kind)`: a provider registered when both env
 /// vars are set and no provider of that name is configured; the endpoint is its `base_url`.
@@ -137,6 +152,42 @@ mod tests {
         assert!(interpolate("${MISSING}", look)
             .unwrap_err()
             .contains("MISSING"));
+    }
+
+    #[test]
+    fn gemini_key_registers_gemini_with_google_key_as_fallback() {
+        let load = |env: &'static [(&str, &str)]| {
+            crate::config::Config::from_toml(
+                "",
+                "test.toml",
+                |k| {
+                    env.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.to_string())
+                },
+                std::iter::empty(),
+            )
+            .map_err(|e| e.to_string())
+        };
+        let c = load(&[("GOOGLE_API_KEY", "g-fallback")]);
+        let p = c.as_ref().map(|c| c.providers["gemini"].clone());
+        assert_eq!(p.as_ref().map(|p| p.kind.as_str()), Ok("gemini"));
+        assert_eq!(
+            p.as_ref()
+                .ok()
+                .and_then(|p| p.api_key.as_ref())
+                .map(|k| k.expose()),
+            Some("g-fallback")
+        );
+        let c = load(&[
+            ("GOOGLE_API_KEY", "g-fallback"),
+            ("GEMINI_API_KEY", "g-main"),
+        ]);
+        let key = c
+            .ok()
+            .and_then(|c| c.providers["gemini"].api_key.clone())
+            .map(|k| k.expose().to_string());
+        assert_eq!(key.as_deref(), Some("g-main"), "GEMINI_API_KEY wins");
     }
 
     #[test]

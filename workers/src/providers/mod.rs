@@ -4,6 +4,8 @@
 //! knows anything about that provider.
 
 pub mod azure;
+pub mod bedrock;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -24,6 +26,8 @@ pub const KINDS: &[(&str, Factory)] = &[
     ("mock", mock::build),
     ("openai", openai::build),
     ("azure", azure::build),
+    ("gemini", gemini::build),
+    ("bedrock", bedrock::build),
 ];
 
 /// The factory of a kind: an adapter of [`KINDS`] or a preset.

@@ -1,0 +1,308 @@
+//! The `bedrock` kind: AWS Bedrock Runtime `Converse` and `ConverseStream`, SigV4-signed.
+//!
+//! `POST {endpoint}/model/{modelId}/converse` and `/converse-stream`, the model id
+//! URL-encoded (ids carry `:`; ARNs carry `/`). The endpoint is
+//! `https://bedrock-runtime.{region}.amazonaws.com` unless `base_url` overrides it.
+//! Options: `region` (else `AWS_REGION` / `AWS_DEFAULT_REGION`), `access_key_id`,
+//! `secret_access_key`, `session_token` (else `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`), `connect_timeout_ms`. Without AWS keys, an `api_key` (a Bedrock API
+//! key) is sent as a bearer token. Embeddings go through `InvokeModel` (`/model/{modelId}/invoke`)
+//! with the Amazon Titan Text Embeddings body.
+
+mod embed;
+mod error;
+pub mod eventstream;
+mod request;
+mod response;
+pub mod sigv4;
+mod stream;
+mod wire;
+
+use super::http::{client, excerpt, transport_error};
+use super::option;
+use crate::error::{ErrorKind, ProviderError};
+use crate::provider::{CallCtx, ChunkStream, Provider};
+use broker::config::ProviderConfig;
+use futures::future::BoxFuture;
+use schemas::openai::*;
+use sigv4::Credentials;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How requests are authenticated.
+enum Auth {
+    SigV4(Credentials),
+    Bearer(String),
+}
+
+/// The Bedrock adapter.
+pub struct Bedrock {
+    name: String,
+    endpoint: String,
+    region: String,
+    auth: Auth,
+    http: reqwest::Client,
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds the adapter from its config entry.
+pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
+    let opt = |key: &str, var: &str| -> Result<Option<String>, String> {
+        Ok(option::<String>(cfg, key)?
+            .filter(|v| !v.is_empty())
+            .or_else(|| env(var)))
+    };
+    let region = opt("region", "AWS_REGION")?
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .ok_or("no AWS region: set `region` in the provider entry or the AWS_REGION env var")?;
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(format!(
+            "region: `{region}` is not an AWS region like us-east-1"
+        ));
+    }
+    let endpoint = cfg
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
+        .trim_end_matches('/')
+        .to_string();
+    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        return Err(format!(
+            "base_url: `{endpoint}` must start with http:// or https://"
+        ));
+    }
+    let key_id = opt("access_key_id", "AWS_ACCESS_KEY_ID")?;
+    let secret = opt("secret_access_key", "AWS_SECRET_ACCESS_KEY")?;
+    let api_key = cfg
+        .api_key
+        .as_ref()
+        .map(|k| k.expose().to_string())
+        .filter(|k| !k.is_empty());
+    let auth = match (key_id, secret, api_key) {
+        (Some(access_key_id), Some(secret_access_key), _) => Auth::SigV4(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: opt("session_token", "AWS_SESSION_TOKEN")?,
+        }),
+        (None, None, Some(k)) => Auth::Bearer(k),
+        _ => {
+            return Err("no AWS credentials: set access_key_id and secret_access_key (or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY env vars), or a Bedrock api_key".into())
+        }
+    };
+    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
+    Ok(Arc::new(Bedrock {
+        name: name.to_string(),
+        endpoint,
+        region,
+        auth,
+        http: client(Duration::from_millis(connect))?,
+    }))
+}
+
+impl Bedrock {
+    /// A signed POST of `body` to `/model/{model}/{action}`.
+    fn request(
+        &self,
+        model: &str,
+        action: &str,
+        accept: &str,
+        body: Vec<u8>,
+        ctx: &CallCtx,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        if model.is_empty() {
+            return Err(ProviderError::new(ErrorKind::BadRequest, &self.name, "the model id is empty; name a Bedrock model id such as anthropic.claude-3-5-sonnet-20240620-v1:0"));
+        }
+        let path = format!("/model/{}/{action}", sigv4::uri_encode(model, false));
+        let url = reqwest::Url::parse(&format!("{}{path}", self.endpoint)).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                &self.name,
+                format!("cannot build the Bedrock URL: {e}"),
+            )
+        })?;
+        let mut rb = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .header("accept", accept);
+        match &self.auth {
+            Auth::Bearer(k) => rb = rb.bearer_auth(k),
+            Auth::SigV4(creds) => {
+                let host = match (url.host_str(), url.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    (None, _) => String::new(),
+                };
+                let date = sigv4::amz_date(SystemTime::now());
+                let payload_hash = sigv4::sha256_hex(&body);
+                let mut signed = vec![
+                    ("host".to_string(), host),
+                    ("x-amz-date".to_string(), date.clone()),
+                    ("x-amz-content-sha256".to_string(), payload_hash.clone()),
+                    ("content-type".to_string(), "application/json".to_string()),
+                ];
+                if let Some(t) = &creds.session_token {
+                    signed.push(("x-amz-security-token".to_string(), t.clone()));
+                }
+                let auth = sigv4::authorization(
+                    creds,
+                    &self.region,
+                    "bedrock",
+                    &date,
+                    &sigv4::Request {
+                        method: "POST",
+                        path: url.path(),
+                        query: url.query().unwrap_or(""),
+                        headers: &signed,
+                        payload_hash: &payload_hash,
+                    },
+                );
+                for (k, v) in signed
+                    .iter()
+                    .filter(|(k, _)| k != "host" && k != "content-type")
+                {
+                    rb = rb.header(k, v);
+                }
+                rb = rb.header("authorization", auth);
+            }
+        }
+        if let Some(tp) = &ctx.traceparent {
+            rb = rb.header("traceparent", tp);
+        }
+        if let Some(d) = ctx.deadline {
+            rb = rb.timeout(
+                d.saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
+        }
+        Ok(rb.body(body))
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.name, &e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(error::from_response(&self.name, status, &headers, &body))
+    }
+
+    fn body(&self, req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+        let body = request::translate(&self.name, req)?;
+        serde_json::to_vec(&body).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                &self.name,
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+}
+
+impl Provider for Bedrock {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(async move {
+            let rb = self.request(
+                &req.model,
+                "converse",
+                "application/json",
+                self.body(&req)?,
+                ctx,
+            )?;
+            let resp = self.send(rb).await?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&self.name, &e))?;
+            let r: wire::ConverseResponse = serde_json::from_slice(&bytes).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Decode,
+                    &self.name,
+                    format!(
+                        "cannot decode the Bedrock answer: {e}; body: {}",
+                        excerpt(&bytes)
+                    ),
+                )
+            })?;
+            Ok(response::to_chat(&req.model, r))
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+        Box::pin(async move {
+            let rb = self.request(
+                &req.model,
+                "converse-stream",
+                "application/vnd.amazon.eventstream",
+                self.body(&req)?,
+                ctx,
+            )?;
+            let resp = self.send(rb).await?;
+            Ok(stream::chunks(&self.name, &req.model, resp))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        req: EmbeddingsRequest,
+        ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+        Box::pin(async move {
+            let texts = embed::inputs(&self.name, &req)?;
+            let mut answers = Vec::with_capacity(texts.len());
+            for text in &texts {
+                let body = embed::TitanRequest {
+                    input_text: text,
+                    dimensions: req.dimensions,
+                };
+                let body = serde_json::to_vec(&body).map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::BadRequest,
+                        &self.name,
+                        format!("cannot encode the request: {e}"),
+                    )
+                })?;
+                let rb = self.request(&req.model, "invoke", "application/json", body, ctx)?;
+                let resp = self.send(rb).await?;
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&self.name, &e))?;
+                answers.push(serde_json::from_slice(&bytes).map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Decode,
+                        &self.name,
+                        format!(
+                            "cannot decode the Titan embeddings answer: {e}; body: {}",
+                            excerpt(&bytes)
+                        ),
+                    )
+                })?);
+            }
+            Ok(embed::to_openai(&req.model, answers))
+        })
+    }
+}
