@@ -2,12 +2,20 @@
 
 /// `(env var, provider name, kind, base_url)`: a provider registered when the env var is
 /// set and no provider of that name is configured.
-pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[(
-    "OPENAI_API_KEY",
-    "openai",
-    "openai",
-    Some("https://api.openai.com/v1"),
-)];
+pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "OPENAI_API_KEY",
+        "openai",
+        "openai",
+        Some("https://api.openai.com/v1"),
+    ),
+    (
+        "ANTHROPIC_API_KEY",
+        "anthropic",
+        "anthropic",
+        Some("https://api.anthropic.com"),
+    ),
+];
 
 /// Applies `SWITCHYARD_*` env vars to a TOML document.
 ///

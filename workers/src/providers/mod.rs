@@ -3,6 +3,7 @@
 //! The registry maps a config `kind` to a constructor; nothing outside an adapter's module
 //! knows anything about that provider.
 
+pub mod anthropic;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -17,7 +18,11 @@ use std::sync::Arc;
 pub type Factory = fn(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String>;
 
 /// Every adapter kind, by the `kind` value of a `[providers.<name>]` entry.
-pub const KINDS: &[(&str, Factory)] = &[("mock", mock::build), ("openai", openai::build)];
+pub const KINDS: &[(&str, Factory)] = &[
+    ("mock", mock::build),
+    ("openai", openai::build),
+    ("anthropic", anthropic::build),
+];
 
 /// The configured providers, by name.
 #[derive(Clone, Default)]
