@@ -202,6 +202,17 @@ async fn call(
                 chunks: None,
             })
         }
+        Operation::CountTokens => {
+            let mut req: ChatRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            req.model = target.model.clone();
+            let resp = adapter.count_tokens(req, &ctx).await?;
+            Ok(Done {
+                usage: None,
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
+        }
     }
 }
 
