@@ -2,11 +2,13 @@
 //! End-to-end tests: a real nats-server, the gateway, and a local mock upstream that speaks
 //! the OpenAI wire format.
 
+mod anthropic_upstream;
 mod harness;
 mod upstream;
 
 mod chat;
 mod errors;
 mod jobs;
+mod messages;
 mod stream;
 mod workers;

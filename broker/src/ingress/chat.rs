@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use schemas::openai::ChatRequest;
 use schemas::{EventDetail, EventKind, JobResult, JobState, Mode, Operation};
+use serde_json::value::RawValue;
 use std::time::Duration;
 
 /// Checks what serde cannot.
@@ -81,33 +82,63 @@ pub fn respond(request_job: &str, out: Result<(String, Response), GatewayError>)
     resp
 }
 
-/// Publishes the job and answers in its mode. Returns the job id and the response.
-pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), GatewayError> {
+/// What a published job came to, before it becomes an HTTP answer in some API's shape.
+pub enum Outcome {
+    /// Queued (or batch): the `202` answer with the job id.
+    Accepted(Response),
+    /// The job's result: a sync job, or an idempotent resubmit of a finished one.
+    Finished(Box<JobResult>),
+    /// A streaming job whose chunks are on their way.
+    Streaming(Waiter),
+}
+
+/// Publishes the job and waits for it as its mode asks. Returns the job id (the earlier
+/// job's on an idempotent resubmit) and the outcome.
+pub async fn submit(st: &AppState, sub: &Submission) -> Result<(String, Outcome), GatewayError> {
     let mode = sub.job.mode;
     let id = sub.job.id.clone();
     let waiter = match mode {
         Mode::Sync | Mode::Stream => Some(Waiter::subscribe(st, &id, mode == Mode::Stream).await?),
         Mode::Queued | Mode::Batch => None,
     };
-    if let Submitted::Duplicate(existing) = publish(st, &sub).await? {
+    if let Submitted::Duplicate(existing) = publish(st, sub).await? {
         tracing::info!(job_id = %existing, "idempotent resubmit: answering with the existing job");
         drop(waiter);
         return duplicate(st, existing, mode, sub.timeout_ms, &sub.job.model).await;
     }
     let Some(mut w) = waiter else {
-        return Ok((id.clone(), jobs::accepted(&id, &sub.job.model)));
+        return Ok((
+            id.clone(),
+            Outcome::Accepted(jobs::accepted(&id, &sub.job.model)),
+        ));
     };
     if mode == Mode::Stream && w.chunks.is_some() {
-        let resp = sse::relay(st.clone(), id.clone(), w, sub.timeout_ms).await?;
-        return Ok((id, resp));
+        return Ok((id, Outcome::Streaming(w)));
     }
     match w.result(Duration::from_millis(sub.timeout_ms)).await {
-        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),
         None => Err(GatewayError::Timeout {
             job_id: id,
             timeout_ms: sub.timeout_ms,
         }),
     }
+}
+
+/// Publishes the job and answers in its mode. Returns the job id and the response.
+pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), GatewayError> {
+    let mode = sub.job.mode;
+    let (id, outcome) = submit(st, &sub).await?;
+    let resp = match outcome {
+        Outcome::Accepted(resp) => resp,
+        Outcome::Finished(r) => finish(st, *r, mode).await?,
+        Outcome::Streaming(w) => {
+            match sse::relay(st.clone(), id.clone(), w, sub.timeout_ms, sse::OpenAiFrames).await? {
+                sse::Relay::Streaming(resp) => resp,
+                sse::Relay::Finished(r) => finish(st, *r, mode).await?,
+            }
+        }
+    };
+    Ok((id, resp))
 }
 
 /// Answers a resubmit whose idempotency key matched the job `id`: with its result (waiting
@@ -118,9 +149,9 @@ async fn duplicate(
     mode: Mode,
     timeout_ms: u64,
     model: &str,
-) -> Result<(String, Response), GatewayError> {
+) -> Result<(String, Outcome), GatewayError> {
     if matches!(mode, Mode::Queued | Mode::Batch) {
-        return Ok((id.clone(), jobs::accepted(&id, model)));
+        return Ok((id.clone(), Outcome::Accepted(jobs::accepted(&id, model))));
     }
     let mut w = Waiter::subscribe(st, &id, false).await?;
     let r = match stored_result(st, &id).await? {
@@ -128,7 +159,7 @@ async fn duplicate(
         None => w.result(Duration::from_millis(timeout_ms)).await,
     };
     match r {
-        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),
         None => Err(GatewayError::Timeout {
             job_id: id,
             timeout_ms,
@@ -136,8 +167,8 @@ async fn duplicate(
     }
 }
 
-/// The HTTP answer for a finished job, emitting `delivered`.
-pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
+/// Emits `delivered` for a finished job and hands back its response body, or its error.
+pub async fn delivered(st: &AppState, r: JobResult) -> Result<Box<RawValue>, GatewayError> {
     st.events()
         .emit(&r.id, EventKind::Delivered, EventDetail::default())
         .await;
@@ -146,12 +177,13 @@ pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response,
             r.error.clone().unwrap_or_else(|| jobs::missing_error(&r)),
         ));
     }
-    let Some(body) = r.response else {
-        return Err(GatewayError::Internal(format!(
-            "job {} completed without a response",
-            r.id
-        )));
-    };
+    r.response
+        .ok_or_else(|| GatewayError::Internal(format!("job {} completed without a response", r.id)))
+}
+
+/// The HTTP answer for a finished job, emitting `delivered`.
+pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
+    let body = delivered(st, r).await?;
     if mode == Mode::Stream {
         return Ok(sse::replay_completion(body.get()));
     }
