@@ -400,3 +400,55 @@ async fn messages_round_trip_through_the_anthropic_adapter() {
     assert_eq!(sent["stream"], true);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn messages_queued_and_idempotent_stream_replay() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "").await;
+    let resp = gw
+        .http
+        .post(gw.url("/v1/messages"))
+        .header("x-switchyard-mode", "queued")
+        .json(&msg("mock/echo", "later"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let id = job_id(&resp);
+    let job = wait_job(&gw, &id, std::time::Duration::from_secs(5)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+
+    let send = |body: Value| {
+        gw.http
+            .post(gw.url("/v1/messages"))
+            .header("idempotency-key", "msg-replay-1")
+            .json(&body)
+            .send()
+    };
+    let first = send(msg("mock/echo", "once only")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first_id = job_id(&first);
+    let mut again = msg("mock/echo", "once only");
+    again["stream"] = json!(true);
+    let second = send(again).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        job_id(&second),
+        first_id,
+        "the resubmit answers with the first job"
+    );
+    let evs = events(&second.text().await.unwrap());
+    assert_eq!(
+        names(&evs),
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert_eq!(text_of(&evs), "echo: once only");
+    gw.stop().await;
+}
