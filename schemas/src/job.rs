@@ -12,6 +12,9 @@ pub enum Operation {
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
+    /// `POST /v1/messages/count_tokens`: the body is a chat request, the response
+    /// `{"input_tokens": N}`.
+    CountTokens,
 }
 
 /// How the client waits for the job.

@@ -4,11 +4,14 @@
 //! - [`openai`]: the OpenAI-compatible HTTP API (chat, embeddings, errors, models), typed
 //!   with serde; every struct keeps unknown fields in an `extra` map so that they pass
 //!   through the gateway untouched.
+//! - [`anthropic`]: the Anthropic Messages API, for the `anthropic` adapter and the
+//!   Anthropic-compatible front door.
 //! - the NATS envelopes ([`Job`], [`JobResult`], [`StreamChunk`], [`Event`]) that the
 //!   ingress, the workers and the auditor exchange. They carry a version field `v` and are
 //!   also published as JSON Schema files under `schemas/json/` (see [`json_schemas`]), so a
 //!   client in any language can subscribe to results on NATS.
 
+pub mod anthropic;
 pub mod chunk;
 pub mod control;
 pub mod event;

@@ -7,6 +7,7 @@
 //! End-to-end tests: a real nats-server, the gateway, and a local mock upstream that speaks
 //! the OpenAI wire format.
 
+mod anthropic_upstream;
 mod harness;
 mod upstream;
 
@@ -16,6 +17,7 @@ mod embeddings;
 mod errors;
 mod faults;
 mod jobs;
+mod messages;
 mod models;
 mod reliability;
 mod sdk;

@@ -5,10 +5,10 @@
 //! provider's API inside its own module. Methods return boxed futures, so the trait is
 //! object-safe (`Arc<dyn Provider>`) without `async_trait`.
 
-use crate::error::ErrorKind;
-use crate::error::ProviderError;
+use crate::error::{ErrorKind, ProviderError};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use schemas::anthropic::CountTokensResponse;
 use schemas::openai::{
     ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, Model,
 };
@@ -63,6 +63,23 @@ pub trait Provider: Send + Sync {
                 ErrorKind::Unsupported,
                 self.name(),
                 "this provider does not list its models; list them under `models` in its config entry",
+            ))
+        })
+    }
+
+    /// Counts the input tokens of a chat request without generating (`POST
+    /// /v1/messages/count_tokens`). Adapters whose provider cannot count answer
+    /// [`ErrorKind::Unsupported`], which is the default.
+    fn count_tokens<'a>(
+        &'a self,
+        _req: ChatRequest,
+        _ctx: &'a CallCtx,
+    ) -> BoxFuture<'a, Result<CountTokensResponse, ProviderError>> {
+        Box::pin(async move {
+            Err(ProviderError::new(
+                ErrorKind::Unsupported,
+                self.name(),
+                "this provider cannot count tokens; send count_tokens for a model of a provider that can (anthropic)",
             ))
         })
     }

@@ -22,6 +22,12 @@ pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[
         "gemini",
         Some("https://generativelanguage.googleapis.com"),
     ),
+    (
+        "ANTHROPIC_API_KEY",
+        "anthropic",
+        "anthropic",
+        Some("https://api.anthropic.com"),
+    ),
 ];
 
 /// `(key env var, endpoint env var, provider name, kind)`: a provider registered when both env

@@ -346,6 +346,20 @@ mod tests {
     }
 
     #[test]
+    fn env_key_registers_anthropic() {
+        let c = load("", &[("ANTHROPIC_API_KEY", "sk-ant-secret")]).map_err(|e| e.to_string());
+        assert_eq!(
+            c.as_ref().map(|c| c.providers["anthropic"].kind.as_str()),
+            Ok("anthropic")
+        );
+        assert_eq!(
+            c.as_ref()
+                .map(|c| c.providers["anthropic"].base_url.clone()),
+            Ok(Some("https://api.anthropic.com".to_string()))
+        );
+    }
+
+    #[test]
     fn errors_name_file_and_key() {
         let e = load("[server]\nlisten = \"nope\"\n", &[])
             .map(|_| ())

@@ -57,6 +57,27 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// What a waiting request holds: cancels the job if the client goes away, counts it in
+/// flight on its provider meanwhile.
+pub struct Guards {
+    cancel: CancelOnDrop,
+    _in_flight: crate::health::InFlight,
+}
+
+impl Guards {
+    /// Armed for job `id` on `provider`.
+    pub fn new(st: &AppState, id: &str, provider: &str) -> Self {
+        Self {
+            cancel: CancelOnDrop::new(st, id),
+            _in_flight: st.health().start(provider),
+        }
+    }
+    /// The request ended with the client still there.
+    pub fn disarm(self) {
+        self.cancel.disarm();
+    }
+}
+
 /// `POST /v1/jobs/{id}/cancel`: cancels a queued or running job and answers with its final
 /// state (or `202` when it has not stopped within a few seconds).
 pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {

@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: sync, streaming and queued chat.
 
-use super::cancel::CancelOnDrop;
+use super::cancel::Guards;
 use super::submit::{mode_of, parse, publish, read_body, Submission, Submitted};
 use super::wait::{stored_result, Waiter};
 use super::{jobs, sse, AppState, JobId, JOB_ID_HEADER};
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use schemas::openai::ChatRequest;
 use schemas::{EventDetail, EventKind, JobResult, JobState, Mode, Operation};
+use serde_json::value::RawValue;
 use std::time::Duration;
 
 /// Checks what serde cannot.
@@ -97,21 +98,35 @@ pub fn respond(request_job: &str, out: Result<(String, Response), GatewayError>)
     resp
 }
 
-/// Publishes the job and answers in its mode. Returns the job id and the response.
-pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), GatewayError> {
+/// What a published job came to, before it becomes an HTTP answer in some API's shape.
+pub enum Outcome {
+    /// Queued (or batch): the `202` answer with the job id.
+    Accepted(Response),
+    /// The job's result: a sync job, or an idempotent resubmit of a finished one.
+    Finished(Box<JobResult>),
+    /// A streaming job whose chunks are on their way, with its guards for the relay.
+    Streaming(Waiter, Guards),
+}
+
+/// Publishes the job and waits for it as its mode asks. Returns the job id (the earlier
+/// job's on an idempotent resubmit) and the outcome.
+pub async fn submit(st: &AppState, sub: &Submission) -> Result<(String, Outcome), GatewayError> {
     let mode = sub.job.mode;
     let id = sub.job.id.clone();
     let waiter = match mode {
         Mode::Sync | Mode::Stream => Some(Waiter::subscribe(st, &id, mode == Mode::Stream).await?),
         Mode::Queued | Mode::Batch => None,
     };
-    if let Submitted::Duplicate(existing) = publish(st, &sub).await? {
+    if let Submitted::Duplicate(existing) = publish(st, sub).await? {
         tracing::info!(job_id = %existing, "idempotent resubmit: answering with the existing job");
         drop(waiter);
         return duplicate(st, existing, mode, sub.timeout_ms, &sub.job.model).await;
     }
     let Some(mut w) = waiter else {
-        return Ok((id.clone(), jobs::accepted(&id, &sub.job.model)));
+        return Ok((
+            id.clone(),
+            Outcome::Accepted(jobs::accepted(&id, &sub.job.model)),
+        ));
     };
     let provider = sub
         .job
@@ -119,29 +134,46 @@ pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), G
         .first()
         .map(|t| t.provider.as_str())
         .unwrap_or("");
-    let in_flight = st.health().start(provider);
-    let guard = CancelOnDrop::new(st, &id);
+    let guards = Guards::new(st, &id, provider);
     if mode == Mode::Stream && w.chunks.is_some() {
-        let resp = sse::relay(
-            st.clone(),
-            id.clone(),
-            w,
-            sub.timeout_ms,
-            (guard, in_flight),
-        )
-        .await?;
-        return Ok((id, resp));
+        return Ok((id, Outcome::Streaming(w, guards)));
     }
     let out = match w.result(Duration::from_millis(sub.timeout_ms)).await {
-        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),
         None => Err(GatewayError::Timeout {
             job_id: id,
             timeout_ms: sub.timeout_ms,
         }),
     };
-    guard.disarm();
-    drop(in_flight);
+    // Answered (or timed out): the client is still there, nothing to cancel.
+    guards.disarm();
     out
+}
+
+/// Publishes the job and answers in its mode. Returns the job id and the response.
+pub async fn run(st: &AppState, sub: Submission) -> Result<(String, Response), GatewayError> {
+    let mode = sub.job.mode;
+    let (id, outcome) = submit(st, &sub).await?;
+    let resp = match outcome {
+        Outcome::Accepted(resp) => resp,
+        Outcome::Finished(r) => finish(st, *r, mode).await?,
+        Outcome::Streaming(w, guards) => {
+            match sse::relay(
+                st.clone(),
+                id.clone(),
+                w,
+                sub.timeout_ms,
+                guards,
+                sse::OpenAiFrames,
+            )
+            .await?
+            {
+                sse::Relay::Streaming(resp) => resp,
+                sse::Relay::Finished(r) => finish(st, *r, mode).await?,
+            }
+        }
+    };
+    Ok((id, resp))
 }
 
 /// Answers a resubmit whose idempotency key matched the job `id`: with its result (waiting
@@ -152,9 +184,9 @@ async fn duplicate(
     mode: Mode,
     timeout_ms: u64,
     model: &str,
-) -> Result<(String, Response), GatewayError> {
+) -> Result<(String, Outcome), GatewayError> {
     if matches!(mode, Mode::Queued | Mode::Batch) {
-        return Ok((id.clone(), jobs::accepted(&id, model)));
+        return Ok((id.clone(), Outcome::Accepted(jobs::accepted(&id, model))));
     }
     let mut w = Waiter::subscribe(st, &id, false).await?;
     let r = match stored_result(st, &id).await? {
@@ -162,7 +194,7 @@ async fn duplicate(
         None => w.result(Duration::from_millis(timeout_ms)).await,
     };
     match r {
-        Some(r) => Ok((id, finish(st, r, mode).await?)),
+        Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),
         None => Err(GatewayError::Timeout {
             job_id: id,
             timeout_ms,
@@ -170,8 +202,8 @@ async fn duplicate(
     }
 }
 
-/// The HTTP answer for a finished job, emitting `delivered`.
-pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
+/// Emits `delivered` for a finished job and hands back its response body, or its error.
+pub async fn delivered(st: &AppState, r: JobResult) -> Result<Box<RawValue>, GatewayError> {
     st.events()
         .emit(&r.id, EventKind::Delivered, EventDetail::default())
         .await;
@@ -180,12 +212,13 @@ pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response,
             r.error.clone().unwrap_or_else(|| jobs::missing_error(&r)),
         ));
     }
-    let Some(body) = r.response else {
-        return Err(GatewayError::Internal(format!(
-            "job {} completed without a response",
-            r.id
-        )));
-    };
+    r.response
+        .ok_or_else(|| GatewayError::Internal(format!("job {} completed without a response", r.id)))
+}
+
+/// The HTTP answer for a finished job, emitting `delivered`.
+pub async fn finish(st: &AppState, r: JobResult, mode: Mode) -> Result<Response, GatewayError> {
+    let body = delivered(st, r).await?;
     if mode == Mode::Stream {
         return Ok(sse::replay_completion(body.get()));
     }

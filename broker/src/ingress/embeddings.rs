@@ -71,7 +71,7 @@ pub async fn embeddings(
     let out = async {
         let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
         let req = parse_embeddings(&bytes)?;
-        let route = st.models().resolve(&req.model)?;
+        let route = st.models().resolve_with(&req.model, st.health())?;
         let mode = mode_of(&headers, false)?;
         let sub = Submission::new(
             &st,

@@ -9,6 +9,7 @@ mod embeddings;
 mod health;
 mod jobs;
 pub mod layers;
+mod messages;
 mod models;
 mod sse;
 mod submit;
@@ -95,6 +96,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/jobs", post(jobs::submit_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/cancel", post(cancel::cancel_job))

@@ -1,23 +1,66 @@
-//! Relaying a job's chunks to the client as OpenAI-style server-sent events.
+//! Relaying a job's chunks to the client as server-sent events, framed by a [`Framer`]:
+//! OpenAI `chat.completion.chunk` frames ([`OpenAiFrames`]) or another API's events.
 //!
 //! The first chunk (or the result) is awaited before answering, so an upstream error that
 //! happens before any output becomes a proper HTTP error instead of a broken stream.
 
-use super::cancel::CancelOnDrop;
-use super::chat::finish;
+use super::cancel::Guards;
 use super::wait::Waiter;
 use super::AppState;
 use crate::error::GatewayError;
-use crate::health::InFlight;
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use schemas::openai::{ChatChunk, ChatResponse, ChunkChoice, Delta, ErrorResponse};
-use schemas::{EventDetail, EventKind, JobResult, JobState, Mode, StreamChunk};
+use schemas::{EventDetail, EventKind, JobResult, JobState, StreamChunk};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// How relayed chunks are written for the client.
+pub trait Framer: Send + 'static {
+    /// The frames of one chunk; `data` is an OpenAI `chat.completion.chunk` object.
+    fn chunk(&mut self, data: &str) -> Vec<Bytes>;
+    /// The frames of an error that ends the stream.
+    fn error(&mut self, e: &GatewayError) -> Vec<Bytes>;
+    /// The closing frames once the job's result is in (after [`Framer::error`] on failure).
+    fn end(&mut self, r: &JobResult) -> Vec<Bytes>;
+}
+
+/// OpenAI framing: each chunk as `data: <json>`, errors in the OpenAI error shape, then
+/// `data: [DONE]`.
+pub struct OpenAiFrames;
+
+impl Framer for OpenAiFrames {
+    fn chunk(&mut self, data: &str) -> Vec<Bytes> {
+        vec![frame(data)]
+    }
+    fn error(&mut self, e: &GatewayError) -> Vec<Bytes> {
+        vec![error_frame(e)]
+    }
+    fn end(&mut self, _r: &JobResult) -> Vec<Bytes> {
+        vec![Bytes::from_static(b"data: [DONE]\n\n")]
+    }
+}
+
+/// What [`relay`] did.
+pub enum Relay {
+    /// The stream answer, fed by a task.
+    Streaming(Response),
+    /// The result came before any chunk (typically an upstream error): answer it whole.
+    Finished(Box<JobResult>),
+}
+
+/// Sends frames; false once the client is gone.
+async fn send_all(tx: &mpsc::Sender<Bytes>, frames: Vec<Bytes>) -> bool {
+    for f in frames {
+        if tx.send(f).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
 
 /// What the relay got next.
 enum Next {
@@ -57,7 +100,8 @@ fn error_frame(e: &GatewayError) -> Bytes {
     frame(&serde_json::to_string(&body).unwrap_or_default())
 }
 
-fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
+/// A `text/event-stream` answer fed by `rx`.
+pub fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
     let stream = tokio_stream(rx).map(Ok::<_, std::convert::Infallible>);
     (
         StatusCode::OK,
@@ -74,25 +118,26 @@ fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = By
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// Peeks the first chunk, then streams the rest from a task. `guards` cancel the job if the
-/// client goes away before the end, and count it in flight meanwhile.
-pub async fn relay(
+/// Peeks the first chunk, then streams the rest from a task, framed by `framer`. `guards`
+/// cancel the job if the client goes away before the end, and count it in flight meanwhile.
+pub async fn relay<F: Framer>(
     st: AppState,
     id: String,
     mut w: Waiter,
     timeout_ms: u64,
-    guards: (CancelOnDrop, InFlight),
-) -> Result<Response, GatewayError> {
+    guards: Guards,
+    mut framer: F,
+) -> Result<Relay, GatewayError> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let first = match next(&mut w, deadline).await {
         Next::Chunk(c) => c,
         Next::Result(r) => {
-            guards.0.disarm();
-            return finish(&st, *r, Mode::Stream).await;
+            guards.disarm();
+            return Ok(Relay::Finished(r));
         }
         Next::Timeout => {
             // The deadline passed, not the client: the job goes on and can be fetched.
-            guards.0.disarm();
+            guards.disarm();
             return Err(GatewayError::Timeout {
                 job_id: id,
                 timeout_ms,
@@ -102,9 +147,8 @@ pub async fn relay(
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let delivery = first.delivery;
-        let mut sent: u64 = 0;
-        let mut ok = tx.send(frame(first.data.get())).await.is_ok();
-        sent += 1;
+        let mut sent: u64 = 1;
+        let mut ok = send_all(&tx, framer.chunk(first.data.get())).await;
         let outcome = loop {
             if !ok {
                 break None;
@@ -114,11 +158,11 @@ pub async fn relay(
                     let e = GatewayError::Internal(format!(
                         "The worker streaming this job stopped mid-way and the job was redelivered. Fetch the complete result with GET /v1/jobs/{id}."
                     ));
-                    let _ = tx.send(error_frame(&e)).await;
+                    send_all(&tx, framer.error(&e)).await;
                     break None;
                 }
                 Next::Chunk(c) => {
-                    ok = tx.send(frame(c.data.get())).await.is_ok();
+                    ok = send_all(&tx, framer.chunk(c.data.get())).await;
                     sent += 1;
                 }
                 Next::Result(r) => break Some(*r),
@@ -127,22 +171,19 @@ pub async fn relay(
                         job_id: id.clone(),
                         timeout_ms,
                     };
-                    let _ = tx.send(error_frame(&e)).await;
+                    send_all(&tx, framer.error(&e)).await;
                     break None;
                 }
             }
         };
-        let (cancel_guard, _in_flight) = guards;
         let Some(r) = outcome else {
-            // Dropping the guard cancels the job when the client went away mid-stream.
-            if !ok {
-                drop(cancel_guard);
-            } else {
-                cancel_guard.disarm();
+            // A client that went away mid-stream has its job cancelled (dropping the guards).
+            if ok {
+                guards.disarm();
             }
             return;
         };
-        cancel_guard.disarm();
+        guards.disarm();
         // Chunks published before the result may still be in flight on this connection.
         let expected = r.chunks.unwrap_or(sent);
         let grace = Instant::now() + Duration::from_millis(200);
@@ -153,7 +194,7 @@ pub async fn relay(
             match tokio::time::timeout_at(grace, chunks.next()).await {
                 Ok(Some(m)) => {
                     if let Ok(c) = serde_json::from_slice::<StreamChunk>(&m.payload) {
-                        let _ = tx.send(frame(c.data.get())).await;
+                        send_all(&tx, framer.chunk(c.data.get())).await;
                         sent += 1;
                     }
                 }
@@ -166,14 +207,14 @@ pub async fn relay(
                     .clone()
                     .unwrap_or_else(|| super::jobs::missing_error(&r)),
             );
-            let _ = tx.send(error_frame(&e)).await;
+            send_all(&tx, framer.error(&e)).await;
         }
-        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        send_all(&tx, framer.end(&r)).await;
         st.events()
             .emit(&r.id, EventKind::Delivered, EventDetail::default())
             .await;
     });
-    Ok(sse_response(rx))
+    Ok(Relay::Streaming(sse_response(rx)))
 }
 
 /// A finished completion replayed as a stream: one chunk with the whole message, then `[DONE]`.

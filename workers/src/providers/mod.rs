@@ -3,6 +3,7 @@
 //! The registry maps a config `kind` to a constructor; nothing outside an adapter's module
 //! knows anything about that provider.
 
+pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
 pub mod gemini;
@@ -25,6 +26,7 @@ pub type Factory = fn(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provid
 pub const KINDS: &[(&str, Factory)] = &[
     ("mock", mock::build),
     ("openai", openai::build),
+    ("anthropic", anthropic::build),
     ("azure", azure::build),
     ("gemini", gemini::build),
     ("bedrock", bedrock::build),

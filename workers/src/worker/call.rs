@@ -110,6 +110,19 @@ pub async fn call(
                 chunks: None,
             })
         }
+        Operation::CountTokens => {
+            let mut req: ChatRequest =
+                serde_json::from_str(job.body.get()).map_err(|e| bad_body(p, e))?;
+            req.model = target.model.clone();
+            let resp = tokio::time::timeout(total, adapter.count_tokens(req, &ctx))
+                .await
+                .map_err(|_| timed_out(p, "answer", total))??;
+            Ok(Done {
+                usage: None,
+                response: raw(p, &resp)?,
+                chunks: None,
+            })
+        }
     }
 }
 
