@@ -10,6 +10,7 @@ pub mod events;
 pub mod ingress;
 pub mod nats;
 pub mod routing;
+pub mod telemetry;
 
 pub use config::Config;
 pub use error::GatewayError;

@@ -9,4 +9,5 @@ mod chat;
 mod errors;
 mod jobs;
 mod stream;
+mod telemetry;
 mod workers;

@@ -7,6 +7,7 @@ mod chat;
 mod health;
 mod jobs;
 pub mod layers;
+mod metrics;
 mod sse;
 mod submit;
 mod wait;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(health::models))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", metrics::route())
         .fallback(health::not_found);
     layers::apply(api).with_state(state)
 }

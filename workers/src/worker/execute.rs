@@ -1,6 +1,6 @@
 //! Running a job: pipeline stages, then each target of its route until one answers.
 
-use super::{Assembler, Shared};
+use super::{observe, Assembler, Shared};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, Provider};
 use futures::StreamExt;
@@ -9,6 +9,7 @@ use schemas::{EventDetail, EventKind, Job, JobResult, JobState, Operation, Strea
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// A successful upstream call.
 struct Done {
@@ -72,7 +73,10 @@ fn result(
 async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
     let mut attempts = 0u32;
     let mut last: Option<(ProviderError, &Target)> = None;
+    let mut previous: Option<&Target> = None;
     for target in &job.route {
+        observe::next_target(previous, target);
+        previous = Some(target);
         let Some(adapter) = shared.registry.get(&target.provider) else {
             let e = ProviderError::new(
                 ErrorKind::NotFound,
@@ -102,8 +106,15 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
             )
             .await;
         let t0 = Instant::now();
-        match call(shared, adapter.clone(), job, target, delivery).await {
+        let (attempt_span, upstream) = observe::attempt_spans(job, target, attempts);
+        match call(shared, adapter.clone(), job, target, delivery)
+            .instrument(upstream.clone())
+            .instrument(attempt_span.clone())
+            .await
+        {
             Ok(done) => {
+                let usage = done.usage.as_ref();
+                observe::attempt_ok(&upstream, target, usage, &done.response, t0.elapsed());
                 let mut r = result(shared, job, JobState::Completed, Some(target), attempts);
                 r.response = Some(done.response);
                 r.usage = done.usage;
@@ -111,6 +122,7 @@ async fn attempt_route(shared: &Shared, job: &Job, delivery: u64) -> JobResult {
                 return r;
             }
             Err(Failed { err, streamed }) => {
+                observe::attempt_failed(&attempt_span, &upstream, target, &err, t0.elapsed());
                 tracing::warn!(provider = %target.provider, error = %err, "attempt failed");
                 shared
                     .events
@@ -172,7 +184,7 @@ async fn call(
     let ctx = CallCtx {
         job_id: job.id.clone(),
         deadline: None,
-        traceparent: job.traceparent.clone(),
+        traceparent: broker::telemetry::propagation::current().or_else(|| job.traceparent.clone()),
     };
     let p = &target.provider;
     match job.op {
@@ -215,6 +227,7 @@ async fn stream(
 ) -> Result<Done, Failed> {
     let include_usage = req.include_usage();
     let provider = adapter.name().to_string();
+    let (model, started) = (req.model.clone(), Instant::now());
     let mut s = adapter.chat_stream(req, ctx).await?;
     let subject = shared.topo.subjects.chunks(&job.id);
     let mut asm = Assembler::default();
@@ -229,6 +242,7 @@ async fn stream(
             continue;
         }
         if seq == 0 {
+            observe::first_token(&provider, &model, started.elapsed());
             shared
                 .events
                 .emit(

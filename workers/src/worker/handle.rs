@@ -1,6 +1,7 @@
 //! One job message: decode, dedup, execute with in-progress acks, publish, ack.
 
 use super::execute;
+use super::observe;
 use super::Shared;
 use async_nats::jetstream::{AckKind, Message};
 use schemas::{EventDetail, EventKind, Job, JobResult, JobState};
@@ -20,7 +21,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken)
             return;
         }
     };
-    let span = tracing::info_span!("job", job_id = %job.id, delivery);
+    let span = observe::job_span(&job, delivery);
     async move {
         if delivery > 1 && already_done(&shared, &job.id).await {
             tracing::info!("redelivered job already has a result; acking");
@@ -35,6 +36,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken)
                 ..Default::default()
             })
             .await;
+        observe::dequeued(&job);
         let work = execute::run(&shared, &job, delivery);
         tokio::pin!(work);
         let every = Duration::from_millis((shared.cfg.ack_wait_ms / 3).max(100));
@@ -47,6 +49,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, _stop: CancellationToken)
         };
         match publish_result(&shared, &outcome).await {
             Ok(()) => {
+                observe::finished(&job, &outcome);
                 emit_final(&shared, &job, &outcome).await;
                 if let Err(e) = msg.double_ack().await {
                     tracing::warn!(error = %e, "ack failed; the job may be redelivered and will be deduplicated");

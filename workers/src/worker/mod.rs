@@ -4,6 +4,7 @@
 mod assemble;
 mod execute;
 mod handle;
+mod observe;
 mod pipeline;
 
 pub use assemble::Assembler;
