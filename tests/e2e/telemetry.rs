@@ -364,6 +364,9 @@ fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     }
 }
 
+/// A series' labels without `le`, in order.
+type LabelPairs = Vec<(String, String)>;
+
 /// A strict parser of the text exposition format 0.0.4: HELP/TYPE before samples, valid
 /// names and labels, sample names matching their declared family, histogram buckets
 /// cumulative with `+Inf` equal to `_count`.
@@ -433,7 +436,7 @@ fn parse_prometheus(text: &str) -> Result<Vec<Sample>, String> {
         });
     }
     // Histograms: cumulative buckets, +Inf == count.
-    let mut buckets: BTreeMap<(String, Vec<(String, String)>), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut buckets: BTreeMap<(String, LabelPairs), Vec<(f64, f64)>> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.name.ends_with("_bucket")) {
         let mut key: Vec<_> = s.labels.clone().into_iter().collect();
         key.retain(|(k, _)| k != "le");
