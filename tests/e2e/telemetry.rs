@@ -741,3 +741,80 @@ async fn json_logs_carry_the_job_id_and_no_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_report_consumer_backlog_and_auditor_lag() {
+    use async_nats::jetstream::consumer::pull;
+    let nats = Nats::start().await;
+    // An ingress without workers: jobs for `idle` wait in JetStream.
+    let gw = Gateway::start_roles(
+        &nats,
+        "[providers.idle]\nkind = \"mock\"\n",
+        switchyard::Roles {
+            ingress: true,
+            worker: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let jobs = js.get_stream("SY_JOBS").await.unwrap();
+    jobs.create_consumer(pull::Config {
+        durable_name: Some("sy_worker_idle".into()),
+        filter_subject: "sy.jobs.idle".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let events = js.get_stream("SY_EVENTS").await.unwrap();
+    events
+        .create_consumer(pull::Config {
+            durable_name: Some("sy_auditor_t1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let r = gw
+            .post("/v1/jobs", chat("idle/echo", &format!("wait {i}")))
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        samples = scrape(&gw).await;
+        if value(
+            &samples,
+            "switchyard_consumer_pending",
+            &[("provider", "idle")],
+        ) == 3.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_consumer_pending",
+            &[("provider", "idle")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_consumer_ack_pending",
+            &[("provider", "idle")]
+        ),
+        0.0
+    );
+    // received + queued per job, nothing consumed by the auditor.
+    let lag = value(
+        &samples,
+        "switchyard_auditor_lag",
+        &[("consumer", "sy_auditor_t1")],
+    );
+    assert!(lag >= 6.0, "auditor lag {lag}");
+    gw.stop().await;
+}
