@@ -783,12 +783,17 @@ async fn metrics_report_consumer_backlog_and_auditor_lag() {
     let mut samples = Vec::new();
     for _ in 0..30 {
         samples = scrape(&gw).await;
-        if value(
+        let pending = value(
             &samples,
             "switchyard_consumer_pending",
             &[("provider", "idle")],
-        ) == 3.0
-        {
+        );
+        let lag = value(
+            &samples,
+            "switchyard_auditor_lag",
+            &[("consumer", "sy_auditor_t1")],
+        );
+        if pending == 3.0 && lag >= 6.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
