@@ -11,6 +11,7 @@ use axum::Router;
 use std::cell::RefCell;
 use std::time::Instant;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The job id assigned to a request before any handler runs (UUIDv7).
 #[derive(Debug, Clone)]
@@ -45,13 +46,13 @@ async fn job_id(mut req: Request, next: Next) -> Response {
         http.request.method = %req.method(),
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
-        switchyard.job_id = %id.0,
     );
     let client_tp = req
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok());
     propagation::set_parent(&span, client_tp);
+    span.set_attribute("switchyard.job_id", id.0.clone());
     let t0 = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();

@@ -33,9 +33,9 @@ pub fn job_span(job: &Job, delivery: u64) -> Span {
         messaging.operation.type = "process",
         gen_ai.operation.name = operation(job),
         gen_ai.request.model = %job.model,
-        switchyard.job_id = %job.id,
     );
     propagation::set_parent(&span, job.traceparent.as_deref());
+    span.set_attribute("switchyard.job_id", job.id.clone());
     span
 }
 
@@ -79,8 +79,6 @@ pub fn attempt_spans(job: &Job, target: &Target, attempt: u32) -> (Span, Span) {
         attempt,
         provider = %target.provider,
         model = %target.model,
-        switchyard.job_id = %job.id,
-        switchyard.attempt = attempt,
     );
     let upstream = tracing::info_span!(
         parent: &attempt_span,
@@ -91,8 +89,10 @@ pub fn attempt_spans(job: &Job, target: &Target, attempt: u32) -> (Span, Span) {
         gen_ai.system = %target.provider,
         gen_ai.provider.name = %target.provider,
         gen_ai.request.model = %target.model,
-        switchyard.job_id = %job.id,
     );
+    for s in [&attempt_span, &upstream] {
+        s.set_attribute("switchyard.job_id", job.id.clone());
+    }
     (attempt_span, upstream)
 }
 
