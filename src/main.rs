@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use broker::config::Config;
+use broker::telemetry::LogFormat;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use switchyard::{start, Roles};
@@ -46,29 +47,11 @@ enum Cmd {
     },
 }
 
-fn init_logs(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        builder.init();
-    }
-}
-
 #[allow(clippy::print_stdout)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logs(&cli.log_format);
+    let format: LogFormat = cli.log_format.parse().map_err(anyhow::Error::msg)?;
     let roles = match cli.cmd {
         Cmd::Serve => Roles::ALL,
         Cmd::Ingress => Roles {
@@ -82,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             managed_nats: false,
         },
         Cmd::Config => {
+            broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
             let cfg = Config::load(cli.config.as_deref())?;
             println!(
                 "{}",
@@ -90,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Cmd::Schemas { out } => {
+            broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
             std::fs::create_dir_all(&out)?;
             for (name, schema) in schemas::json_schemas() {
                 let path = out.join(&name);
@@ -100,7 +85,15 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let cfg = Config::load(cli.config.as_deref())?;
-    let running = start(cfg, roles).await?;
+    let telemetry =
+        broker::telemetry::init(Some(&cfg.telemetry), format).map_err(anyhow::Error::msg)?;
+    let running = match start(cfg, roles).await {
+        Ok(r) => r,
+        Err(e) => {
+            telemetry.shutdown().await;
+            return Err(e);
+        }
+    };
     if let Some(addr) = running.http_addr {
         tracing::info!("Switchyard is up: try  curl http://{addr}/v1/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"mock/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
     }
@@ -111,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         token.cancel();
     });
     running.wait().await;
+    telemetry.shutdown().await;
     Ok(())
 }
 

@@ -44,6 +44,7 @@ impl EventSink {
 
     /// Emits a prepared event.
     pub async fn send(&self, ev: Event) {
+        crate::telemetry::metrics::from_event(&ev);
         if self.tx.send(ev).await.is_err() {
             tracing::warn!("event publisher stopped; event dropped");
         }

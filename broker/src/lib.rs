@@ -11,6 +11,7 @@ pub mod health;
 pub mod ingress;
 pub mod nats;
 pub mod routing;
+pub mod telemetry;
 
 pub use config::Config;
 pub use error::GatewayError;

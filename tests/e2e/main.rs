@@ -23,4 +23,5 @@ mod reliability;
 mod sdk;
 mod serve;
 mod stream;
+mod telemetry;
 mod workers;

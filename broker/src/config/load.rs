@@ -142,6 +142,12 @@ impl Config {
                 self.nats.prefix
             ));
         }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(format!(
+                "telemetry.sample_ratio: `{}` is not between 0.0 and 1.0 (1.0 samples every trace)",
+                self.telemetry.sample_ratio
+            ));
+        }
         if self.worker.concurrency == 0 {
             return Err("worker.concurrency: must be at least 1".into());
         }

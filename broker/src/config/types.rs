@@ -18,6 +18,32 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[models.<alias>]`.
     pub models: BTreeMap<String, ModelAlias>,
+    /// `[telemetry]`: OpenTelemetry traces.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: where traces go. Without an endpoint (here or in
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) no exporter runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP base URL of the collector, e.g. `http://localhost:4318` (traces go to
+    /// `<endpoint>/v1/traces`). Absent: `OTEL_EXPORTER_OTLP_ENDPOINT`, else no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (`OTEL_SERVICE_NAME` wins when set).
+    pub service_name: String,
+    /// Share of new traces sampled, 0.0 to 1.0; a client's sampled flag is honoured.
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "switchyard".into(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `[server]`.

@@ -1,12 +1,17 @@
-//! Tower layers shared by every route: the job id header and the request span.
+//! Tower layers shared by every route: the job id header, the request span (the root of
+//! the job's trace, or a child of the client's `traceparent`) and the request metrics.
 
 use super::JOB_ID_HEADER;
-use axum::extract::Request;
+use crate::telemetry::{metrics, propagation};
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use std::cell::RefCell;
+use std::time::Instant;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The job id assigned to a request before any handler runs (UUIDv7).
 #[derive(Debug, Clone)]
@@ -30,8 +35,36 @@ impl Default for JobId {
 async fn job_id(mut req: Request, next: Next) -> Response {
     let id = JobId::new();
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", job_id = %id.0, method = %req.method(), path = %req.uri().path());
-    let mut resp = next.run(req).instrument(span).await;
+    let route = route_of(&req);
+    let span = tracing::info_span!(
+        "request",
+        job_id = %id.0,
+        method = %req.method(),
+        path = %req.uri().path(),
+        otel.name = format!("{} {route}", req.method()),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let client_tp = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    propagation::set_parent(&span, client_tp);
+    span.set_attribute("switchyard.job_id", id.0.clone());
+    let t0 = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    span.record("http.response.status_code", status);
+    let took_ms = t0.elapsed().as_millis() as u64;
+    span.in_scope(|| {
+        if QUIET_ROUTES.contains(&route.as_str()) {
+            tracing::debug!(status, took_ms, "request answered");
+        } else {
+            tracing::info!(status, took_ms, "request answered");
+        }
+    });
     if !resp.headers().contains_key(JOB_ID_HEADER) {
         if let Ok(v) = HeaderValue::from_str(&id.0) {
             resp.headers_mut().insert(JOB_ID_HEADER, v);
@@ -40,7 +73,63 @@ async fn job_id(mut req: Request, next: Next) -> Response {
     resp
 }
 
+/// Routes polled by probes and scrapers: their access lines are debug, not info.
+const QUIET_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
+
+/// The matched route template (`/v1/jobs/{id}`), or `unmatched`: never the raw path, so
+/// metric labels stay bounded.
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string())
+}
+
+/// The model and provider a request resolved to, for its metric labels.
+#[derive(Debug, Clone, Default)]
+struct Labels {
+    model: String,
+    provider: String,
+}
+
+tokio::task_local! {
+    static LABELS: RefCell<Labels>;
+}
+
+/// Names the model and provider of the current request in its metrics (a no-op outside a
+/// request). Called when the job is submitted.
+pub fn label_request(model: &str, provider: &str) {
+    let _ = LABELS.try_with(|l| {
+        *l.borrow_mut() = Labels {
+            model: model.to_string(),
+            provider: provider.to_string(),
+        }
+    });
+}
+
+/// Counts every request and its latency (to response headers) by route and status class.
+async fn metered(req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let t0 = Instant::now();
+    let (resp, labels) = LABELS
+        .scope(RefCell::new(Labels::default()), async move {
+            let resp = next.run(req).await;
+            (resp, LABELS.with(|l| l.borrow().clone()))
+        })
+        .await;
+    metrics::http_request(
+        &route,
+        resp.status().as_u16(),
+        &labels.model,
+        &labels.provider,
+        t0.elapsed(),
+    );
+    resp
+}
+
 /// Wraps `router` in the shared layers.
 pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router.layer(middleware::from_fn(job_id))
+    router
+        .layer(middleware::from_fn(job_id))
+        .layer(middleware::from_fn(metered))
 }

@@ -10,6 +10,7 @@ mod health;
 mod jobs;
 pub mod layers;
 mod messages;
+mod metrics;
 mod models;
 mod sse;
 mod submit;
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", metrics::route())
         .fallback(health::not_found);
     layers::apply(api).with_state(state)
 }

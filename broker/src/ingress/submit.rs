@@ -129,7 +129,9 @@ impl Submission {
                 key_id: None,
                 created_ms: now,
                 deadline_ms: now + timeout_ms,
-                traceparent: header(headers, "traceparent"),
+                traceparent: Some(crate::telemetry::propagation::for_job(
+                    header(headers, "traceparent").as_deref(),
+                )),
                 idempotency_key,
                 replay_of: None,
                 node: st.events().node().to_string(),
@@ -158,6 +160,9 @@ fn idempotency_kv_key(key_id: Option<&str>, key: &str) -> String {
 /// Publishes the job (awaiting the JetStream ack) and emits `received` and `queued`.
 pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, GatewayError> {
     let job = &sub.job;
+    if let Some(first) = job.route.first() {
+        super::layers::label_request(&job.model, &first.provider);
+    }
     if !crate::nats::is_connected(st.client()) {
         return Err(unavailable("not connected"));
     }

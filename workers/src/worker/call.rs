@@ -1,7 +1,7 @@
 //! One upstream call: decode the job body, call the adapter within the target's timeouts,
 //! and publish chunks for streamed jobs.
 
-use super::{Assembler, Shared};
+use super::{observe, Assembler, Shared};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, Provider};
 use broker::config::Timeouts;
@@ -76,7 +76,7 @@ pub async fn call(
     let ctx = CallCtx {
         job_id: job.id.clone(),
         deadline: Some(Instant::now() + total),
-        traceparent: job.traceparent.clone(),
+        traceparent: broker::telemetry::propagation::current().or_else(|| job.traceparent.clone()),
     };
     let p = &target.provider;
     match job.op {
@@ -136,6 +136,7 @@ async fn stream(
     t: &Timeouts,
 ) -> Result<Done, Failed> {
     let include_usage = req.include_usage();
+    let (model, started) = (req.model.clone(), Instant::now());
     let provider = adapter.name().to_string();
     let first_byte = Duration::from_millis(t.first_byte_ms);
     let idle = Duration::from_millis(t.idle_ms);
@@ -175,6 +176,7 @@ async fn stream(
             continue;
         }
         if seq == 0 {
+            observe::first_token(&provider, &model, started.elapsed());
             shared
                 .events
                 .emit(

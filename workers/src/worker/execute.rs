@@ -5,11 +5,12 @@
 use super::backoff;
 use super::call::{call, Done, Failed};
 use super::circuit::counts_against_target;
-use super::Shared;
+use super::{observe, Shared};
 use crate::error::{ErrorKind, ProviderError};
 use schemas::{EventDetail, EventKind, Job, JobResult, JobState, Target};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What one delivery of a job came to.
 pub enum Next {
@@ -122,6 +123,11 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
         Some(adapter) => {
             let policy = shared.policy(&target.provider);
             let mut tries = 0u32;
+            // A retry follows the same target; the first try of a later hop is a fallback.
+            let mut previous = job
+                .hop
+                .checked_sub(1)
+                .and_then(|h| job.route.get(h as usize));
             loop {
                 if cancel.is_cancelled() {
                     return cancelled(shared, job, Some(target), attempts);
@@ -131,6 +137,8 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                 if !allowed {
                     break ProviderError::new(ErrorKind::Overloaded, &target.provider, "the circuit breaker of this provider is open after repeated failures; try again later");
                 }
+                observe::next_target(previous, target);
+                previous = Some(target);
                 tries += 1;
                 attempts += 1;
                 shared
@@ -148,18 +156,37 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                     )
                     .await;
                 let t0 = Instant::now();
+                let (attempt_span, upstream) = observe::attempt_spans(job, target, attempts);
+                let traced = call(
+                    shared,
+                    adapter.clone(),
+                    job,
+                    target,
+                    delivery,
+                    &policy.timeouts,
+                )
+                .instrument(upstream.clone())
+                .instrument(attempt_span.clone());
                 let outcome = tokio::select! {
                     _ = cancel.cancelled() => return cancelled(shared, job, Some(target), attempts),
-                    o = call(shared, adapter.clone(), job, target, delivery, &policy.timeouts) => o,
+                    o = traced => o,
                 };
                 let Failed { err, streamed } = match outcome {
                     Ok(done) => {
+                        observe::attempt_ok(
+                            &upstream,
+                            target,
+                            done.usage.as_ref(),
+                            &done.response,
+                            t0.elapsed(),
+                        );
                         let change = shared.breakers.record(&target.provider, true);
                         shared.publish_circuit(&target.provider, change);
                         return completed(shared, job, target, attempts, done);
                     }
                     Err(f) => f,
                 };
+                observe::attempt_failed(&attempt_span, &upstream, target, &err, t0.elapsed());
                 if counts_against_target(err.kind) {
                     let change = shared.breakers.record(&target.provider, false);
                     shared.publish_circuit(&target.provider, change);

@@ -3,6 +3,7 @@
 //! within the drain timeout is handed back (nak) for another worker.
 
 use super::execute::{self, Next};
+use super::observe;
 use super::Shared;
 use async_nats::jetstream::{AckKind, Message};
 use schemas::{EventDetail, EventKind, Job, JobResult, JobState};
@@ -22,7 +23,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             return;
         }
     };
-    let span = tracing::info_span!("job", job_id = %job.id, delivery, hop = job.hop);
+    let span = observe::job_span(&job, delivery);
     async move {
         if delivery > 1 && already_done(&shared, &job.id).await {
             tracing::info!("redelivered job already has a result; acking");
@@ -38,6 +39,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
                 ..Default::default()
             })
             .await;
+        observe::dequeued(&job);
         let work = execute::run(&shared, &job, delivery, &running.token);
         tokio::pin!(work);
         let every = Duration::from_millis((shared.cfg.ack_wait_ms / 3).max(100));
@@ -75,6 +77,7 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
             if duplicate {
                 tracing::info!("another delivery already published this job's result");
             } else {
+                super::observe::finished(job, &r);
                 emit_final(shared, job, &r).await;
             }
             if let Err(e) = msg.double_ack().await {

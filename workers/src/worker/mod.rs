@@ -10,6 +10,7 @@ mod deadletter;
 mod execute;
 mod handle;
 mod models;
+mod observe;
 mod pipeline;
 
 pub use assemble::Assembler;
@@ -54,6 +55,13 @@ impl Shared {
     /// Publishes a circuit state change to the `sy_circuits` bucket (off the hot path).
     pub fn publish_circuit(&self, provider: &str, change: Option<CircuitState>) {
         let Some(state) = change else { return };
+        use broker::telemetry::metrics::{circuit_state, Circuit};
+        let gauge = match state {
+            CircuitState::Closed => Circuit::Closed,
+            CircuitState::HalfOpen => Circuit::HalfOpen,
+            CircuitState::Open => Circuit::Open,
+        };
+        circuit_state(provider, provider, gauge);
         tracing::warn!(provider = %provider, state = ?state, "circuit breaker changed state");
         let rec = CircuitRecord {
             state,

@@ -1,0 +1,95 @@
+//! JSON log lines that carry the job id of the span they happen in.
+//!
+//! One object per line: `timestamp`, `level`, `target`, the event's fields (with
+//! `message`), `span` (the innermost span's name and fields) and `job_id`, taken from the
+//! nearest enclosing span that has one (the ingress `request` span, the worker `job` span),
+//! however deep the event is nested.
+
+use serde_json::{Map, Value};
+use std::fmt;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The field naming a job in spans and log lines.
+pub const JOB_ID: &str = "job_id";
+
+/// The JSON line formatter (use with [`JsonFields`] as the field formatter).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonLines;
+
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, f: &Field, v: &str) {
+        self.0.insert(f.name().into(), Value::from(v));
+    }
+    fn record_i64(&mut self, f: &Field, v: i64) {
+        self.0.insert(f.name().into(), Value::from(v));
+    }
+    fn record_u64(&mut self, f: &Field, v: u64) {
+        self.0.insert(f.name().into(), Value::from(v));
+    }
+    fn record_f64(&mut self, f: &Field, v: f64) {
+        self.0.insert(f.name().into(), Value::from(v));
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        self.0.insert(f.name().into(), Value::from(v));
+    }
+    fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
+        self.0.insert(f.name().into(), Value::from(v.to_string()));
+    }
+    fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
+        self.0
+            .insert(f.name().into(), Value::from(format!("{v:?}")));
+    }
+}
+
+impl<S> FormatEvent<S, JsonFields> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut line = Map::new();
+        let mut ts = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut ts))?;
+        line.insert("timestamp".into(), Value::from(ts));
+        line.insert("level".into(), Value::from(meta.level().as_str()));
+        line.insert("target".into(), Value::from(meta.target()));
+        event.record(&mut Fields(&mut line));
+        if let Some(scope) = ctx.event_scope() {
+            let mut job_id: Option<Value> = None;
+            for (depth, span) in scope.enumerate() {
+                let ext = span.extensions();
+                let fields: Map<String, Value> = ext
+                    .get::<FormattedFields<JsonFields>>()
+                    .and_then(|f| serde_json::from_str(f.as_str()).ok())
+                    .unwrap_or_default();
+                if job_id.is_none() {
+                    job_id = fields.get(JOB_ID).cloned();
+                }
+                if depth == 0 {
+                    let mut s = fields;
+                    s.insert("name".into(), Value::from(span.name()));
+                    line.insert("span".into(), Value::Object(s));
+                }
+                if job_id.is_some() {
+                    break;
+                }
+            }
+            if let Some(id) = job_id {
+                line.entry(JOB_ID).or_insert(id);
+            }
+        }
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
