@@ -5,8 +5,10 @@
 mod harness;
 mod upstream;
 
+mod audit;
 mod chat;
 mod errors;
 mod jobs;
+mod replay;
 mod stream;
 mod workers;

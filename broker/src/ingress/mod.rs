@@ -4,9 +4,11 @@
 //! module of its own.
 
 mod chat;
+mod follow;
 mod health;
 mod jobs;
 pub mod layers;
+mod requests;
 mod sse;
 mod submit;
 mod wait;
@@ -85,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/jobs", post(jobs::submit_job))
         .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/requests", get(requests::list))
+        .route("/v1/requests/{id}", get(requests::get))
+        .route("/v1/requests/{id}/events", get(requests::events))
+        .route("/v1/requests/{id}/replay", post(requests::replay))
         .route("/v1/models", get(health::models))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
