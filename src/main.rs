@@ -74,7 +74,7 @@ enum Cmd {
         #[arg(long)]
         failed: bool,
         #[command(flatten)]
-        filters: cli::requests::Filters,
+        window: cli::replay::Window,
         #[command(flatten)]
         over: cli::replay::Override,
         /// The gateway (default: http://<server.listen>).
@@ -159,13 +159,13 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Replay {
             id,
             failed,
-            filters,
+            window,
             over,
             url,
         } => {
             let gw = gateway(cli.config.as_deref(), url)?;
             return match (failed, id) {
-                (true, _) => cli::replay::failed(&gw, &filters, &over).await,
+                (true, _) => cli::replay::failed(&gw, &window, &over).await,
                 (false, Some(id)) => cli::replay::one(&gw, &id, &over).await,
                 (false, None) => anyhow::bail!("name a request id, or pass --failed --since 1h"),
             };

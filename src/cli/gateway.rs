@@ -13,7 +13,11 @@ pub struct Gateway {
 /// The gateway URL: `--url`, else `http://<server.listen>` (a wildcard address becomes
 /// loopback).
 pub fn default_url(cfg: &Config) -> String {
-    let listen = cfg.server.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let listen = cfg
+        .server
+        .listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
     format!("http://{listen}")
 }
 

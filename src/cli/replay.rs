@@ -5,6 +5,43 @@ use super::Gateway;
 use anyhow::bail;
 use serde_json::{json, Value};
 
+/// Which failed requests `--failed` replays.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Window {
+    /// From: `1h`, `30m`, epoch ms or RFC 3339 (required with --failed).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until: same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only requests that asked for this model.
+    #[arg(long)]
+    pub from_model: Option<String>,
+    /// Only requests that ran on this provider.
+    #[arg(long)]
+    pub from_provider: Option<String>,
+    /// Only requests of this key id.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only requests whose error contains this text.
+    #[arg(long, short)]
+    pub q: Option<String>,
+}
+
+impl Window {
+    fn filters(&self) -> Filters {
+        Filters {
+            status: Some("failed".into()),
+            model: self.from_model.clone(),
+            provider: self.from_provider.clone(),
+            key: self.key.clone(),
+            q: self.q.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+        }
+    }
+}
+
 /// What to replay on.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Override {
@@ -39,12 +76,11 @@ pub async fn one(gw: &Gateway, id: &str, o: &Override) -> anyhow::Result<()> {
 }
 
 /// Replays every failed request matching `f` with a progress bar, then a summary line.
-pub async fn failed(gw: &Gateway, f: &Filters, o: &Override) -> anyhow::Result<()> {
-    if f.since.is_none() {
+pub async fn failed(gw: &Gateway, w: &Window, o: &Override) -> anyhow::Result<()> {
+    if w.since.is_none() {
         bail!("--failed needs --since (for example --since 1h) so that it never replays the whole log by accident");
     }
-    let mut f = f.clone();
-    f.status = Some("failed".into());
+    let f = w.filters();
     let failed = gw.all_requests(&f.query()).await?;
     let bar = indicatif::ProgressBar::new(failed.len() as u64);
     bar.set_style(

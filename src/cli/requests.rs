@@ -11,7 +11,7 @@ pub struct Filters {
     #[arg(long)]
     pub status: Option<String>,
     /// Model (as requested, or `provider/model`).
-    #[arg(long = "filter-model", value_name = "MODEL")]
+    #[arg(long)]
     pub model: Option<String>,
     /// Provider.
     #[arg(long)]
@@ -74,7 +74,9 @@ pub async fn run(gw: &Gateway, f: &Filters, limit: usize, json: bool) -> anyhow:
         })
         .collect();
     print(
-        &["ID", "CREATED", "STATUS", "MODEL", "PROVIDER", "DURATION", "ATTEMPTS", "ERROR"],
+        &[
+            "ID", "CREATED", "STATUS", "MODEL", "PROVIDER", "DURATION", "ATTEMPTS", "ERROR",
+        ],
         &rows,
     );
     if page["has_more"].as_bool() == Some(true) {

@@ -17,7 +17,13 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
         let s: Vec<String> = cells
             .into_iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c } else { format!("{c:<w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
             .collect();
         println!("{}", s.join("  ").trim_end());
     };

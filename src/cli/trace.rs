@@ -34,7 +34,10 @@ pub async fn run(gw: &Gateway, id: &str, json: bool) -> anyhow::Result<()> {
     );
     println!(
         "received  {}",
-        rec["created_ms"].as_u64().map(format_ms).unwrap_or_default()
+        rec["created_ms"]
+            .as_u64()
+            .map(format_ms)
+            .unwrap_or_default()
     );
     println!(
         "timing    total {}  queue wait {}  attempts {}",
@@ -74,6 +77,9 @@ pub async fn run(gw: &Gateway, id: &str, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print(&["OFFSET", "KIND", "NODE", "PROVIDER", "STATUS", "ERROR"], &rows);
+    print(
+        &["OFFSET", "KIND", "NODE", "PROVIDER", "STATUS", "ERROR"],
+        &rows,
+    );
     Ok(())
 }

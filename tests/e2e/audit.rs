@@ -33,10 +33,7 @@ pub const GATEWAY_ONLY: Roles = Roles {
 
 /// The `[auditor]` TOML for a store in `dir`, plus `extra` keys.
 pub fn auditor_toml(dir: &Path, extra: &str) -> String {
-    format!(
-        "[auditor]\ndata_dir = \"{}\"\n{extra}\n",
-        dir.display()
-    )
+    format!("[auditor]\ndata_dir = \"{}\"\n{extra}\n", dir.display())
 }
 
 /// A gateway with every role, the auditor storing in `dir`.
@@ -154,7 +151,10 @@ async fn record_shows_every_event_in_order_with_consistent_timings() {
     assert_eq!(kinds.len(), 6, "one of each, no duplicate: {kinds:?}");
 
     let events = rec["events"].as_array().unwrap();
-    let offsets: Vec<i64> = events.iter().map(|e| e["offset_ms"].as_i64().unwrap()).collect();
+    let offsets: Vec<i64> = events
+        .iter()
+        .map(|e| e["offset_ms"].as_i64().unwrap())
+        .collect();
     assert_eq!(offsets[0], 0);
     assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
     let seqs: HashSet<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
@@ -239,8 +239,17 @@ async fn list_filters_paginate_and_stats_aggregate() {
     assert!(failed.iter().all(|r| r["model"] == "mock/error-500"));
     let err = failed[0]["error"].as_str().unwrap().to_string();
     let word = err.split_whitespace().last().unwrap().to_uppercase();
-    assert_eq!(all_records(&gw, &format!("&q={word}")).await.len(), 2, "q={word}");
-    assert_eq!(all_records(&gw, "&model=mock/echo&provider=mock").await.len(), 5);
+    assert_eq!(
+        all_records(&gw, &format!("&q={word}")).await.len(),
+        2,
+        "q={word}"
+    );
+    assert_eq!(
+        all_records(&gw, "&model=mock/echo&provider=mock")
+            .await
+            .len(),
+        5
+    );
     assert_eq!(all_records(&gw, "&until=1000").await.len(), 0);
 
     let bad = gw.get("/v1/requests?since=yesterday").await;
@@ -255,13 +264,25 @@ async fn list_filters_paginate_and_stats_aggregate() {
         .unwrap();
     assert_eq!(stats.total.count, 7);
     assert_eq!(stats.total.failures, 2);
-    let bad_model = stats.models.iter().find(|m| m.name == "mock/error-500").unwrap();
+    let bad_model = stats
+        .models
+        .iter()
+        .find(|m| m.name == "mock/error-500")
+        .unwrap();
     assert_eq!((bad_model.count, bad_model.failures), (2, 2));
     let good = stats.models.iter().find(|m| m.name == "mock/echo").unwrap();
     assert_eq!((good.count, good.failures), (5, 0));
     assert!(good.total_tokens > 0);
     assert!(good.latency_p50_ms.unwrap() <= good.latency_p95_ms.unwrap());
-    assert_eq!(stats.providers.iter().find(|p| p.name == "mock").unwrap().count, 7);
+    assert_eq!(
+        stats
+            .providers
+            .iter()
+            .find(|p| p.name == "mock")
+            .unwrap()
+            .count,
+        7
+    );
     gw.stop().await;
 }
 
@@ -274,7 +295,9 @@ async fn auditor_restart_resumes_without_loss_or_duplicates() {
     let auditor = Gateway::start_roles(&nats, &toml, AUDITOR_ONLY).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let r = gw.post("/v1/chat/completions", chat("mock/echo", &format!("a{i}"))).await;
+        let r = gw
+            .post("/v1/chat/completions", chat("mock/echo", &format!("a{i}")))
+            .await;
         assert_eq!(r.status(), 200);
         ids.push(job_id(&r));
     }
@@ -287,10 +310,15 @@ async fn auditor_restart_resumes_without_loss_or_duplicates() {
     let down = gw.get("/v1/requests").await;
     assert_eq!(down.status(), 503);
     let e: Value = down.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("switchyard auditor"));
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("switchyard auditor"));
 
     for i in 0..5 {
-        let r = gw.post("/v1/chat/completions", chat("mock/echo", &format!("b{i}"))).await;
+        let r = gw
+            .post("/v1/chat/completions", chat("mock/echo", &format!("b{i}")))
+            .await;
         assert_eq!(r.status(), 200);
         ids.push(job_id(&r));
     }
@@ -301,12 +329,25 @@ async fn auditor_restart_resumes_without_loss_or_duplicates() {
     // Settle, then count exactly: every event of the stream, stored once.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let in_stream = js.get_stream("SY_EVENTS").await.unwrap().info().await.unwrap().state.messages;
+    let in_stream = js
+        .get_stream("SY_EVENTS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
     let records = all_records(&gw, "").await;
     assert_eq!(records.len(), 10);
     let mut stored = 0;
     for id in &ids {
-        let rec: Value = gw.get(&format!("/v1/requests/{id}")).await.json().await.unwrap();
+        let rec: Value = gw
+            .get(&format!("/v1/requests/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         let seqs: HashSet<u64> = rec["events"]
             .as_array()
             .unwrap()
@@ -366,8 +407,16 @@ async fn a_secret_in_a_request_never_reaches_the_store() {
     assert_eq!(rec["request"]["metadata"]["user"], "[REDACTED]");
     gw.stop().await;
 
-    assert!(!files_contain(dir.path(), b"visible-marker").is_empty(), "bodies are stored");
-    for secret in ["TOPSECRET0123456789", "tok-HIDDEN-42", "alice-PRIVATE-user", "plain-HIDDEN-value"] {
+    assert!(
+        !files_contain(dir.path(), b"visible-marker").is_empty(),
+        "bodies are stored"
+    );
+    for secret in [
+        "TOPSECRET0123456789",
+        "tok-HIDDEN-42",
+        "alice-PRIVATE-user",
+        "plain-HIDDEN-value",
+    ] {
         let hits = files_contain(dir.path(), secret.as_bytes());
         assert!(hits.is_empty(), "{secret} found in {hits:?}");
     }
@@ -378,9 +427,14 @@ async fn store_bodies_false_stores_no_body() {
     let nats = Nats::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway_with_auditor(&nats, dir.path(), "store_bodies = false").await;
-    let resp = gw.post("/v1/chat/completions", chat("mock/echo", "unseen-marker")).await;
+    let resp = gw
+        .post("/v1/chat/completions", chat("mock/echo", "unseen-marker"))
+        .await;
     let id = job_id(&resp);
-    let rec = wait_record(&gw, &id, |v| v["status"] == "completed" && kinds(v).len() >= 5).await;
+    let rec = wait_record(&gw, &id, |v| {
+        v["status"] == "completed" && kinds(v).len() >= 5
+    })
+    .await;
     assert!(rec["request"].is_null() && rec["response"].is_null());
     gw.stop().await;
     assert!(files_contain(dir.path(), b"unseen-marker").is_empty());
@@ -416,13 +470,26 @@ async fn follow_streams_live_events_until_the_end() {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     let kinds: Vec<&str> = evs.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    for k in ["received", "queued", "dequeued", "attempt_started", "completed"] {
-        assert_eq!(kinds.iter().filter(|x| **x == k).count(), 1, "{k} in {kinds:?}");
+    for k in [
+        "received",
+        "queued",
+        "dequeued",
+        "attempt_started",
+        "completed",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|x| **x == k).count(),
+            1,
+            "{k} in {kinds:?}"
+        );
     }
     assert_eq!(kinds.last(), Some(&"completed"));
     assert!(evs.iter().all(|e| e["job"] == id.as_str()));
     // The stream was open while the job ran: events arrived before the job finished.
-    assert!(first_at.unwrap() < Duration::from_millis(1000), "{first_at:?}");
+    assert!(
+        first_at.unwrap() < Duration::from_millis(1000),
+        "{first_at:?}"
+    );
     assert!(t0.elapsed() >= Duration::from_millis(1000));
     gw.stop().await;
 }

@@ -14,7 +14,7 @@ async fn failed_job_replayed_on_another_model_links_both_ways() {
     let original = queued(&gw, "mock/error-500", "try again").await;
     let rec = wait_record(&gw, &original, settled).await;
     assert_eq!(rec["status"], "failed");
-    assert_eq!(rec["status_code"], 500);
+    assert_eq!(rec["status_code"], 502, "upstream 500 answers 502");
 
     let resp = gw
         .post(
@@ -52,7 +52,10 @@ async fn failed_job_replayed_on_another_model_links_both_ways() {
         .unwrap();
     assert_eq!(replayed_event["related_job"], new.as_str());
     // The job API agrees.
-    assert_eq!(wait_job(&gw, &new, std::time::Duration::from_secs(5)).await["status"], "completed");
+    assert_eq!(
+        wait_job(&gw, &new, std::time::Duration::from_secs(5)).await["status"],
+        "completed"
+    );
 
     // A replay without an override runs the same model again.
     let again: Value = gw
@@ -72,7 +75,10 @@ async fn failed_job_replayed_on_another_model_links_both_ways() {
         .await;
     assert_eq!(missing.status(), 404);
     let bad = gw
-        .post(&format!("/v1/requests/{original}/replay"), json!({"modle": "x"}))
+        .post(
+            &format!("/v1/requests/{original}/replay"),
+            json!({"modle": "x"}),
+        )
         .await;
     assert_eq!(bad.status(), 400);
     let e: Value = bad.json().await.unwrap();
@@ -126,7 +132,14 @@ async fn bulk_replay_of_failures_through_the_cli() {
 
     let (success, out, err) = cli(
         &gw,
-        &["replay", "--failed", "--since", "1h", "--model", "mock/echo"],
+        &[
+            "replay",
+            "--failed",
+            "--since",
+            "1h",
+            "--model",
+            "mock/echo",
+        ],
     )
     .await;
     assert!(success, "{out}\n{err}");
@@ -148,7 +161,14 @@ async fn bulk_replay_of_failures_through_the_cli() {
 
     let (success, out, err) = cli(&gw, &["trace", &failed[0]]).await;
     assert!(success, "{err}");
-    for needle in ["OFFSET", "received", "attempt_failed", "failed", "replayed", "+0ms"] {
+    for needle in [
+        "OFFSET",
+        "received",
+        "attempt_failed",
+        "failed",
+        "replayed",
+        "+0ms",
+    ] {
         assert!(out.contains(needle), "{needle} not in\n{out}");
     }
     let (success, out, _) = cli(&gw, &["trace", &failed[0], "--json"]).await;

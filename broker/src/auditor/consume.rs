@@ -90,9 +90,7 @@ pub fn apply_batch(
                             .as_ref()
                             .and_then(|b| serde_json::from_str::<serde_json::Value>(b.get()).ok())
                             .or_else(|| {
-                                r.error
-                                    .as_ref()
-                                    .and_then(|e| serde_json::to_value(e).ok())
+                                r.error.as_ref().and_then(|e| serde_json::to_value(e).ok())
                             });
                         if let Some(mut body) = body {
                             policy.redactor.value(&mut body);
@@ -161,7 +159,9 @@ fn decode(src: Src, items: &mut Vec<Incoming>, last: &mut [Option<Message>; 2]) 
     };
     match item {
         Ok(i) => items.push(i),
-        Err(e) => tracing::warn!(subject = %msg.subject, error = %e, "undecodable message skipped by the auditor"),
+        Err(e) => {
+            tracing::warn!(subject = %msg.subject, error = %e, "undecodable message skipped by the auditor")
+        }
     }
     last[slot] = Some(msg);
 }

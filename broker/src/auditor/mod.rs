@@ -48,7 +48,9 @@ pub enum AuditorError {
     #[error("auditor data cannot be decoded: {0}")]
     Corrupt(String),
     /// NATS refused a consumer or a subscription.
-    #[error("auditor NATS error: {0}. The auditor retries; check that nats-server runs with JetStream.")]
+    #[error(
+        "auditor NATS error: {0}. The auditor retries; check that nats-server runs with JetStream."
+    )]
     Nats(String),
     /// No such record.
     #[error("{0}")]

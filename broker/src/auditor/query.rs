@@ -170,7 +170,10 @@ fn matches(r: &Record, q: &ListQuery, status: Option<JobState>) -> bool {
             return false;
         }
     }
-    if q.provider.as_ref().is_some_and(|p| r.provider.as_ref() != Some(p)) {
+    if q.provider
+        .as_ref()
+        .is_some_and(|p| r.provider.as_ref() != Some(p))
+    {
         return false;
     }
     if q.key.as_ref().is_some_and(|k| r.key_id.as_ref() != Some(k)) {
@@ -295,8 +298,7 @@ pub fn stats(store: &Store, q: &StatsQuery, now_ms: u64) -> Result<Stats, Audito
     let since = q.since_ms.unwrap_or(now_ms.saturating_sub(3600 * 1000));
     let until = q.until_ms.unwrap_or(u64::MAX);
     let mut total = Acc::default();
-    let (mut models, mut providers, mut keys) =
-        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut models, mut providers, mut keys) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for k in store
         .by_time
         .range(time_key(since, "")..time_key(until, ""))

@@ -221,7 +221,10 @@ impl Record {
         if ev.kind.state().is_some_and(JobState::is_final) {
             self.status_code = d.status.or(self.status_code);
             if d.error.is_some() {
-                self.error = d.error.as_deref().map(|e| super::redact::text(e).into_owned());
+                self.error = d
+                    .error
+                    .as_deref()
+                    .map(|e| super::redact::text(e).into_owned());
                 self.error_kind = d.error_kind.clone();
             }
             if d.usage.is_some() {

@@ -186,7 +186,14 @@ mod tests {
         });
         r.value(&mut v);
         let s = v.to_string();
-        for secret in ["plain-secret", "abc.def", "sk-proj-ABCDEFGH1234", "tok123", "alice", "bob"] {
+        for secret in [
+            "plain-secret",
+            "abc.def",
+            "sk-proj-ABCDEFGH1234",
+            "tok123",
+            "alice",
+            "bob",
+        ] {
             assert!(!s.contains(secret), "{secret} leaked in {s}");
         }
         assert_eq!(v["metadata"]["keep"], "sk-short");

@@ -88,10 +88,19 @@ mod tests {
     #[test]
     fn overrides_pick_the_model() {
         let r = rec();
-        assert_eq!(replay_model(&r, &ReplayOverride::default()).unwrap(), "mock/error-500");
-        let m = ReplayOverride { model: Some("mock/echo".into()), provider: None };
+        assert_eq!(
+            replay_model(&r, &ReplayOverride::default()).unwrap(),
+            "mock/error-500"
+        );
+        let m = ReplayOverride {
+            model: Some("mock/echo".into()),
+            provider: None,
+        };
         assert_eq!(replay_model(&r, &m).unwrap(), "mock/echo");
-        let p = ReplayOverride { model: None, provider: Some("other".into()) };
+        let p = ReplayOverride {
+            model: None,
+            provider: Some("other".into()),
+        };
         assert_eq!(replay_model(&r, &p).unwrap(), "other/error-500");
         assert_eq!(replay_body(&r, "mock/echo").unwrap()["model"], "mock/echo");
         let mut no_body = rec();

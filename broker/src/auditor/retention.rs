@@ -100,7 +100,9 @@ pub async fn run(store: Store, cfg: AuditorConfig, stop: CancellationToken) {
                 );
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "auditor retention sweep failed; retrying next interval"),
+            Err(e) => {
+                tracing::warn!(error = %e, "auditor retention sweep failed; retrying next interval")
+            }
         }
     }
 }
@@ -129,7 +131,9 @@ mod tests {
             store: true,
             redactor: Redactor::default(),
         };
-        let items = (0..n).map(|i| received(&format!("job-{i:03}"), 1_000 + i * 1000)).collect();
+        let items = (0..n)
+            .map(|i| received(&format!("job-{i:03}"), 1_000 + i * 1000))
+            .collect();
         apply_batch(&store, &policy, items).unwrap();
         (dir, store)
     }

@@ -62,9 +62,19 @@ fn not_found(id: &str) -> AuditorError {
     ))
 }
 
-fn answer(store: &Store, endpoint: &str, payload: &[u8]) -> Result<serde_json::Value, AuditorError> {
-    let parse = |what: &str| AuditorError::BadQuery(format!("the {endpoint} request is not valid JSON for {what}"));
-    let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| AuditorError::Corrupt(e.to_string()));
+fn answer(
+    store: &Store,
+    endpoint: &str,
+    payload: &[u8],
+) -> Result<serde_json::Value, AuditorError> {
+    let parse = |what: &str| {
+        AuditorError::BadQuery(format!(
+            "the {endpoint} request is not valid JSON for {what}"
+        ))
+    };
+    let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| AuditorError::Corrupt(e.to_string()))
+    };
     match endpoint {
         "get" => {
             let q: IdQuery = serde_json::from_slice(payload).map_err(|_| parse("{\"id\"}"))?;
@@ -96,9 +106,15 @@ fn answer(store: &Store, endpoint: &str, payload: &[u8]) -> Result<serde_json::V
             } else {
                 serde_json::from_slice(payload).map_err(|_| parse("a stats query"))?
             };
-            to_json(serde_json::to_value(query::stats(store, &q, schemas::now_ms())?))
+            to_json(serde_json::to_value(query::stats(
+                store,
+                &q,
+                schemas::now_ms(),
+            )?))
         }
-        other => Err(AuditorError::BadQuery(format!("unknown endpoint `{other}`"))),
+        other => Err(AuditorError::BadQuery(format!(
+            "unknown endpoint `{other}`"
+        ))),
     }
 }
 

@@ -141,7 +141,8 @@ impl Store {
         if let Some(p) = previous.filter(|p| p.created_ms != rec.created_ms) {
             self.by_time.remove(time_key(p.created_ms, &p.id))?;
         }
-        self.by_time.insert(time_key(rec.created_ms, &rec.id), &[])?;
+        self.by_time
+            .insert(time_key(rec.created_ms, &rec.id), &[])?;
         self.records.insert(rec.id.as_bytes(), encode(rec)?)?;
         Ok(())
     }
@@ -166,7 +167,11 @@ impl Store {
     }
 
     /// A stored body.
-    pub fn body(&self, job: &str, kind: BodyKind) -> Result<Option<serde_json::Value>, AuditorError> {
+    pub fn body(
+        &self,
+        job: &str,
+        kind: BodyKind,
+    ) -> Result<Option<serde_json::Value>, AuditorError> {
         self.bodies
             .get(body_key(job, kind))?
             .map(|v| decode(&v))

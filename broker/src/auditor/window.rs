@@ -46,7 +46,14 @@ fn rfc3339(s: &str) -> Option<u64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -110,7 +117,10 @@ mod tests {
         assert_eq!(parse_time("30m", now).unwrap(), now - 1_800_000);
         assert_eq!(parse_time("1234", now).unwrap(), 1234);
         assert_eq!(parse_time("1970-01-01T00:00:01Z", now).unwrap(), 1000);
-        assert_eq!(parse_time("2026-11-28T10:00:00.5+01:00", now).unwrap(), 1_795_856_400_500);
+        assert_eq!(
+            parse_time("2026-11-28T10:00:00.5+01:00", now).unwrap(),
+            1_795_856_400_500
+        );
         assert_eq!(format_ms(1_795_856_400_500), "2026-11-28T09:00:00.500Z");
         assert!(parse_time("yesterday", now).is_err());
     }

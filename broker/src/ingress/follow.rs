@@ -117,7 +117,8 @@ pub async fn stream(st: AppState, id: String) -> Result<Response, GatewayError> 
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok::<_, std::convert::Infallible>);
+    let body =
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok::<_, std::convert::Infallible>);
     Ok((
         StatusCode::OK,
         [

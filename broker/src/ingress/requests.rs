@@ -29,8 +29,14 @@ fn auditor(st: &AppState) -> AuditorClient {
 pub fn query_error(e: QueryError) -> GatewayError {
     match e {
         QueryError::NoAuditor { .. } => GatewayError::Unavailable(e.to_string()),
-        QueryError::Status { status: 404, message } => GatewayError::NotFound(message),
-        QueryError::Status { status: 400, message } => GatewayError::BadRequest {
+        QueryError::Status {
+            status: 404,
+            message,
+        } => GatewayError::NotFound(message),
+        QueryError::Status {
+            status: 400,
+            message,
+        } => GatewayError::BadRequest {
             message,
             param: None,
         },
@@ -42,7 +48,9 @@ pub fn query_error(e: QueryError) -> GatewayError {
 pub fn check_id(id: &str) -> Result<(), GatewayError> {
     uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
         GatewayError::bad_request(
-            format!("`{id}` is not a request id; ids are UUIDs as returned in X-Switchyard-Job-Id."),
+            format!(
+                "`{id}` is not a request id; ids are UUIDs as returned in X-Switchyard-Job-Id."
+            ),
             Some("id"),
         )
     })
@@ -175,11 +183,7 @@ pub async fn events(
 }
 
 /// `POST /v1/requests/{id}/replay`: resubmits the stored request as a new queued job.
-pub async fn replay(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    body: Body,
-) -> Response {
+pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Body) -> Response {
     let out = async {
         check_id(&id)?;
         let raw = read_body(body, st.cfg().server.max_body_bytes).await?;
@@ -195,7 +199,9 @@ pub async fn replay(
         let bad = |e: crate::auditor::AuditorError| GatewayError::bad_request(e.to_string(), None);
         let model = replay_model(&rec, &over).map_err(bad)?;
         let body = replay_body(&rec, &model).map_err(bad)?;
-        let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?);
+        let bytes = Bytes::from(
+            serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?,
+        );
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
         let route = st.models().resolve(&req.model)?;
@@ -212,7 +218,9 @@ pub async fn replay(
         )?;
         sub.job.replay_of = Some(id.clone());
         if let Submitted::Duplicate(other) = publish(&st, &sub).await? {
-            return Err(GatewayError::Internal(format!("replay collided with job {other}")));
+            return Err(GatewayError::Internal(format!(
+                "replay collided with job {other}"
+            )));
         }
         st.events()
             .emit(
