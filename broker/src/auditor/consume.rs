@@ -127,10 +127,10 @@ async fn ensure_consumer(
         max_ack_pending: 100_000,
         ..Default::default()
     };
-    Ok(stream
+    stream
         .get_or_create_consumer::<pull::Config>(name, cfg)
         .await
-        .map_err(|e| AuditorError::Nats(e.to_string()))?)
+        .map_err(|e| AuditorError::Nats(e.to_string()))
 }
 
 enum Src {

@@ -190,11 +190,7 @@ impl Record {
                 self.key_id = d.key_id.clone().or(self.key_id.take());
             }
             EventKind::CacheHit => self.cache = Some("hit".into()),
-            EventKind::CacheMiss => {
-                if self.cache.is_none() {
-                    self.cache = Some("miss".into());
-                }
-            }
+            EventKind::CacheMiss if self.cache.is_none() => self.cache = Some("miss".into()),
             EventKind::Queued => min_some(&mut self.queued_ms, ev.ts_ms),
             EventKind::Dequeued => min_some(&mut self.started_ms, ev.ts_ms),
             EventKind::FirstToken => min_some(&mut self.first_token_ms, ev.ts_ms),
