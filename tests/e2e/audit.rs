@@ -502,7 +502,9 @@ async fn auditor_keeps_up_with_a_burst_of_events() {
     let gw = gateway_with_auditor(&nats, dir.path(), "").await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let (jobs, per_job) = (1000usize, 10usize);
-    let ids: Vec<String> = (0..jobs).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let ids: Vec<String> = (0..jobs)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
     let t0 = std::time::Instant::now();
     let mut acks = Vec::with_capacity(jobs * per_job);
     for n in 0..per_job {
@@ -510,7 +512,11 @@ async fn auditor_keeps_up_with_a_burst_of_events() {
             let kind = if n == 0 { "received" } else { "attempt_failed" };
             let ev = json!({"v": 1, "job": id, "kind": kind, "ts_ms": 1_700_000_000_000u64 + n as u64,
                 "node": "burst", "attempt": n, "model": "mock/echo"});
-            acks.push(js.publish(format!("sy.events.{id}"), ev.to_string().into()).await.unwrap());
+            acks.push(
+                js.publish(format!("sy.events.{id}"), ev.to_string().into())
+                    .await
+                    .unwrap(),
+            );
             if acks.len() == 256 {
                 for a in acks.drain(..) {
                     a.await.unwrap();
@@ -534,14 +540,25 @@ async fn auditor_keeps_up_with_a_burst_of_events() {
         if info.num_pending == 0 && info.num_ack_pending == 0 {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "auditor fell behind: {info:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "auditor fell behind: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = t0.elapsed();
     let rate = (jobs * per_job) as f64 / total.as_secs_f64();
-    eprintln!("{} events published in {published:?}, all stored after {total:?} ({rate:.0}/s)", jobs * per_job);
+    eprintln!(
+        "{} events published in {published:?}, all stored after {total:?} ({rate:.0}/s)",
+        jobs * per_job
+    );
     for id in [&ids[0], &ids[jobs / 2], &ids[jobs - 1]] {
-        let rec: Value = gw.get(&format!("/v1/requests/{id}")).await.json().await.unwrap();
+        let rec: Value = gw
+            .get(&format!("/v1/requests/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(rec["events"].as_array().unwrap().len(), per_job, "{rec:#}");
         assert_eq!(rec["attempts"], (per_job - 1) as u64);
     }

@@ -244,3 +244,46 @@ async fn consume(
         tracing::debug!(messages = n, "auditor batch stored");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::{EventDetail, EventKind};
+
+    fn batch() -> Vec<Incoming> {
+        let ev = |seq, kind, ts| {
+            let mut e = Event::new("job-1", kind, "n").with(EventDetail {
+                body: (kind == EventKind::Received)
+                    .then(|| serde_json::json!({"api_key": "sk-abcdefghijklmnop"})),
+                attempt: Some(1),
+                ..Default::default()
+            });
+            e.ts_ms = ts;
+            Incoming::Event(seq, Box::new(e))
+        };
+        vec![
+            ev(1, EventKind::Received, 10),
+            ev(2, EventKind::Queued, 11),
+            ev(5, EventKind::Completed, 20),
+        ]
+    }
+
+    #[test]
+    fn a_redelivered_batch_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let policy = BodyPolicy {
+            store: true,
+            redactor: Redactor::default(),
+        };
+        assert_eq!(apply_batch(&store, &policy, batch()).unwrap(), 3);
+        let first = store.record("job-1").unwrap().unwrap();
+        assert_eq!(apply_batch(&store, &policy, batch()).unwrap(), 0);
+        assert_eq!(store.record("job-1").unwrap().unwrap(), first);
+        assert_eq!(store.events_of("job-1").unwrap().len(), 3);
+        assert_eq!(store.by_time.len(), 1);
+        let body = store.body("job-1", BodyKind::Request).unwrap().unwrap();
+        assert_eq!(body["api_key"], redact::REDACTED);
+        assert_eq!(first.duration_ms, Some(10));
+    }
+}

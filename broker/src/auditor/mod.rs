@@ -32,6 +32,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{AuditorClient, QueryError};
+
+/// Largest request body carried on the `received` event (and so stored). Larger bodies are
+/// left out, so that the event stays well under NATS's default 1 MiB payload limit next to
+/// the job that carries the same body.
+pub const MAX_EVENT_BODY_BYTES: usize = 256 * 1024;
 pub use record::Record;
 pub use store::Store;
 

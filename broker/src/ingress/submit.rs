@@ -160,6 +160,10 @@ fn audited_body(st: &AppState, job: &Job) -> Option<serde_json::Value> {
     if !cfg.store_bodies {
         return None;
     }
+    if job.body.get().len() > crate::auditor::MAX_EVENT_BODY_BYTES {
+        tracing::info!(job_id = %job.id, bytes = job.body.get().len(), "request body too large for the request log; not audited");
+        return None;
+    }
     let mut v: serde_json::Value = serde_json::from_str(job.body.get()).ok()?;
     crate::auditor::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
     Some(v)
