@@ -1,5 +1,7 @@
 //! The `switchyard` command line.
 
+mod cli;
+
 use anyhow::Context;
 use broker::config::Config;
 use broker::telemetry::LogFormat;
@@ -37,6 +39,49 @@ enum Cmd {
     Ingress,
     /// Run only the workers against a shared NATS.
     Worker,
+    /// Run only the auditor (request log and its NATS query service) against a shared NATS.
+    Auditor,
+    /// List the request log: `switchyard requests --status failed --since 1h`.
+    Requests {
+        #[command(flatten)]
+        filters: cli::requests::Filters,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the JSON page instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The gateway (default: http://<server.listen>).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print a request's lifecycle as a timeline.
+    Trace {
+        /// The request (job) id.
+        id: String,
+        /// Print the full record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The gateway (default: http://<server.listen>).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Resubmit a stored request as a new job, or every failed one in a window (--failed).
+    Replay {
+        /// The request (job) id; leave out with --failed.
+        #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+        id: Option<String>,
+        /// Replay every failed request matching the filters (needs --since).
+        #[arg(long)]
+        failed: bool,
+        #[command(flatten)]
+        window: cli::replay::Window,
+        #[command(flatten)]
+        over: cli::replay::Override,
+        /// The gateway (default: http://<server.listen>).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Print the effective config (secrets hidden) and exit.
     Config,
     /// Write the JSON Schema files of the wire types.
@@ -45,6 +90,15 @@ enum Cmd {
         #[arg(long, default_value = "schemas/json")]
         out: PathBuf,
     },
+}
+
+/// The gateway the client verbs talk to: `--url`, else the config's `server.listen`.
+fn gateway(config: Option<&std::path::Path>, url: Option<String>) -> anyhow::Result<cli::Gateway> {
+    let url = match url {
+        Some(u) => u,
+        None => cli::gateway::default_url(&Config::load(config)?),
+    };
+    Ok(cli::Gateway::new(&url))
 }
 
 #[allow(clippy::print_stdout)]
@@ -57,13 +111,48 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Ingress => Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
         Cmd::Worker => Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
+        Cmd::Auditor => Roles {
+            ingress: false,
+            worker: false,
+            auditor: true,
+            managed_nats: false,
+        },
+        Cmd::Requests {
+            filters,
+            limit,
+            json,
+            url,
+        } => {
+            let gw = gateway(cli.config.as_deref(), url)?;
+            return cli::requests::run(&gw, &filters, limit, json).await;
+        }
+        Cmd::Trace { id, json, url } => {
+            let gw = gateway(cli.config.as_deref(), url)?;
+            return cli::trace::run(&gw, &id, json).await;
+        }
+        Cmd::Replay {
+            id,
+            failed,
+            window,
+            over,
+            url,
+        } => {
+            let gw = gateway(cli.config.as_deref(), url)?;
+            return match (failed, id) {
+                (true, _) => cli::replay::failed(&gw, &window, &over).await,
+                (false, Some(id)) => cli::replay::one(&gw, &id, &over).await,
+                (false, None) => anyhow::bail!("name a request id, or pass --failed --since 1h"),
+            };
+        }
         Cmd::Config => {
             broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
             let cfg = Config::load(cli.config.as_deref())?;

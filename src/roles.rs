@@ -18,6 +18,8 @@ pub struct Roles {
     pub ingress: bool,
     /// The workers.
     pub worker: bool,
+    /// The auditor (request log and its NATS query service).
+    pub auditor: bool,
     /// Start a local nats-server when no `nats.url` is set.
     pub managed_nats: bool,
 }
@@ -27,6 +29,7 @@ impl Roles {
     pub const ALL: Roles = Roles {
         ingress: true,
         worker: true,
+        auditor: true,
         managed_nats: true,
     };
 }
@@ -112,6 +115,15 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
             anyhow::anyhow!("cannot start the worker: {e}; check that NATS JetStream is reachable")
         })?;
         tasks.push(tokio::spawn(running));
+    }
+    if roles.auditor {
+        match broker::auditor::start(client.clone(), topo.clone(), &cfg, shutdown.clone()).await {
+            Ok(started) => tasks.extend(started),
+            Err(e) => {
+                shutdown.cancel();
+                anyhow::bail!("{e}");
+            }
+        }
     }
     let mut http_addr = None;
     if roles.ingress {

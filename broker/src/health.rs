@@ -56,7 +56,7 @@ impl Health {
         }
     }
 
-    /// Circuit states by provider (`closed`, `open`, `half_open`).
+    /// Circuit states by target `provider/model` (`closed`, `open`, `half_open`).
     pub fn circuits(&self) -> HashMap<String, String> {
         self.inner
             .circuits
@@ -73,16 +73,27 @@ impl Health {
                 match bucket.watch_all().await {
                     Ok(mut w) => {
                         while let Some(Ok(e)) = w.next().await {
-                            let state = serde_json::from_slice::<serde_json::Value>(&e.value)
-                                .ok()
+                            let rec = serde_json::from_slice::<serde_json::Value>(&e.value).ok();
+                            let state = rec
+                                .as_ref()
                                 .and_then(|v| v["state"].as_str().map(str::to_string));
+                            let target = rec
+                                .as_ref()
+                                .and_then(|v| v["target"].as_str().map(str::to_string));
                             let mut c = me.inner.circuits.lock().unwrap_or_else(|p| p.into_inner());
-                            match (e.operation, state) {
-                                (kv::Operation::Put, Some(s)) => {
-                                    c.insert(e.key.clone(), s);
+                            match (e.operation, target, state) {
+                                (kv::Operation::Put, Some(t), Some(s)) => {
+                                    c.insert(t, s);
                                 }
                                 _ => {
-                                    c.remove(&e.key);
+                                    c.retain(|t, _| {
+                                        t.replace(
+                                            |ch: char| {
+                                                !ch.is_ascii_alphanumeric() && !"-/_=.".contains(ch)
+                                            },
+                                            "_",
+                                        ) != e.key
+                                    });
                                 }
                             }
                         }
@@ -96,12 +107,12 @@ impl Health {
 }
 
 impl TargetHealth for Health {
-    fn is_open(&self, provider: &str) -> bool {
+    fn is_open(&self, target: &str) -> bool {
         self.inner
             .circuits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(provider)
+            .get(target)
             .is_some_and(|s| s == "open")
     }
     fn busy(&self, provider: &str) -> usize {

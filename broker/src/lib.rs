@@ -4,6 +4,7 @@
 //! JetStream and relays results and chunks back; the workers (the `switchyard-workers`
 //! crate) execute the jobs.
 
+pub mod auditor;
 pub mod config;
 pub mod error;
 pub mod events;

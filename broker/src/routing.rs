@@ -15,8 +15,8 @@ struct Alias {
 /// What the router knows of targets right now: whether a provider's circuit is open, and
 /// how busy it is from this process's point of view.
 pub trait TargetHealth {
-    /// Whether calls to the provider are currently refused by its circuit breaker.
-    fn is_open(&self, provider: &str) -> bool;
+    /// Whether calls to the target (`provider/model`) are refused by its circuit breaker.
+    fn is_open(&self, target: &str) -> bool;
     /// Jobs this process has in flight on the provider.
     fn busy(&self, provider: &str) -> usize;
 }
@@ -46,7 +46,7 @@ pub struct Router {
 fn pick(weighted: &[(Target, u32)], health: &dyn TargetHealth) -> usize {
     let open: Vec<bool> = weighted
         .iter()
-        .map(|(t, _)| health.is_open(&t.provider))
+        .map(|(t, _)| health.is_open(&t.qualified()))
         .collect();
     let usable = |i: usize| !open[i] || open.iter().all(|o| *o);
     let total: u64 = (0..weighted.len())
@@ -263,8 +263,8 @@ mod tests {
 
     struct OpenA;
     impl TargetHealth for OpenA {
-        fn is_open(&self, p: &str) -> bool {
-            p == "a"
+        fn is_open(&self, t: &str) -> bool {
+            t.starts_with("a/")
         }
         fn busy(&self, _: &str) -> usize {
             0

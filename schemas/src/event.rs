@@ -126,6 +126,10 @@ pub struct EventDetail {
     /// The W3C traceparent of the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The request body, already redacted, on `received` (absent when bodies are not
+    /// audited). A JSON value, not raw, because the detail is flattened into the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// One lifecycle event of a job.

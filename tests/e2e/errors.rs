@@ -66,6 +66,7 @@ async fn oversized_body_is_413() {
         switchyard::Roles {
             ingress: true,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )

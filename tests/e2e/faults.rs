@@ -195,6 +195,7 @@ async fn fault_worker_sigkill_mid_call() {
         Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )

@@ -139,6 +139,7 @@ impl Gateway {
             Roles {
                 ingress: true,
                 worker: true,
+                auditor: false,
                 managed_nats: false,
             },
         )

@@ -11,6 +11,7 @@ mod anthropic_upstream;
 mod harness;
 mod upstream;
 
+mod audit;
 mod chaos;
 mod chat;
 mod embeddings;
@@ -20,6 +21,7 @@ mod jobs;
 mod messages;
 mod models;
 mod reliability;
+mod replay;
 mod sdk;
 mod serve;
 mod stream;

@@ -95,6 +95,7 @@ async fn refresh_without_workers_names_the_provider() {
         switchyard::Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )

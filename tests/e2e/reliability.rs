@@ -167,7 +167,9 @@ async fn circuit_opens_and_fails_fast() {
         );
     }
     let before = chaos.count();
-    let r = gw.post("/v1/chat/completions", chat("chaos/ok", "x")).await;
+    let r = gw
+        .post("/v1/chat/completions", chat("chaos/fault-500-100", "x"))
+        .await;
     assert_eq!(r.status(), 503, "open circuit fails fast");
     let v: Value = r.json().await.unwrap();
     assert!(
@@ -175,10 +177,13 @@ async fn circuit_opens_and_fails_fast() {
         "{v}"
     );
     assert_eq!(chaos.count(), before, "no upstream call while open");
+    // The circuit is per target: another model of the same provider still flows.
+    let ok = gw.post("/v1/chat/completions", chat("chaos/ok", "x")).await;
+    assert_eq!(ok.status(), 200);
     let mut open = false;
     for _ in 0..50 {
         let ready: Value = gw.get("/ready").await.json().await.unwrap();
-        if ready["circuits"]["chaos"] == "open" {
+        if ready["circuits"]["chaos/fault-500-100"] == "open" {
             open = true;
             break;
         }
@@ -275,6 +280,7 @@ async fn cancelled_queued_job_never_reaches_upstream() {
         Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -291,6 +297,7 @@ async fn cancelled_queued_job_never_reaches_upstream() {
         Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -313,6 +320,7 @@ async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
         Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -323,6 +331,7 @@ async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
         Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -399,6 +408,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
         Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -409,6 +419,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
         Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -436,6 +447,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
         Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -455,6 +467,7 @@ async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
         Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )
@@ -492,6 +505,7 @@ async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
         Roles {
             ingress: false,
             worker: true,
+            auditor: false,
             managed_nats: false,
         },
     )

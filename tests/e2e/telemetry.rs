@@ -387,6 +387,7 @@ async fn metrics_report_consumer_backlog_and_auditor_lag() {
         switchyard::Roles {
             ingress: true,
             worker: false,
+            auditor: false,
             managed_nats: false,
         },
     )

@@ -9,11 +9,13 @@ use switchyard::Roles;
 const WORKER_ONLY: Roles = Roles {
     ingress: false,
     worker: true,
+    auditor: false,
     managed_nats: false,
 };
 const INGRESS_ONLY: Roles = Roles {
     ingress: true,
     worker: false,
+    auditor: false,
     managed_nats: false,
 };
 

@@ -18,6 +18,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[models.<alias>]`.
     pub models: BTreeMap<String, ModelAlias>,
+    /// `[auditor]`: the request log.
+    pub auditor: AuditorConfig,
     /// `[telemetry]`: OpenTelemetry traces.
     pub telemetry: TelemetryConfig,
 }
@@ -136,6 +138,53 @@ impl Default for WorkerConfig {
             max_deliver: 5,
             drain_timeout_ms: 30_000,
         }
+    }
+}
+
+/// `[auditor]`: the durable request log (see `broker::auditor`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditorConfig {
+    /// Where the sled store lives (default: `<nats.data_dir>/auditor`).
+    pub data_dir: Option<PathBuf>,
+    /// The durable consumer names' stem: each auditor with its own name keeps a full copy.
+    pub consumer: String,
+    /// Records older than this are deleted (0 = keep forever).
+    pub max_age_s: u64,
+    /// Oldest records are deleted while the stored data is larger than this (0 = no limit).
+    pub max_bytes: u64,
+    /// How often retention runs.
+    pub retention_interval_s: u64,
+    /// Store request and response bodies (redacted); `false` stores none.
+    pub store_bodies: bool,
+    /// Extra JSON paths to redact in bodies, dotted (`metadata.user`, `messages.*.content`).
+    pub redact_paths: Vec<String>,
+    /// Messages fetched and written per batch.
+    pub batch: usize,
+}
+
+impl Default for AuditorConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            consumer: "sy_auditor".into(),
+            max_age_s: 7 * 24 * 3600,
+            max_bytes: 0,
+            retention_interval_s: 60,
+            store_bodies: true,
+            redact_paths: Vec::new(),
+            batch: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// The auditor's store directory.
+    pub fn auditor_dir(&self) -> PathBuf {
+        self.auditor
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.nats.data_dir.join("auditor"))
     }
 }
 

@@ -6,12 +6,14 @@
 mod cancel;
 mod chat;
 mod embeddings;
+mod follow;
 mod health;
 mod jobs;
 pub mod layers;
 mod messages;
 mod metrics;
 mod models;
+mod requests;
 mod sse;
 mod submit;
 mod wait;
@@ -104,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/cancel", post(cancel::cancel_job))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
+        .route("/v1/requests", get(requests::list))
+        .route("/v1/requests/{id}", get(requests::get))
+        .route("/v1/requests/{id}/events", get(requests::events))
+        .route("/v1/requests/{id}/replay", post(requests::replay))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())

@@ -157,6 +157,22 @@ fn idempotency_kv_key(key_id: Option<&str>, key: &str) -> String {
     format!("{}.{hex}", key_id.unwrap_or("anon"))
 }
 
+/// The request body for the `received` event, redacted as the auditor config says, or
+/// `None` when bodies are not audited.
+fn audited_body(st: &AppState, job: &Job) -> Option<serde_json::Value> {
+    let cfg = &st.cfg().auditor;
+    if !cfg.store_bodies {
+        return None;
+    }
+    if job.body.get().len() > crate::auditor::MAX_EVENT_BODY_BYTES {
+        tracing::info!(job_id = %job.id, bytes = job.body.get().len(), "request body too large for the request log; not audited");
+        return None;
+    }
+    let mut v: serde_json::Value = serde_json::from_str(job.body.get()).ok()?;
+    crate::auditor::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
+    Some(v)
+}
+
 /// Publishes the job (awaiting the JetStream ack) and emits `received` and `queued`.
 pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, GatewayError> {
     let job = &sub.job;
@@ -176,6 +192,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
                 key_id: job.key_id.clone(),
                 traceparent: job.traceparent.clone(),
                 related_job: job.replay_of.clone(),
+                body: audited_body(st, job),
                 ..Default::default()
             },
         )

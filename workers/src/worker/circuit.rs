@@ -1,9 +1,12 @@
-//! A circuit breaker per provider (target): opens on consecutive failures or a high error
-//! rate, lets one half-open probe through after `open_ms`, and publishes its state changes to
-//! the `sy_circuits` KV bucket so ingresses route around open circuits and `/ready` shows them.
+//! A circuit breaker per target (`provider/model`, with the provider's policy): opens on
+//! consecutive failures or a high error rate, lets one half-open probe through after
+//! `open_ms`, and publishes its state changes to the `sy_circuits` KV bucket so ingresses
+//! route around open circuits and `/ready` shows them. A failing model does not trip the
+//! healthy models of the same provider.
 
 use crate::error::ErrorKind;
 use broker::config::CircuitPolicy;
+use schemas::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -24,6 +27,8 @@ pub enum CircuitState {
 /// What is stored in the KV bucket under the provider name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CircuitRecord {
+    /// The target, `provider/model`.
+    pub target: String,
     /// The state.
     pub state: CircuitState,
     /// The worker node that changed it.
@@ -143,27 +148,32 @@ impl Breakers {
         }
     }
 
-    fn with<T>(&self, provider: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
+    fn with<T>(&self, target: &Target, f: impl FnOnce(&mut Breaker) -> T) -> T {
         let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(provider.to_string()).or_insert_with(|| {
-            Breaker::new(self.policies.get(provider).cloned().unwrap_or_default())
+        let b = map.entry(target.qualified()).or_insert_with(|| {
+            Breaker::new(
+                self.policies
+                    .get(&target.provider)
+                    .cloned()
+                    .unwrap_or_default(),
+            )
         });
         f(b)
     }
 
     /// Whether a call may go out now; the second value is a state change to publish.
-    pub fn allow(&self, provider: &str) -> (bool, Option<CircuitState>) {
-        self.with(provider, |b| b.allow(Instant::now()))
+    pub fn allow(&self, target: &Target) -> (bool, Option<CircuitState>) {
+        self.with(target, |b| b.allow(Instant::now()))
     }
 
     /// Records a call's outcome; returns the new state when it changed.
-    pub fn record(&self, provider: &str, ok: bool) -> Option<CircuitState> {
-        self.with(provider, |b| b.record(ok, Instant::now()))
+    pub fn record(&self, target: &Target, ok: bool) -> Option<CircuitState> {
+        self.with(target, |b| b.record(ok, Instant::now()))
     }
 
     /// The current state.
-    pub fn state(&self, provider: &str) -> CircuitState {
-        self.with(provider, |b| b.state)
+    pub fn state(&self, target: &Target) -> CircuitState {
+        self.with(target, |b| b.state)
     }
 }
 

@@ -132,10 +132,10 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                 if cancel.is_cancelled() {
                     return cancelled(shared, job, Some(target), attempts);
                 }
-                let (allowed, change) = shared.breakers.allow(&target.provider);
-                shared.publish_circuit(&target.provider, change);
+                let (allowed, change) = shared.breakers.allow(target);
+                shared.publish_circuit(target, change);
                 if !allowed {
-                    break ProviderError::new(ErrorKind::Overloaded, &target.provider, "the circuit breaker of this provider is open after repeated failures; try again later");
+                    break ProviderError::new(ErrorKind::Overloaded, &target.provider, "the circuit breaker of this target is open after repeated failures; try again later");
                 }
                 observe::next_target(previous, target);
                 previous = Some(target);
@@ -180,16 +180,16 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                             &done.response,
                             t0.elapsed(),
                         );
-                        let change = shared.breakers.record(&target.provider, true);
-                        shared.publish_circuit(&target.provider, change);
+                        let change = shared.breakers.record(target, true);
+                        shared.publish_circuit(target, change);
                         return completed(shared, job, target, attempts, done);
                     }
                     Err(f) => f,
                 };
                 observe::attempt_failed(&attempt_span, &upstream, target, &err, t0.elapsed());
                 if counts_against_target(err.kind) {
-                    let change = shared.breakers.record(&target.provider, false);
-                    shared.publish_circuit(&target.provider, change);
+                    let change = shared.breakers.record(target, false);
+                    shared.publish_circuit(target, change);
                 }
                 let more = tries < policy.retry.max_attempts && err.retryable() && !streamed;
                 let wait = more.then(|| backoff::delay(&policy.retry, tries, err.retry_after));

@@ -52,8 +52,9 @@ impl Shared {
         self.providers.get(provider).cloned().unwrap_or_default()
     }
 
-    /// Publishes a circuit state change to the `sy_circuits` bucket (off the hot path).
-    pub fn publish_circuit(&self, provider: &str, change: Option<CircuitState>) {
+    /// Publishes a circuit state change to the `sy_circuits` bucket (off the hot path) and
+    /// the circuit gauge.
+    pub fn publish_circuit(&self, target: &schemas::Target, change: Option<CircuitState>) {
         let Some(state) = change else { return };
         use broker::telemetry::metrics::{circuit_state, Circuit};
         let gauge = match state {
@@ -61,15 +62,27 @@ impl Shared {
             CircuitState::HalfOpen => Circuit::HalfOpen,
             CircuitState::Open => Circuit::Open,
         };
-        circuit_state(provider, provider, gauge);
-        tracing::warn!(provider = %provider, state = ?state, "circuit breaker changed state");
+        let name = target.qualified();
+        circuit_state(&target.provider, &name, gauge);
+        tracing::warn!(target = %name, state = ?state, "circuit breaker changed state");
         let rec = CircuitRecord {
+            target: name.clone(),
             state,
             node: self.events.node().to_string(),
             ts_ms: schemas::now_ms(),
         };
+        // KV keys allow `[-/_=.a-zA-Z0-9]`; the record carries the exact target.
+        let key: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-/_=.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let kv = self.topo.circuits.clone();
-        let key = provider.to_string();
         tokio::spawn(async move {
             if let Ok(v) = serde_json::to_vec(&rec) {
                 if let Err(e) = kv.put(&key, v.into()).await {

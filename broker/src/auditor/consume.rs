@@ -1,0 +1,289 @@
+//! The durable pull consumers on `SY_EVENTS` and `SY_RESULTS`, written to the store in
+//! batches: one sled write pass and one flush per batch, then one ack (`AckPolicy::All`)
+//! for the whole batch. A crash before the ack redelivers the batch, and the idempotent
+//! keys and record folding store it once.
+
+use super::record::Record;
+use super::redact::{self, Redactor};
+use super::store::{BodyKind, Store, StoredEvent};
+use super::AuditorError;
+use crate::config::AuditorConfig;
+use crate::nats::Topology;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{stream, Message};
+use futures::StreamExt;
+use schemas::{Event, JobResult};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One decoded message.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A lifecycle event with its stream sequence.
+    Event(u64, Box<Event>),
+    /// A job's result.
+    Result(Box<JobResult>),
+}
+
+impl Incoming {
+    fn job(&self) -> &str {
+        match self {
+            Self::Event(_, e) => &e.job,
+            Self::Result(r) => &r.id,
+        }
+    }
+    fn ts(&self) -> u64 {
+        match self {
+            Self::Event(_, e) => e.ts_ms,
+            Self::Result(r) => r.finished_ms,
+        }
+    }
+}
+
+/// How bodies are treated.
+#[derive(Debug, Clone)]
+pub struct BodyPolicy {
+    /// Store bodies at all.
+    pub store: bool,
+    /// How to redact them.
+    pub redactor: Redactor,
+}
+
+/// Writes one batch: events under their (job, seq) keys, bodies redacted, records folded.
+pub fn apply_batch(
+    store: &Store,
+    policy: &BodyPolicy,
+    items: Vec<Incoming>,
+) -> Result<usize, AuditorError> {
+    let mut by_job: HashMap<String, Vec<Incoming>> = HashMap::new();
+    for it in items {
+        by_job.entry(it.job().to_string()).or_default().push(it);
+    }
+    let mut new_events = 0;
+    for (job, items) in by_job {
+        let prev = store.record(&job)?;
+        let first_ts = items.iter().map(Incoming::ts).min().unwrap_or(0);
+        let mut rec = prev.clone().unwrap_or_else(|| Record::new(&job, first_ts));
+        for it in items {
+            match it {
+                Incoming::Event(seq, mut ev) => {
+                    if let Some(mut body) = ev.detail.body.take() {
+                        if policy.store {
+                            policy.redactor.value(&mut body);
+                            store.put_body(&job, BodyKind::Request, &body)?;
+                            rec.has_request = true;
+                        }
+                    }
+                    if let Some(e) = ev.detail.error.take() {
+                        ev.detail.error = Some(redact::text(&e).into_owned());
+                    }
+                    rec.apply(&ev);
+                    if store.put_event(&StoredEvent { seq, event: *ev })? {
+                        new_events += 1;
+                    }
+                }
+                Incoming::Result(r) => {
+                    if policy.store {
+                        let body = r
+                            .response
+                            .as_ref()
+                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b.get()).ok())
+                            .or_else(|| {
+                                r.error.as_ref().and_then(|e| serde_json::to_value(e).ok())
+                            });
+                        if let Some(mut body) = body {
+                            policy.redactor.value(&mut body);
+                            store.put_body(&job, BodyKind::Response, &body)?;
+                            rec.has_response = true;
+                        }
+                    }
+                    rec.apply_result(&r);
+                }
+            }
+        }
+        store.put_record(&rec, prev.as_ref())?;
+    }
+    Ok(new_events)
+}
+
+/// The durable consumer names of an auditor.
+pub fn consumer_names(cfg: &AuditorConfig) -> (String, String) {
+    let stem = cfg.consumer.replace(['.', '*', '>', ' '], "_");
+    (format!("{stem}_events"), format!("{stem}_results"))
+}
+
+async fn ensure_consumer(
+    stream: &stream::Stream,
+    name: &str,
+    filter: String,
+) -> Result<PullConsumer, AuditorError> {
+    let cfg = pull::Config {
+        durable_name: Some(name.to_string()),
+        filter_subject: filter,
+        ack_policy: AckPolicy::All,
+        deliver_policy: DeliverPolicy::All,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 100_000,
+        ..Default::default()
+    };
+    stream
+        .get_or_create_consumer::<pull::Config>(name, cfg)
+        .await
+        .map_err(|e| AuditorError::Nats(e.to_string()))
+}
+
+enum Src {
+    Events(Result<Message, async_nats::jetstream::consumer::pull::MessagesError>),
+    Results(Result<Message, async_nats::jetstream::consumer::pull::MessagesError>),
+}
+
+fn decode(src: Src, items: &mut Vec<Incoming>, last: &mut [Option<Message>; 2]) {
+    let (msg, slot) = match src {
+        Src::Events(Ok(m)) => (m, 0),
+        Src::Results(Ok(m)) => (m, 1),
+        Src::Events(Err(e)) | Src::Results(Err(e)) => {
+            tracing::warn!(error = %e, "auditor consumer error; continuing");
+            return;
+        }
+    };
+    let item = if slot == 0 {
+        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        serde_json::from_slice::<Event>(&msg.payload)
+            .map(|e| Incoming::Event(seq, Box::new(e)))
+            .map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice::<JobResult>(&msg.payload)
+            .map(|r| Incoming::Result(Box::new(r)))
+            .map_err(|e| e.to_string())
+    };
+    match item {
+        Ok(i) => items.push(i),
+        Err(e) => {
+            tracing::warn!(subject = %msg.subject, error = %e, "undecodable message skipped by the auditor")
+        }
+    }
+    last[slot] = Some(msg);
+}
+
+/// Consumes until `stop`, reconnecting the consumers after errors.
+pub async fn run(
+    store: Store,
+    topo: Topology,
+    cfg: AuditorConfig,
+    policy: BodyPolicy,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        match consume(&store, &topo, &cfg, &policy, &stop).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "auditor consumer stopped; restarting in 1 s");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    if let Err(e) = store.flush().await {
+        tracing::warn!(error = %e, "auditor store flush on shutdown failed");
+    }
+}
+
+async fn consume(
+    store: &Store,
+    topo: &Topology,
+    cfg: &AuditorConfig,
+    policy: &BodyPolicy,
+    stop: &CancellationToken,
+) -> Result<(), AuditorError> {
+    let batch = cfg.batch.max(1);
+    let (ev_name, res_name) = consumer_names(cfg);
+    let p = topo.subjects.prefix();
+    let events = ensure_consumer(&topo.events, &ev_name, format!("{p}.events.>")).await?;
+    let results = ensure_consumer(&topo.results, &res_name, format!("{p}.results.>")).await?;
+    let open = |c: PullConsumer| async move {
+        c.stream()
+            .max_messages_per_batch(batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| AuditorError::Nats(e.to_string()))
+    };
+    let merged = futures::stream::select(
+        open(events).await?.map(Src::Events),
+        open(results).await?.map(Src::Results),
+    );
+    let mut chunks = merged.ready_chunks(batch);
+    loop {
+        let chunk = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            c = chunks.next() => c,
+        };
+        let Some(chunk) = chunk else {
+            return Err(AuditorError::Nats("the message stream ended".into()));
+        };
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut last: [Option<Message>; 2] = [None, None];
+        for src in chunk {
+            decode(src, &mut items, &mut last);
+        }
+        let n = items.len();
+        let (st, pol) = (store.clone(), policy.clone());
+        tokio::task::spawn_blocking(move || apply_batch(&st, &pol, items))
+            .await
+            .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
+        store.flush().await?;
+        for m in last.into_iter().flatten() {
+            m.ack()
+                .await
+                .map_err(|e| AuditorError::Nats(e.to_string()))?;
+        }
+        tracing::debug!(messages = n, "auditor batch stored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::{EventDetail, EventKind};
+
+    fn batch() -> Vec<Incoming> {
+        let ev = |seq, kind, ts| {
+            let mut e = Event::new("job-1", kind, "n").with(EventDetail {
+                body: (kind == EventKind::Received)
+                    .then(|| serde_json::json!({"api_key": "sk-abcdefghijklmnop"})),
+                attempt: Some(1),
+                ..Default::default()
+            });
+            e.ts_ms = ts;
+            Incoming::Event(seq, Box::new(e))
+        };
+        vec![
+            ev(1, EventKind::Received, 10),
+            ev(2, EventKind::Queued, 11),
+            ev(5, EventKind::Completed, 20),
+        ]
+    }
+
+    #[test]
+    fn a_redelivered_batch_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let policy = BodyPolicy {
+            store: true,
+            redactor: Redactor::default(),
+        };
+        assert_eq!(apply_batch(&store, &policy, batch()).unwrap(), 3);
+        let first = store.record("job-1").unwrap().unwrap();
+        assert_eq!(apply_batch(&store, &policy, batch()).unwrap(), 0);
+        assert_eq!(store.record("job-1").unwrap().unwrap(), first);
+        assert_eq!(store.events_of("job-1").unwrap().len(), 3);
+        assert_eq!(store.by_time.len(), 1);
+        let body = store.body("job-1", BodyKind::Request).unwrap().unwrap();
+        assert_eq!(body["api_key"], redact::REDACTED);
+        assert_eq!(first.duration_ms, Some(10));
+    }
+}

@@ -1,0 +1,113 @@
+//! The auditor: a durable consumer of every lifecycle event and result, persisted to sled,
+//! answering queries as the NATS service `switchyard-auditor`.
+//!
+//! - [`consume`]: the pull consumers and batched, idempotent writes
+//! - [`store`]: sled trees and keys
+//! - [`record`]: the job record folded from events and the result
+//! - [`query`]: get, list, stats, timeline
+//! - [`service`]: the NATS service; [`client`]: asking it
+//! - [`retention`]: deletion by age and size
+//! - [`redact`]: secrets never stored in clear
+//! - [`replay`]: the body of a replayed job
+//! - [`window`]: time arguments (`1h`, RFC 3339)
+//!
+//! Several auditors may run: each with its own `auditor.consumer` keeps a full copy; the
+//! service's queue group lets any of them answer.
+
+pub mod client;
+pub mod consume;
+pub mod query;
+pub mod record;
+pub mod redact;
+pub mod replay;
+pub mod retention;
+pub mod service;
+pub mod store;
+pub mod window;
+
+use crate::config::Config;
+use crate::nats::Topology;
+use std::path::PathBuf;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{AuditorClient, QueryError};
+
+/// Largest request body carried on the `received` event (and so stored). Larger bodies are
+/// left out, so that the event stays well under NATS's default 1 MiB payload limit next to
+/// the job that carries the same body.
+pub const MAX_EVENT_BODY_BYTES: usize = 256 * 1024;
+pub use record::Record;
+pub use store::Store;
+
+/// What can go wrong in the auditor.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditorError {
+    /// The store cannot be opened.
+    #[error("cannot open the auditor store at {0}: {1}. Check auditor.data_dir, its permissions, and that no other auditor process uses the same directory.")]
+    Open(PathBuf, String),
+    /// A sled read or write failed.
+    #[error("auditor store error: {0}. Check free disk space and the auditor.data_dir volume.")]
+    Store(#[from] sled::Error),
+    /// Stored data or a message cannot be decoded.
+    #[error("auditor data cannot be decoded: {0}")]
+    Corrupt(String),
+    /// NATS refused a consumer or a subscription.
+    #[error(
+        "auditor NATS error: {0}. The auditor retries; check that nats-server runs with JetStream."
+    )]
+    Nats(String),
+    /// No such record.
+    #[error("{0}")]
+    NotFound(String),
+    /// The query is malformed.
+    #[error("{0}")]
+    BadQuery(String),
+}
+
+impl AuditorError {
+    /// The HTTP status an ingress answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound(_) => 404,
+            Self::BadQuery(_) => 400,
+            _ => 500,
+        }
+    }
+}
+
+/// Opens the store and starts the consumer, the service and retention; they stop on `stop`.
+pub async fn start(
+    client: async_nats::Client,
+    topo: Topology,
+    cfg: &Config,
+    stop: CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, AuditorError> {
+    let dir = cfg.auditor_dir();
+    let store = Store::open(&dir)?;
+    tracing::info!(dir = %dir.display(), records = store.len(), consumer = %cfg.auditor.consumer, "auditor store open");
+    let policy = consume::BodyPolicy {
+        store: cfg.auditor.store_bodies,
+        redactor: redact::Redactor::new(&cfg.auditor.redact_paths),
+    };
+    let prefix = topo.subjects.prefix().to_string();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(consume::run(
+        store.clone(),
+        topo,
+        cfg.auditor.clone(),
+        policy,
+        stop.clone(),
+    )));
+    tasks.push(tokio::spawn(retention::run(
+        store.clone(),
+        cfg.auditor.clone(),
+        stop.clone(),
+    )));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = service::run(client, prefix, store, stop).await {
+            tracing::error!(error = %e, "auditor service stopped");
+        }
+    }));
+    Ok(tasks)
+}

@@ -1,0 +1,258 @@
+//! The request log over HTTP, answered by asking the auditor service over NATS:
+//! `GET /v1/requests`, `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]`
+//! and `POST /v1/requests/{id}/replay`.
+
+use super::chat::validate_chat;
+use super::submit::{parse, publish, read_body, Submission, Submitted};
+use super::{follow, AppState, JobId};
+use crate::auditor::query::{FullRecord, ListQuery};
+use crate::auditor::replay::{replay_body, replay_model, ReplayOverride};
+use crate::auditor::window::parse_time;
+use crate::auditor::{AuditorClient, QueryError};
+use crate::error::GatewayError;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use schemas::openai::ChatRequest;
+use schemas::{EventDetail, EventKind, Mode, Operation};
+use serde::Deserialize;
+use serde_json::json;
+
+fn auditor(st: &AppState) -> AuditorClient {
+    AuditorClient::new(st.client().clone(), st.topo().subjects.prefix())
+}
+
+/// Maps a failed auditor query to the client-facing error.
+pub fn query_error(e: QueryError) -> GatewayError {
+    match e {
+        QueryError::NoAuditor { .. } => GatewayError::Unavailable(e.to_string()),
+        QueryError::Status {
+            status: 404,
+            message,
+        } => GatewayError::NotFound(message),
+        QueryError::Status {
+            status: 400,
+            message,
+        } => GatewayError::BadRequest {
+            message,
+            param: None,
+        },
+        other => GatewayError::Internal(other.to_string()),
+    }
+}
+
+/// Checks that `id` looks like a job id.
+pub fn check_id(id: &str) -> Result<(), GatewayError> {
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
+        GatewayError::bad_request(
+            format!(
+                "`{id}` is not a request id; ids are UUIDs as returned in X-Switchyard-Job-Id."
+            ),
+            Some("id"),
+        )
+    })
+}
+
+fn query_rejected(e: QueryRejection) -> GatewayError {
+    GatewayError::bad_request(
+        format!("The query string is invalid: {e}. Fix it and try again."),
+        None,
+    )
+}
+
+/// Query parameters of `GET /v1/requests`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    model: Option<String>,
+    provider: Option<String>,
+    key: Option<String>,
+    q: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
+    let now = schemas::now_ms();
+    let time = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.is_empty())
+            .map(|s| parse_time(&s, now).map_err(|m| GatewayError::bad_request(m, Some(name))))
+            .transpose()
+    };
+    let limit = p
+        .limit
+        .filter(|s| !s.is_empty())
+        .map(|l| {
+            l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                GatewayError::bad_request(
+                    format!("limit must be a positive number (at most 1000), got `{l}`."),
+                    Some("limit"),
+                )
+            })
+        })
+        .transpose()?;
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(ListQuery {
+        status: nonempty(p.status),
+        model: nonempty(p.model),
+        provider: nonempty(p.provider),
+        key: nonempty(p.key),
+        q: nonempty(p.q),
+        since_ms: time(p.since, "since")?,
+        until_ms: time(p.until, "until")?,
+        limit,
+        cursor: nonempty(p.cursor),
+    })
+}
+
+/// `GET /v1/requests`: a filtered page, newest first.
+pub async fn list(
+    State(st): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Response {
+    let out = async {
+        let Query(p) = params.map_err(query_rejected)?;
+        let q = to_query(p)?;
+        let page: serde_json::Value = auditor(&st).call("list", &q).await.map_err(query_error)?;
+        Ok::<_, GatewayError>(Json(json!({
+            "object": "list",
+            "data": page["data"],
+            "has_more": page["has_more"],
+            "next_cursor": page["next_cursor"],
+        })))
+    }
+    .await;
+    out.into_response()
+}
+
+/// `GET /v1/requests/{id}`: the full record.
+pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let out = async {
+        check_id(&id)?;
+        let rec: serde_json::Value = auditor(&st)
+            .call("get", &json!({ "id": id }))
+            .await
+            .map_err(query_error)?;
+        Ok::<_, GatewayError>(Json(rec))
+    }
+    .await;
+    out.into_response()
+}
+
+/// Query parameters of `GET /v1/requests/{id}/events`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventsParams {
+    follow: Option<String>,
+}
+
+/// `GET /v1/requests/{id}/events`: the timeline, or with `follow=true` a live SSE stream.
+pub async fn events(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<EventsParams>, QueryRejection>,
+) -> Response {
+    let out = async {
+        check_id(&id)?;
+        let Query(p) = params.map_err(query_rejected)?;
+        let follow = match p.follow.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(GatewayError::bad_request(
+                    format!("follow must be true or false, got `{other}`."),
+                    Some("follow"),
+                ))
+            }
+        };
+        if follow {
+            return follow::stream(st, id).await;
+        }
+        let tl: serde_json::Value = auditor(&st)
+            .call("events", &json!({ "id": id }))
+            .await
+            .map_err(query_error)?;
+        Ok(Json(tl).into_response())
+    }
+    .await;
+    out.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /v1/requests/{id}/replay`: resubmits the stored request as a new queued job.
+pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Body) -> Response {
+    let out = async {
+        check_id(&id)?;
+        let raw = read_body(body, st.cfg().server.max_body_bytes).await?;
+        let over: ReplayOverride = if raw.iter().all(u8::is_ascii_whitespace) {
+            ReplayOverride::default()
+        } else {
+            parse(&raw)?
+        };
+        let rec: FullRecord = auditor(&st)
+            .call("get", &json!({ "id": id }))
+            .await
+            .map_err(query_error)?;
+        let bad = |e: crate::auditor::AuditorError| GatewayError::bad_request(e.to_string(), None);
+        let model = replay_model(&rec, &over).map_err(bad)?;
+        let body = replay_body(&rec, &model).map_err(bad)?;
+        let bytes = Bytes::from(
+            serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?,
+        );
+        let req: ChatRequest = parse(&bytes)?;
+        validate_chat(&req)?;
+        let route = st.models().resolve(&req.model)?;
+        let new_id = JobId::new().0;
+        let mut sub = Submission::new(
+            &st,
+            new_id.clone(),
+            Operation::Chat,
+            Mode::Queued,
+            req.model.clone(),
+            route,
+            &bytes,
+            &HeaderMap::new(),
+        )?;
+        sub.job.replay_of = Some(id.clone());
+        if let Submitted::Duplicate(other) = publish(&st, &sub).await? {
+            return Err(GatewayError::Internal(format!(
+                "replay collided with job {other}"
+            )));
+        }
+        st.events()
+            .emit(
+                &id,
+                EventKind::Replayed,
+                EventDetail {
+                    related_job: Some(new_id.clone()),
+                    model: Some(req.model.clone()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        tracing::info!(job_id = %new_id, replay_of = %id, model = %req.model, "replay queued");
+        Ok::<_, GatewayError>((
+            StatusCode::ACCEPTED,
+            [
+                (header::LOCATION, format!("/v1/jobs/{new_id}")),
+                (
+                    header::HeaderName::from_static(super::JOB_ID_HEADER),
+                    new_id.clone(),
+                ),
+            ],
+            Json(json!({
+                "id": new_id,
+                "object": "job",
+                "status": "queued",
+                "model": req.model,
+                "replay_of": id,
+                "url": format!("/v1/jobs/{new_id}"),
+            })),
+        ))
+    }
+    .await;
+    out.into_response()
+}

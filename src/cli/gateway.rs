@@ -1,0 +1,97 @@
+//! The HTTP client of the CLI verbs.
+
+use anyhow::{anyhow, Context};
+use broker::config::Config;
+use serde_json::Value;
+
+/// A gateway's base URL and an HTTP client.
+pub struct Gateway {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// The gateway URL: `--url`, else `http://<server.listen>` (a wildcard address becomes
+/// loopback).
+pub fn default_url(cfg: &Config) -> String {
+    let listen = cfg
+        .server
+        .listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    format!("http://{listen}")
+}
+
+impl Gateway {
+    /// A client of the gateway at `base`.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn decode(&self, what: &str, resp: reqwest::Response) -> anyhow::Result<Value> {
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("{what}: the gateway answered {status} without JSON"))?;
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            return Err(anyhow!("{what}: {status}: {msg}"));
+        }
+        Ok(body)
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach the gateway at {}: {e}. Start it with `switchyard serve`, or pass --url",
+            self.base
+        )
+    }
+
+    /// `GET path` with `query`, as JSON.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.decode(&format!("GET {path}"), resp).await
+    }
+
+    /// `POST path` with a JSON body, as JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.decode(&format!("POST {path}"), resp).await
+    }
+
+    /// Every record matching `filters`, following the cursor through all pages.
+    pub async fn all_requests(&self, filters: &[(&str, String)]) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = filters.to_vec();
+            q.push(("limit", "1000".into()));
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page = self.get("/v1/requests", &q).await?;
+            if let Some(d) = page["data"].as_array() {
+                out.extend(d.iter().cloned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) if page["has_more"].as_bool() == Some(true) => cursor = Some(c.into()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
