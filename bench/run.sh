@@ -159,8 +159,9 @@ names = ["switchyard", "nats-server", "mock-upstream"]
 rest = used[3] - sum(used[:3])
 print()
 print(f"CPU in the first {secs:.1f} s of the max-throughput run (core-seconds; {cores} cores = {secs * int(cores):.1f} available):")
+reqs = rps * secs  # requests served in the CPU window (at the run's average rate)
 for n, u in zip(names, used[:3]):
-    print(f"  {n:<14}{u:>7.1f}")
+    print(f"  {n:<14}{u:>7.1f}   = {u / reqs * 1e6:>5.0f} us of CPU per request")
 print(f"  {'wrk + others':<14}{rest:>7.1f}   (wrk itself and every other process on the machine)")
 print()
 print("targets: p50 overhead < 1 ms at 500 req/s; >= 5000 req/s sustained")
