@@ -115,14 +115,15 @@ wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$WORK/post.lua" "$GATEWAY" >/dev/
 CPU0=("$(proc_ticks "$SY_PID")" "$(proc_ticks "$NATS_PID")" "$(proc_ticks "$UP_PID")" "$(machine_ticks)" "$(date +%s%N)")
 wrk -t"$THREADS" -c"$CONNS" -d"${MAX_SECONDS}s" --timeout 10s -s "$WORK/post.lua" "$GATEWAY" >"$WORK/wrk.txt" &
 WRK_PID=$!
+PIDS+=("$WRK_PID")
 PERF_PIDS=()
 if [[ -n "${PROFILE:-}" ]] && command -v perf >/dev/null; then
   # PROFILE=DIR: record call graphs of switchyard and nats-server under full load into DIR.
   mkdir -p "$PROFILE"
   perf record -F 199 --call-graph dwarf,16384 -p "$SY_PID" -o "$PROFILE/switchyard.perf" -- sleep $((MAX_SECONDS - 2)) 2>/dev/null &
-  PERF_PIDS+=($!)
+  PERF_PIDS+=($!); PIDS+=($!)
   perf record -F 499 -g -p "$NATS_PID" -o "$PROFILE/nats-server.perf" -- sleep $((MAX_SECONDS - 2)) 2>/dev/null &
-  PERF_PIDS+=($!)
+  PERF_PIDS+=($!); PIDS+=($!)
 fi
 for ((s = 5; s < MAX_SECONDS; s += 5)); do sleep 5; printf '  [max] %ss\n' "$s" >&2; done
 CPU1=("$(proc_ticks "$SY_PID")" "$(proc_ticks "$NATS_PID")" "$(proc_ticks "$UP_PID")" "$(machine_ticks)" "$(date +%s%N)")
