@@ -10,7 +10,8 @@ use std::time::Duration;
 /// Connects to NATS with reconnects forever; `name` shows in the server's connection list.
 ///
 /// The first connection is retried by the client in the background, so a role started
-/// before its NATS comes up waits for it instead of failing.
+/// before its NATS comes up waits for it instead of failing. `url` may list several servers
+/// of one cluster, comma-separated (`nats://a:4222,nats://b:4222`).
 pub async fn connect(
     url: &str,
     cfg: &NatsConfig,
@@ -37,7 +38,15 @@ pub async fn connect(
             async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, e)
         })?;
     }
-    opts.connect(url).await
+    opts.connect(server_list(url)).await
+}
+
+/// The servers of a comma-separated `nats.url`, blanks dropped.
+fn server_list(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Whether the client is connected right now.
@@ -46,4 +55,18 @@ pub fn is_connected(client: &async_nats::Client) -> bool {
         client.connection_state(),
         async_nats::connection::State::Connected
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_list;
+
+    #[test]
+    fn comma_separated_urls_are_split() {
+        assert_eq!(
+            server_list("nats://a:4222, nats://b:4222,,nats://c:4222"),
+            vec!["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+        assert_eq!(server_list("nats://a:4222"), vec!["nats://a:4222"]);
+    }
 }
