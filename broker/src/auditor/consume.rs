@@ -50,6 +50,9 @@ pub struct BodyPolicy {
     pub redactor: Redactor,
 }
 
+/// How long the consumer gathers messages for one write and flush.
+const GROUP_COMMIT: Duration = Duration::from_millis(50);
+
 /// Writes one batch: events under their (job, seq) keys, bodies redacted, records folded.
 pub fn apply_batch(
     store: &Store,
@@ -230,12 +233,29 @@ async fn consume(
         for src in chunk {
             decode(src, &mut items, &mut last);
         }
+        // Group commit: gather what arrives within GROUP_COMMIT (up to `batch` messages) so
+        // one disk flush covers many events under load.
+        let until = tokio::time::Instant::now() + GROUP_COMMIT;
+        while items.len() < batch {
+            match tokio::time::timeout_at(until, chunks.next()).await {
+                Ok(Some(more)) => {
+                    for src in more {
+                        decode(src, &mut items, &mut last);
+                    }
+                }
+                _ => break,
+            }
+        }
         let n = items.len();
         let (st, pol) = (store.clone(), policy.clone());
-        tokio::task::spawn_blocking(move || apply_batch(&st, &pol, items))
-            .await
-            .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
-        store.flush().await?;
+        // Writing and flushing block on disk: keep them off the async workers that serve
+        // requests.
+        tokio::task::spawn_blocking(move || {
+            apply_batch(&st, &pol, items)?;
+            st.flush_blocking()
+        })
+        .await
+        .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
         for m in last.into_iter().flatten() {
             m.ack()
                 .await

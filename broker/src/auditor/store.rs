@@ -128,6 +128,12 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes to disk, blocking the calling thread (call it from a blocking task).
+    pub fn flush_blocking(&self) -> Result<(), AuditorError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The record of `job`.
     pub fn record(&self, job: &str) -> Result<Option<Record>, AuditorError> {
         self.records

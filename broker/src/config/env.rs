@@ -114,8 +114,44 @@ fn set_path(doc: &mut toml::Table, path: &[&str], value: toml::Value) {
     }
 }
 
-/// Replaces `${VAR}` (and `${VAR:-default}`) with the env var's value.
+/// The byte offset where a TOML line's comment starts (a `#` outside quotes), if any.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' => return Some(i),
+            None => {}
+        }
+    }
+    None
+}
+
+/// Replaces `${VAR}` (and `${VAR:-default}`) with the env var's value, outside comments.
 pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (code, comment) = line.split_at(comment_start(line).unwrap_or(line.len()));
+        out.push_str(&interpolate_code(code, &lookup)?);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+fn interpolate_code(
+    text: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -147,6 +183,16 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_are_left_alone() {
+        let look = |v: &str| (v == "K").then(|| "v".to_string());
+        let text = "# api_key = \"${UNSET}\"\nkey = \"${K}#not-a-comment\" # ${ALSO_UNSET}\n";
+        assert_eq!(
+            interpolate(text, look).as_deref(),
+            Ok("# api_key = \"${UNSET}\"\nkey = \"v#not-a-comment\" # ${ALSO_UNSET}\n")
+        );
+    }
 
     #[test]
     fn interpolates_and_defaults() {

@@ -62,7 +62,7 @@ async fn job_id(mut req: Request, next: Next) -> Response {
         if QUIET_ROUTES.contains(&route.as_str()) {
             tracing::debug!(status, took_ms, "request answered");
         } else {
-            tracing::info!(status, took_ms, "request answered");
+            tracing::debug!(status, took_ms, "request answered");
         }
     });
     if !resp.headers().contains_key(JOB_ID_HEADER) {

@@ -169,7 +169,7 @@ pub fn finished(job: &Job, r: &JobResult) {
         outcome,
         took,
     );
-    tracing::info!(
+    tracing::debug!(
         outcome,
         attempts = r.attempts,
         took_ms = took.as_millis() as u64,
