@@ -59,7 +59,7 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
     if max_tokens_default == 0 {
         return Err("max_tokens_default: must be at least 1".into());
     }
-    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
+    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
     Ok(Arc::new(Anthropic {
         name: name.to_string(),
         base_url,

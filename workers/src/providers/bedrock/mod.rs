@@ -95,7 +95,7 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
             return Err("no AWS credentials: set access_key_id and secret_access_key (or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY env vars), or a Bedrock api_key".into())
         }
     };
-    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
+    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
     Ok(Arc::new(Bedrock {
         name: name.to_string(),
         endpoint,

@@ -45,7 +45,7 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
         ));
     }
     let api_version: String = option(cfg, "api_version")?.unwrap_or_else(|| "v1beta".into());
-    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
+    let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
     Ok(Arc::new(Gemini {
         name: name.to_string(),
         base_url,

@@ -58,7 +58,7 @@ impl<E: Endpoint> Compat<E> {
     /// table of extra headers), `connect_timeout_ms`.
     pub fn new(name: &str, cfg: &ProviderConfig, endpoint: E) -> Result<Self, String> {
         let headers: Option<std::collections::BTreeMap<String, String>> = option(cfg, "headers")?;
-        let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(10_000);
+        let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
         Ok(Self {
             name: name.to_string(),
             endpoint,
