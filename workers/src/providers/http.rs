@@ -80,3 +80,43 @@ pub fn excerpt(body: &[u8]) -> String {
         s.to_string()
     }
 }
+
+/// How an adapter turns an upstream error answer (status, headers, body) into its error.
+pub type ErrorMapper = fn(&str, u16, &reqwest::header::HeaderMap, &[u8]) -> ProviderError;
+
+/// Sends `rb`; a non-2xx answer is read whole and mapped by the adapter's `error`.
+pub async fn send(
+    provider: &str,
+    rb: reqwest::RequestBuilder,
+    error: ErrorMapper,
+) -> Result<reqwest::Response, ProviderError> {
+    let resp = rb.send().await.map_err(|e| transport_error(provider, &e))?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(error(provider, status, &headers, &body))
+}
+
+/// Reads a JSON answer, with a decode error that quotes the start of the body.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    resp: reqwest::Response,
+) -> Result<T, ProviderError> {
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Decode,
+            provider,
+            format!(
+                "cannot decode the upstream answer: {e}; body: {}",
+                excerpt(&body)
+            ),
+        )
+    })
+}

@@ -12,7 +12,7 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-use super::http::{client, excerpt, transport_error};
+use super::http::client;
 use super::option;
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
@@ -111,37 +111,14 @@ impl Anthropic {
                     .max(Duration::from_millis(1)),
             );
         }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(error::from_response(&self.name, status, &headers, &body))
+        super::http::send(&self.name, rb, error::from_response).await
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
         resp: reqwest::Response,
     ) -> Result<T, ProviderError> {
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Decode,
-                &self.name,
-                format!(
-                    "cannot decode the upstream answer: {e}; body: {}",
-                    excerpt(&body)
-                ),
-            )
-        })
+        super::http::json(&self.name, resp).await
     }
 }
 

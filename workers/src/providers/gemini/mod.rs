@@ -99,17 +99,7 @@ impl Gemini {
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(error::from_response(&self.name, status, &headers, &body))
+        super::http::send(&self.name, rb, error::from_response).await
     }
 
     async fn json<T: serde::de::DeserializeOwned>(

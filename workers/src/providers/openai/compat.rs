@@ -7,7 +7,7 @@
 use super::{error, stream};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
-use crate::providers::http::{client, excerpt, transport_error};
+use crate::providers::http::client;
 use crate::providers::option;
 use broker::config::ProviderConfig;
 use futures::future::BoxFuture;
@@ -102,17 +102,7 @@ impl<E: Endpoint> Compat<E> {
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(error::from_body(&self.name, status, &headers, &body))
+        crate::providers::http::send(&self.name, rb, error::from_body).await
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
@@ -120,20 +110,7 @@ impl<E: Endpoint> Compat<E> {
         rb: reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
         let resp = self.send(rb).await?;
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
-        serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Decode,
-                &self.name,
-                format!(
-                    "cannot decode the upstream answer: {e}; body: {}",
-                    excerpt(&body)
-                ),
-            )
-        })
+        crate::providers::http::json(&self.name, resp).await
     }
 }
 
