@@ -117,6 +117,8 @@ impl Config {
                 "mock".into(),
                 ProviderConfig {
                     kind: "mock".into(),
+                    // Listed in GET /v1/models; the mock answers any model name.
+                    models: vec!["echo".into(), "embed".into()],
                     ..Default::default()
                 },
             );
