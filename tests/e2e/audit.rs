@@ -570,3 +570,56 @@ async fn auditor_keeps_up_with_a_burst_of_events() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn two_auditors_each_keep_a_full_copy() {
+    let nats = Nats::start().await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gw = Gateway::start_roles(&nats, "", GATEWAY_ONLY).await;
+    let a = Gateway::start_roles(
+        &nats,
+        &auditor_toml(a_dir.path(), "consumer = \"sy_auditor_a\""),
+        AUDITOR_ONLY,
+    )
+    .await;
+    let b = Gateway::start_roles(
+        &nats,
+        &auditor_toml(b_dir.path(), "consumer = \"sy_auditor_b\""),
+        AUDITOR_ONLY,
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = gw
+            .post(
+                "/v1/chat/completions",
+                chat("mock/echo", &format!("copy {i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        ids.push(job_id(&r));
+    }
+    for id in &ids {
+        wait_record(&gw, id, |v| kinds(v).len() == 6).await;
+    }
+    // Either auditor can go away: the other still has every record.
+    a.stop().await;
+    for id in &ids {
+        let rec = wait_record(&gw, id, |v| kinds(v).len() == 6).await;
+        assert_eq!(rec["status"], "completed");
+    }
+    let b_dir_path = b_dir.path().to_path_buf();
+    b.stop().await;
+    let a = Gateway::start_roles(
+        &nats,
+        &auditor_toml(a_dir.path(), "consumer = \"sy_auditor_a\""),
+        AUDITOR_ONLY,
+    )
+    .await;
+    for id in &ids {
+        wait_record(&gw, id, |v| kinds(v).len() == 6).await;
+    }
+    assert!(b_dir_path.exists());
+    a.stop().await;
+    gw.stop().await;
+}
