@@ -101,6 +101,11 @@ fn gateway(config: Option<&std::path::Path>, url: Option<String>) -> anyhow::Res
     Ok(cli::Gateway::new(&url))
 }
 
+/// mimalloc: the gateway allocates many short-lived buffers per request, where glibc's
+/// malloc showed up as about a fifth of the CPU in the load test (bench/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::print_stdout)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
