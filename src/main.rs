@@ -113,24 +113,9 @@ async fn main() -> anyhow::Result<()> {
     let format: LogFormat = cli.log_format.parse().map_err(anyhow::Error::msg)?;
     let roles = match cli.cmd {
         Cmd::Serve => Roles::ALL,
-        Cmd::Ingress => Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-        Cmd::Worker => Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-        Cmd::Auditor => Roles {
-            ingress: false,
-            worker: false,
-            auditor: true,
-            managed_nats: false,
-        },
+        Cmd::Ingress => Roles::INGRESS,
+        Cmd::Worker => Roles::WORKER,
+        Cmd::Auditor => Roles::AUDITOR,
         Cmd::Requests {
             filters,
             limit,

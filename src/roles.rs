@@ -32,6 +32,27 @@ impl Roles {
         auditor: true,
         managed_nats: true,
     };
+    /// Only the HTTP ingress (`switchyard ingress`), against a shared NATS.
+    pub const INGRESS: Roles = Roles {
+        ingress: true,
+        worker: false,
+        auditor: false,
+        managed_nats: false,
+    };
+    /// Only the workers (`switchyard worker`), against a shared NATS.
+    pub const WORKER: Roles = Roles {
+        ingress: false,
+        worker: true,
+        auditor: false,
+        managed_nats: false,
+    };
+    /// Only the auditor (`switchyard auditor`), against a shared NATS.
+    pub const AUDITOR: Roles = Roles {
+        ingress: false,
+        worker: false,
+        auditor: true,
+        managed_nats: false,
+    };
 }
 
 /// A running process; [`Running::stop`] shuts it down in order.

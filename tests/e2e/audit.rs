@@ -17,12 +17,7 @@ pub const ALL_WITH_AUDITOR: Roles = Roles {
     managed_nats: false,
 };
 
-pub const AUDITOR_ONLY: Roles = Roles {
-    ingress: false,
-    worker: false,
-    auditor: true,
-    managed_nats: false,
-};
+pub const AUDITOR_ONLY: Roles = Roles::AUDITOR;
 
 pub const GATEWAY_ONLY: Roles = Roles {
     ingress: true,

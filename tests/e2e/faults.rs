@@ -189,17 +189,7 @@ fn spawn_worker(cfg: &std::path::Path) -> std::process::Child {
 #[tokio::test]
 async fn fault_worker_sigkill_mid_call() {
     let nats = Nats::start().await;
-    let gw = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let gw = Gateway::start_roles(&nats, "", Roles::INGRESS).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("w.toml");
     std::fs::write(

@@ -89,17 +89,7 @@ async fn refresh_merges_the_live_models_of_each_provider() {
 async fn refresh_without_workers_names_the_provider() {
     let nats = Nats::start().await;
     let up = Upstream::start().await;
-    let gw = Gateway::start_roles(
-        &nats,
-        &up.provider_toml("up"),
-        switchyard::Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let gw = Gateway::start_roles(&nats, &up.provider_toml("up"), switchyard::Roles::INGRESS).await;
     let resp = gw.get("/v1/models?refresh=true").await;
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();

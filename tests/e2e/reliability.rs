@@ -274,34 +274,14 @@ async fn cancel_running_queued_and_disconnected_jobs() {
 #[tokio::test]
 async fn cancelled_queued_job_never_reaches_upstream() {
     let nats = Nats::start().await;
-    let ingress = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let ingress = Gateway::start_roles(&nats, "", Roles::INGRESS).await;
     let r = ingress.post("/v1/jobs", chat("mock/echo", "never")).await;
     let id = job_id(&r);
     let c = ingress
         .post(&format!("/v1/jobs/{id}/cancel"), json!({}))
         .await;
     assert_eq!(c.status(), 202, "no worker yet: cancelling");
-    let worker = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let worker = Gateway::start_roles(&nats, "", Roles::WORKER).await;
     let j = wait_job(&ingress, &id, Duration::from_secs(5)).await;
     assert_eq!(j["status"], "cancelled", "{j}");
     assert_eq!(j["attempts"], 0);
@@ -317,25 +297,10 @@ async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
     let gw = Gateway::start_roles(
         &nats,
         "[providers.ghost]\nkind = \"mock\"\n",
-        Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
+        Roles::INGRESS,
     )
     .await;
-    let worker = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let worker = Gateway::start_roles(&nats, "", Roles::WORKER).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let jobs = js.get_stream("SY_JOBS").await.unwrap();
@@ -402,26 +367,11 @@ async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
 #[tokio::test]
 async fn shutdown_hands_back_jobs_that_cannot_finish() {
     let nats = Nats::start().await;
-    let ingress = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let ingress = Gateway::start_roles(&nats, "", Roles::INGRESS).await;
     let w1 = Gateway::start_roles(
         &nats,
         "[server]\nnode = \"leaving\"\n[worker]\ndrain_timeout_ms = 300\n",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
+        Roles::WORKER,
     )
     .await;
     let slow = job_id(
@@ -441,17 +391,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
         q["status"], "completed",
         "a short job finishes during the drain"
     );
-    let w2 = Gateway::start_roles(
-        &nats,
-        "[server]\nnode = \"staying\"\n",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let w2 = Gateway::start_roles(&nats, "[server]\nnode = \"staying\"\n", Roles::WORKER).await;
     let s = wait_job(&ingress, &slow, Duration::from_secs(8)).await;
     assert_eq!(s["status"], "completed", "{s}");
     w2.stop().await;
@@ -461,17 +401,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
 #[tokio::test]
 async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
     let nats = Nats::start().await;
-    let ingress = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let ingress = Gateway::start_roles(&nats, "", Roles::INGRESS).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(job_id(
@@ -499,17 +429,7 @@ async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "the ingress reconnected by itself");
-    let worker = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let worker = Gateway::start_roles(&nats, "", Roles::WORKER).await;
     for id in &ids {
         let j = wait_job(&ingress, id, Duration::from_secs(10)).await;
         assert_eq!(j["status"], "completed", "{j}");

@@ -384,12 +384,7 @@ async fn metrics_report_consumer_backlog_and_auditor_lag() {
     let gw = Gateway::start_roles(
         &nats,
         "[providers.idle]\nkind = \"mock\"\n",
-        switchyard::Roles {
-            ingress: true,
-            worker: false,
-            auditor: false,
-            managed_nats: false,
-        },
+        switchyard::Roles::INGRESS,
     )
     .await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());

@@ -6,18 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use switchyard::Roles;
 
-const WORKER_ONLY: Roles = Roles {
-    ingress: false,
-    worker: true,
-    auditor: false,
-    managed_nats: false,
-};
-const INGRESS_ONLY: Roles = Roles {
-    ingress: true,
-    worker: false,
-    auditor: false,
-    managed_nats: false,
-};
+const WORKER_ONLY: Roles = Roles::WORKER;
+const INGRESS_ONLY: Roles = Roles::INGRESS;
 
 #[tokio::test]
 async fn two_workers_share_one_consumer() {
