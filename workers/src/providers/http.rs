@@ -120,3 +120,19 @@ pub async fn json<T: serde::de::DeserializeOwned>(
         )
     })
 }
+
+/// Checks that a base URL is absolute (HTTP or HTTPS) and trims its trailing `/`.
+pub fn check_base_url(raw: &str) -> Result<String, String> {
+    let base = raw.trim().trim_end_matches('/').to_string();
+    if !base.starts_with("http://") && !base.starts_with("https://") {
+        return Err(format!(
+            "base_url: `{base}` must start with http:// or https://"
+        ));
+    }
+    Ok(base)
+}
+
+/// The provider's `base_url` (else `default`), checked by [`check_base_url`].
+pub fn base_url(cfg: &broker::config::ProviderConfig, default: &str) -> Result<String, String> {
+    check_base_url(cfg.base_url.as_deref().unwrap_or(default))
+}

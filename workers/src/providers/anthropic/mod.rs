@@ -36,17 +36,7 @@ pub struct Anthropic {
 
 /// Builds the adapter from its config entry.
 pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
-    let base_url = cfg
-        .base_url
-        .clone()
-        .unwrap_or_else(|| "https://api.anthropic.com".into())
-        .trim_end_matches('/')
-        .to_string();
-    if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
-        return Err(format!(
-            "base_url: `{base_url}` must start with http:// or https://"
-        ));
-    }
+    let base_url = super::http::base_url(cfg, "https://api.anthropic.com")?;
     let mut headers: Vec<(String, String)> =
         option::<std::collections::BTreeMap<String, String>>(cfg, "headers")?
             .unwrap_or_default()

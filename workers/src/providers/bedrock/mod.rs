@@ -66,17 +66,10 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
             "region: `{region}` is not an AWS region like us-east-1"
         ));
     }
-    let endpoint = cfg
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
-        .trim_end_matches('/')
-        .to_string();
-    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        return Err(format!(
-            "base_url: `{endpoint}` must start with http:// or https://"
-        ));
-    }
+    let endpoint = super::http::base_url(
+        cfg,
+        &format!("https://bedrock-runtime.{region}.amazonaws.com"),
+    )?;
     let key_id = opt("access_key_id", "AWS_ACCESS_KEY_ID")?;
     let secret = opt("secret_access_key", "AWS_SECRET_ACCESS_KEY")?;
     let api_key = cfg

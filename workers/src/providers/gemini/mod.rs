@@ -33,17 +33,7 @@ pub struct Gemini {
 
 /// Builds the adapter from its config entry.
 pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
-    let base_url = cfg
-        .base_url
-        .clone()
-        .unwrap_or_else(|| "https://generativelanguage.googleapis.com".into())
-        .trim_end_matches('/')
-        .to_string();
-    if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
-        return Err(format!(
-            "base_url: `{base_url}` must start with http:// or https://"
-        ));
-    }
+    let base_url = super::http::base_url(cfg, "https://generativelanguage.googleapis.com")?;
     let api_version: String = option(cfg, "api_version")?.unwrap_or_else(|| "v1beta".into());
     let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
     Ok(Arc::new(Gemini {

@@ -44,13 +44,7 @@ pub struct Compat<E> {
 
 /// Checks that a base URL is absolute and trims its trailing `/`.
 pub fn base_url(raw: &str) -> Result<String, String> {
-    let base = raw.trim().trim_end_matches('/').to_string();
-    if !base.starts_with("http://") && !base.starts_with("https://") {
-        return Err(format!(
-            "base_url: `{base}` must start with http:// or https://"
-        ));
-    }
-    Ok(base)
+    crate::providers::http::check_base_url(raw)
 }
 
 impl<E: Endpoint> Compat<E> {
