@@ -157,12 +157,10 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
                 )
             })?;
         http_addr = Some(listener.local_addr()?);
-        let app = ingress::router(AppState::new(
-            client.clone(),
-            topo.clone(),
-            events.clone(),
-            cfg.clone(),
-        ));
+        let state = AppState::new(client.clone(), topo.clone(), events.clone(), cfg.clone())
+            .await
+            .context("cannot subscribe to job results on NATS; check that it is reachable")?;
+        let app = ingress::router(state);
         let stop = shutdown.clone();
         ingress_task = Some(tokio::spawn(async move {
             let served = axum::serve(listener, app)

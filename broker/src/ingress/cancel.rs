@@ -98,7 +98,7 @@ pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> R
         }
         let mut w = Waiter::subscribe(&st, &id, false).await?;
         request_cancel(&st, &id).await?;
-        match w.result(Duration::from_secs(5)).await {
+        match w.result(&st, Duration::from_secs(5)).await {
             Some(r) => Ok(Json(result_view(&r)).into_response()),
             None => Ok((
                 StatusCode::ACCEPTED,

@@ -138,7 +138,7 @@ pub async fn submit(st: &AppState, sub: &Submission) -> Result<(String, Outcome)
     if mode == Mode::Stream && w.chunks.is_some() {
         return Ok((id, Outcome::Streaming(w, guards)));
     }
-    let out = match w.result(Duration::from_millis(sub.timeout_ms)).await {
+    let out = match w.result(st, Duration::from_millis(sub.timeout_ms)).await {
         Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),
         None => Err(GatewayError::Timeout {
             job_id: id,
@@ -191,7 +191,7 @@ async fn duplicate(
     let mut w = Waiter::subscribe(st, &id, false).await?;
     let r = match stored_result(st, &id).await? {
         Some(r) => Some(r),
-        None => w.result(Duration::from_millis(timeout_ms)).await,
+        None => w.result(st, Duration::from_millis(timeout_ms)).await,
     };
     match r {
         Some(r) => Ok((id, Outcome::Finished(Box::new(r)))),

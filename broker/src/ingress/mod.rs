@@ -14,6 +14,7 @@ mod messages;
 mod metrics;
 mod models;
 mod requests;
+mod results;
 mod sse;
 mod submit;
 mod wait;
@@ -24,6 +25,7 @@ use crate::health::Health;
 use crate::nats::Topology;
 use crate::routing::Router as ModelRouter;
 use axum::routing::{get, post};
+use results::ResultRouter;
 use axum::Router;
 use std::sync::Arc;
 
@@ -50,15 +52,22 @@ struct Inner {
     models: ModelRouter,
     health: Health,
     cfg: Config,
+    results: Arc<ResultRouter>,
 }
 
 impl AppState {
-    /// State over a connected client and an ensured topology.
-    pub fn new(client: async_nats::Client, topo: Topology, events: EventSink, cfg: Config) -> Self {
+    /// State over a connected client and an ensured topology; subscribes to the results.
+    pub async fn new(
+        client: async_nats::Client,
+        topo: Topology,
+        events: EventSink,
+        cfg: Config,
+    ) -> Result<Self, crate::error::GatewayError> {
         let models = ModelRouter::new(&cfg);
         let health = Health::default();
         health.follow(topo.circuits.clone());
-        Self {
+        let results = ResultRouter::start(&client, &topo.subjects).await?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 topo,
@@ -66,8 +75,9 @@ impl AppState {
                 models,
                 health,
                 cfg,
+                results,
             }),
-        }
+        })
     }
     /// The NATS client.
     pub fn client(&self) -> &async_nats::Client {
@@ -92,6 +102,10 @@ impl AppState {
     /// The config.
     pub fn cfg(&self) -> &Config {
         &self.inner.cfg
+    }
+    /// The requests waiting for job results.
+    pub fn results(&self) -> &Arc<ResultRouter> {
+        &self.inner.results
     }
 }
 

@@ -78,7 +78,7 @@ async fn next(w: &mut Waiter, deadline: Instant) -> Next {
             tokio::select! {
                 biased;
                 Some(m) = chunks.next() => serde_json::from_slice::<StreamChunk>(&m.payload).ok().map(Next::Chunk),
-                Some(m) = w.results.next() => serde_json::from_slice::<JobResult>(&m.payload).ok().map(|r| Next::Result(Box::new(r))),
+                Some(m) = w.results.recv() => serde_json::from_slice::<JobResult>(&m).ok().map(|r| Next::Result(Box::new(r))),
                 else => Some(Next::Timeout),
             }
         })

@@ -1,55 +1,71 @@
-//! Waiting for a job's result: a subscription opened before the job is published, and the
-//! stored result for jobs that already finished.
+//! Waiting for a job's result: registered with the ingress's result router before the job is
+//! published, and the stored result for jobs that already finished.
 
 use super::AppState;
 use crate::error::{unavailable, GatewayError};
-use futures::StreamExt;
+use super::results::ResultSlot;
 use schemas::{Event, JobResult};
 use std::time::Duration;
 
-/// Subscriptions to a job's result (and chunks, for streams).
+/// A request's wait for its job: the result through the ingress's [`ResultRouter`], and the
+/// chunks when streaming.
+///
+/// [`ResultRouter`]: super::results::ResultRouter
 pub struct Waiter {
-    /// `sy.results.<id>`.
-    pub results: async_nats::Subscriber,
+    id: String,
+    /// The job's result, routed from the ingress's one results subscription.
+    pub results: ResultSlot,
     /// `sy.chunks.<id>`, when streaming.
     pub chunks: Option<async_nats::Subscriber>,
 }
 
 impl Waiter {
-    /// Subscribes to the job's result (and chunks when `stream`).
+    /// Registers for the job's result (and subscribes to its chunks when `stream`); call it
+    /// before publishing the job.
     pub async fn subscribe(st: &AppState, id: &str, stream: bool) -> Result<Self, GatewayError> {
         if !crate::nats::is_connected(st.client()) {
             return Err(unavailable("not connected"));
         }
-        let s = &st.topo().subjects;
-        let results = st
-            .client()
-            .subscribe(s.results(id))
-            .await
-            .map_err(unavailable)?;
         let chunks = if stream {
             Some(
                 st.client()
-                    .subscribe(s.chunks(id))
+                    .subscribe(st.topo().subjects.chunks(id))
                     .await
                     .map_err(unavailable)?,
             )
         } else {
             None
         };
-        Ok(Self { results, chunks })
+        Ok(Self {
+            id: id.to_string(),
+            results: st.results().register(id),
+            chunks,
+        })
     }
 
-    /// The next result message within `timeout`; `None` when it passed.
-    pub async fn result(&mut self, timeout: Duration) -> Option<JobResult> {
+    /// The job's result within `timeout`; `None` when it passed. At the deadline the result
+    /// is looked up in `SY_RESULTS` once more, in case it was published while this ingress
+    /// was reconnecting to NATS.
+    pub async fn result(&mut self, st: &AppState, timeout: Duration) -> Option<JobResult> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.results.next())
-                .await
-                .ok()??;
-            match serde_json::from_slice::<JobResult>(&msg.payload) {
+            let Ok(got) = tokio::time::timeout_at(deadline, self.results.recv()).await else {
+                break;
+            };
+            let Some(payload) = got else { break };
+            match serde_json::from_slice::<JobResult>(&payload) {
                 Ok(r) => return Some(r),
-                Err(e) => tracing::warn!(error = %e, "undecodable result message skipped"),
+                Err(e) => {
+                    tracing::warn!(job_id = %self.id, error = %e, "undecodable result message skipped");
+                    break;
+                }
+            }
+        }
+        match stored_result(st, &self.id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(job_id = %self.id, error = %e, "cannot look up the stored result");
+                None
             }
         }
     }

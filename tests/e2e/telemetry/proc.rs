@@ -21,8 +21,9 @@ impl Proc {
         std::fs::write(
             &cfg,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nrequest_timeout_ms = 10000\n[nats]\nurl = \"{}\"\n{extra_toml}",
-                nats.url()
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nrequest_timeout_ms = 10000\n[nats]\nurl = \"{}\"\ndata_dir = \"{}\"\n{extra_toml}",
+                nats.url(),
+                dir.path().display()
             ),
         )
         .unwrap();
