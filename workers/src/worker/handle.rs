@@ -80,7 +80,11 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
                 super::observe::finished(job, &r);
                 emit_final(shared, job, &r).await;
             }
-            if let Err(e) = msg.double_ack().await {
+            // A plain ack, not a double ack: the result is stored under the job's
+            // `Nats-Msg-Id`, so if this ack is lost the redelivery finds the result and
+            // only acks (`already_done`). Waiting for the server's confirmation would cost
+            // a round trip per job for nothing.
+            if let Err(e) = msg.ack().await {
                 tracing::warn!(error = %e, "ack failed; the job may be redelivered and will be deduplicated");
             }
         }
