@@ -34,7 +34,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run every role in one process, with a managed nats-server when no nats.url is set.
-    Serve,
+    Serve {
+        /// Leave a role out of this process, e.g. `--without auditor` when the auditor runs
+        /// on its own (`switchyard auditor`); repeat for more.
+        #[arg(long, value_name = "ROLE", value_parser = ["ingress", "worker", "auditor"])]
+        without: Vec<String>,
+    },
     /// Run only the HTTP ingress against a shared NATS.
     Ingress,
     /// Run only the workers against a shared NATS.
@@ -112,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let format: LogFormat = cli.log_format.parse().map_err(anyhow::Error::msg)?;
     let roles = match cli.cmd {
-        Cmd::Serve => Roles::ALL,
+        Cmd::Serve { without } => Roles::ALL.without(&without),
         Cmd::Ingress => Roles::INGRESS,
         Cmd::Worker => Roles::WORKER,
         Cmd::Auditor => Roles::AUDITOR,
@@ -163,6 +168,9 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    if !(roles.ingress || roles.worker || roles.auditor) {
+        anyhow::bail!("`serve --without` left no role to run; leave out at most two of ingress, worker and auditor");
+    }
     let cfg = Config::load(cli.config.as_deref())?;
     let telemetry =
         broker::telemetry::init(Some(&cfg.telemetry), format).map_err(anyhow::Error::msg)?;

@@ -55,6 +55,21 @@ impl Roles {
     };
 }
 
+impl Roles {
+    /// These roles minus the named ones (`ingress`, `worker`, `auditor`; others are ignored).
+    pub fn without(mut self, names: &[String]) -> Roles {
+        for n in names {
+            match n.as_str() {
+                "ingress" => self.ingress = false,
+                "worker" => self.worker = false,
+                "auditor" => self.auditor = false,
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
 /// A running process; [`Running::stop`] shuts it down in order.
 pub struct Running {
     /// Where the ingress listens.

@@ -94,3 +94,67 @@ fn config_comes_from_file_env_and_provider_keys() {
         "{err}"
     );
 }
+
+/// `serve --without auditor`: ingress and workers in one process, the request log elsewhere.
+#[tokio::test]
+async fn serve_without_the_auditor_runs_the_request_path_only() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sy.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[nats]\nurl = \"{}\"\ndata_dir = \"{}\"\n",
+            nats.url(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--without", "auditor", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "serve --without auditor became ready");
+    let r = http
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&chat("mock/echo", "no auditor"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: no auditor");
+    let r = http.get(format!("{base}/v1/requests")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "no auditor answers the request log");
+    assert!(
+        !dir.path().join("auditor").exists(),
+        "no auditor store was opened"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn serve_without_every_role_is_refused() {
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--without", "ingress", "--without", "worker", "--without", "auditor"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("left no role to run"), "{err}");
+}
