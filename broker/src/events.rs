@@ -16,18 +16,28 @@ pub const MAX_IN_FLIGHT: usize = 1000;
 /// A cheap handle to emit lifecycle events.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Encoded>,
     node: Arc<str>,
+    subjects: Subjects,
+}
+
+/// An event ready to publish: its subject, its job (for logs) and its JSON. Events are
+/// encoded by the caller so the channel moves three pointers, not the whole `Event`.
+struct Encoded {
+    subject: String,
+    job: String,
+    payload: Vec<u8>,
 }
 
 impl EventSink {
     /// Starts the publishing task.
     pub fn start(js: async_nats::jetstream::Context, subjects: Subjects, node: &str) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(publish_loop(js, subjects, rx));
+        tokio::spawn(publish_loop(js, rx));
         Self {
             tx,
             node: node.into(),
+            subjects,
         }
     }
 
@@ -45,30 +55,33 @@ impl EventSink {
     /// Emits a prepared event.
     pub async fn send(&self, ev: Event) {
         crate::telemetry::metrics::from_event(&ev);
-        if self.tx.send(ev).await.is_err() {
+        let payload = match serde_json::to_vec(&ev) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(job_id = %ev.job, error = %e, "cannot encode event");
+                return;
+            }
+        };
+        let encoded = Encoded {
+            subject: self.subjects.events(&ev.job),
+            job: ev.job,
+            payload,
+        };
+        if self.tx.send(encoded).await.is_err() {
             tracing::warn!("event publisher stopped; event dropped");
         }
     }
 }
 
-async fn publish_loop(
-    js: async_nats::jetstream::Context,
-    subjects: Subjects,
-    mut rx: mpsc::Receiver<Event>,
-) {
+async fn publish_loop(js: async_nats::jetstream::Context, mut rx: mpsc::Receiver<Encoded>) {
     let mut acks = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
             Some(res) = acks.next(), if !acks.is_empty() => log_ack(res),
             ev = rx.recv(), if acks.len() < MAX_IN_FLIGHT => {
-                let Some(ev) = ev else { break };
-                let job = ev.job.clone();
-                let payload = match serde_json::to_vec(&ev) {
-                    Ok(p) => p,
-                    Err(e) => { tracing::warn!(job_id = %job, error = %e, "cannot encode event"); continue; }
-                };
-                match js.publish(subjects.events(&job), payload.into()).await {
+                let Some(Encoded { subject, job, payload }) = ev else { break };
+                match js.publish(subject, payload.into()).await {
                     Ok(ack) => acks.push(async move { (job, ack.await) }),
                     Err(e) => tracing::warn!(job_id = %job, error = %e, "cannot publish event"),
                 }
