@@ -284,10 +284,12 @@ async fn consume(
                 Some(Ok(msg)) => {
                     let shared = shared.clone();
                     let stop = shutdown.clone();
-                    tokio::spawn(async move {
+                    // Boxed: the handler's future is several kilobytes, which
+                    // `spawn` would otherwise copy more than once.
+                    tokio::spawn(Box::pin(async move {
                         handle::handle(shared, msg, stop).await;
                         drop(permit);
-                    });
+                    }));
                 }
                 Some(Err(e)) => {
                     tracing::warn!(provider = %provider, error = %e, "pull stream error; re-subscribing");
