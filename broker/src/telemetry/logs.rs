@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use super::fields::JsonSpanFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -17,7 +18,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// The field naming a job in spans and log lines.
 pub const JOB_ID: &str = "job_id";
 
-/// The JSON line formatter (use with [`JsonFields`] as the field formatter).
+/// The JSON line formatter (use with [`JsonSpanFields`] as the field formatter).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLines;
 
@@ -48,13 +49,13 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl<S> FormatEvent<S, JsonFields> for JsonLines
+impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, JsonSpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -71,7 +72,7 @@ where
             for (depth, span) in scope.enumerate() {
                 let ext = span.extensions();
                 let fields: Map<String, Value> = ext
-                    .get::<FormattedFields<JsonFields>>()
+                    .get::<FormattedFields<JsonSpanFields>>()
                     .and_then(|f| serde_json::from_str(f.as_str()).ok())
                     .unwrap_or_default();
                 if job_id.is_none() {

@@ -5,6 +5,7 @@
 //! exported over OTLP/HTTP. Without an endpoint no exporter runs; spans cost what
 //! `tracing` spans cost. [`metrics`] is the in-process Prometheus registry.
 
+pub mod fields;
 pub mod logs;
 pub mod metrics;
 pub mod otel;
@@ -69,11 +70,12 @@ pub fn init(cfg: Option<&TelemetryConfig>, format: LogFormat) -> Result<Telemetr
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .fmt_fields(fields::JsonSpanFields)
             .event_format(logs::JsonLines)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .fmt_fields(fields::TextFields)
             .boxed(),
     };
     let url = cfg.and_then(|c| otel::traces_url(c, |k| std::env::var(k).ok()));
