@@ -5,7 +5,7 @@ use crate::error::{unavailable, GatewayError};
 use async_nats::jetstream::kv;
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
-use schemas::{EventDetail, EventKind, Job, Mode, Operation, Target};
+use schemas::{Event, EventDetail, EventKind, Job, Mode, Operation, Target};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -182,21 +182,20 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
     if !crate::nats::is_connected(st.client()) {
         return Err(unavailable("not connected"));
     }
-    st.events()
-        .emit(
-            &job.id,
-            EventKind::Received,
-            EventDetail {
-                mode: Some(job.mode),
-                model: Some(job.model.clone()),
-                key_id: job.key_id.clone(),
-                traceparent: job.traceparent.clone(),
-                related_job: job.replay_of.clone(),
-                body: audited_body(st, job),
-                ..Default::default()
-            },
-        )
-        .await;
+    // `received` is stamped with the job's creation time, so the record's start and the
+    // job's `created_ms` (from which deadlines and durations count) are the same instant.
+    let mut received =
+        Event::new(&job.id, EventKind::Received, st.events().node()).with(EventDetail {
+            mode: Some(job.mode),
+            model: Some(job.model.clone()),
+            key_id: job.key_id.clone(),
+            traceparent: job.traceparent.clone(),
+            related_job: job.replay_of.clone(),
+            body: audited_body(st, job),
+            ..Default::default()
+        });
+    received.ts_ms = job.created_ms;
+    st.events().send(received).await;
     if let Some(key) = &job.idempotency_key {
         let kv_key = idempotency_kv_key(job.key_id.as_deref(), key);
         match st
