@@ -122,7 +122,12 @@ async fn serve_without_the_auditor_runs_the_request_path_only() {
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..200 {
-        if http.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+        if http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
@@ -138,7 +143,11 @@ async fn serve_without_the_auditor_runs_the_request_path_only() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "echo: no auditor");
-    let r = http.get(format!("{base}/v1/requests")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/v1/requests"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503, "no auditor answers the request log");
     assert!(
         !dir.path().join("auditor").exists(),
@@ -151,7 +160,15 @@ async fn serve_without_the_auditor_runs_the_request_path_only() {
 #[test]
 fn serve_without_every_role_is_refused() {
     let out = std::process::Command::new(bin())
-        .args(["serve", "--without", "ingress", "--without", "worker", "--without", "auditor"])
+        .args([
+            "serve",
+            "--without",
+            "ingress",
+            "--without",
+            "worker",
+            "--without",
+            "auditor",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

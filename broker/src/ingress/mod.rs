@@ -25,8 +25,8 @@ use crate::health::Health;
 use crate::nats::Topology;
 use crate::routing::Router as ModelRouter;
 use axum::routing::{get, post};
-use results::ResultRouter;
 use axum::Router;
+use results::ResultRouter;
 use std::sync::Arc;
 
 pub use layers::JobId;

@@ -58,7 +58,10 @@ impl ResultRouter {
     pub fn register(self: &Arc<Self>, id: &str) -> ResultSlot {
         let (tx, rx) = oneshot::channel();
         let token = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().entry(id.to_string()).or_default().push((token, tx));
+        self.lock()
+            .entry(id.to_string())
+            .or_default()
+            .push((token, tx));
         ResultSlot {
             router: self.clone(),
             id: id.to_string(),

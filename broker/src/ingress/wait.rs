@@ -1,9 +1,9 @@
 //! Waiting for a job's result: registered with the ingress's result router before the job is
 //! published, and the stored result for jobs that already finished.
 
+use super::results::ResultSlot;
 use super::AppState;
 use crate::error::{unavailable, GatewayError};
-use super::results::ResultSlot;
 use schemas::{Event, JobResult};
 use std::time::Duration;
 

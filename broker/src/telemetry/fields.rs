@@ -174,7 +174,12 @@ mod tests {
 
     #[test]
     fn exporter_attributes_are_left_out_of_logs() {
-        for name in ["otel.name", "gen_ai.request.model", "http.route", "messaging.system"] {
+        for name in [
+            "otel.name",
+            "gen_ai.request.model",
+            "http.route",
+            "messaging.system",
+        ] {
             assert!(!logged(name), "{name}");
         }
         for name in ["job_id", "provider", "attempt", "error", "message", "path"] {

@@ -5,11 +5,11 @@
 //! nearest enclosing span that has one (the ingress `request` span, the worker `job` span),
 //! however deep the event is nested.
 
+use super::fields::JsonSpanFields;
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use super::fields::JsonSpanFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
