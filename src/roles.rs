@@ -81,6 +81,7 @@ pub struct Running {
     drain: std::time::Duration,
     ingress: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    events: EventSink,
     nats: Option<ManagedNats>,
 }
 
@@ -103,6 +104,8 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        // The drained jobs' last events are stored before NATS goes away.
+        self.events.settle(std::time::Duration::from_secs(2)).await;
         if let Some(n) = self.nats {
             n.stop().await;
         }
@@ -138,7 +141,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         .await
         .context("NATS did not answer within 30 s while creating the streams; is JetStream enabled (nats-server -js)?")?
         .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}; is JetStream enabled (nats-server -js)?"))?;
-    let events = EventSink::start(topo.js.clone(), topo.subjects.clone(), &node);
+    let events = EventSink::start(topo.js.clone(), topo.subjects.clone(), &node).await;
     let shutdown = CancellationToken::new();
     let workers_stop = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -194,6 +197,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         drain: std::time::Duration::from_millis(cfg.worker.drain_timeout_ms),
         ingress: ingress_task,
         tasks,
+        events,
         nats,
     })
 }

@@ -1,10 +1,11 @@
 //! Publishing lifecycle events off the critical path.
 //!
-//! Callers encode an event and hand it to a bounded channel; one task publishes it to
-//! JetStream with a reply subject under an inbox of its own and matches the stream's acks
-//! as they come back, with at most [`MAX_IN_FLIGHT`] unconfirmed, so a slow server slows
-//! event producers down instead of growing memory. An event the stream refuses, or does not
-//! confirm within [`ACK_TIMEOUT`], is logged with its job id.
+//! The caller encodes an event and publishes it to JetStream with a reply subject under the
+//! sink's own inbox (`<inbox>.<seq>`); one task matches the stream's acks as they come back.
+//! At most [`MAX_IN_FLIGHT`] events are unconfirmed, so a slow server slows event producers
+//! down instead of growing memory. An event the stream refuses, or does not confirm within
+//! [`ACK_TIMEOUT`], is logged with its job id. Publishing from the caller (not through a
+//! channel to a publisher task) saves a task wake-up per event.
 //!
 //! This is what `jetstream::Context::publish` does, minus a timer, a oneshot channel and a
 //! full JSON decode per event: six events per job made those a tenth of the gateway's CPU in
@@ -13,9 +14,10 @@
 use futures::StreamExt;
 use schemas::{Event, EventDetail, EventKind, Subjects};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// How long the stream has to confirm an event before it is logged as unconfirmed.
@@ -27,43 +29,63 @@ pub const MAX_IN_FLIGHT: usize = 1000;
 /// A cheap handle to emit lifecycle events.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: mpsc::Sender<Encoded>,
-    node: Arc<str>,
-    subjects: Subjects,
+    inner: Arc<Inner>,
 }
 
-/// An event ready to publish: its subject, its job (for logs) and its JSON. Events are
-/// encoded by the caller so the channel moves three pointers, not the whole `Event`.
-struct Encoded {
-    subject: String,
-    job: String,
-    payload: Vec<u8>,
+struct Inner {
+    client: async_nats::Client,
+    /// Acks come back on `<inbox>.<seq>`; `None` when that subscription failed.
+    inbox: Option<String>,
+    subjects: Subjects,
+    node: Arc<str>,
+    seq: AtomicU64,
+    permits: Arc<Semaphore>,
+    unconfirmed: Mutex<Unconfirmed>,
 }
+
+/// Events sent and not yet confirmed, by sequence (so oldest first): when sent, the job, and
+/// the in-flight permit the entry holds until it is confirmed or expires.
+type Unconfirmed = BTreeMap<u64, (Instant, String, OwnedSemaphorePermit)>;
 
 impl EventSink {
-    /// Starts the publishing task.
-    pub fn start(js: async_nats::jetstream::Context, subjects: Subjects, node: &str) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(publish_loop(js.client(), rx));
-        Self {
-            tx,
-            node: node.into(),
+    /// Subscribes to the acks and starts the task that matches them.
+    pub async fn start(js: async_nats::jetstream::Context, subjects: Subjects, node: &str) -> Self {
+        let client = js.client();
+        let inbox = client.new_inbox();
+        let acks = match client.subscribe(format!("{inbox}.*")).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot subscribe to event acks; events are published unconfirmed");
+                None
+            }
+        };
+        let inner = Arc::new(Inner {
+            client,
+            inbox: acks.as_ref().map(|_| inbox),
             subjects,
+            node: node.into(),
+            seq: AtomicU64::new(0),
+            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            unconfirmed: Mutex::new(Unconfirmed::new()),
+        });
+        if let Some(acks) = acks {
+            tokio::spawn(ack_loop(Arc::downgrade(&inner), acks));
         }
+        Self { inner }
     }
 
     /// This process's node name.
     pub fn node(&self) -> &str {
-        &self.node
+        &self.inner.node
     }
 
     /// Emits `kind` for `job` with `detail`, stamped now with this node.
     pub async fn emit(&self, job: &str, kind: EventKind, detail: EventDetail) {
-        self.send(Event::new(job, kind, &self.node).with(detail))
+        self.send(Event::new(job, kind, &self.inner.node).with(detail))
             .await;
     }
 
-    /// Emits a prepared event.
+    /// Emits a prepared event: waits only while [`MAX_IN_FLIGHT`] events are unconfirmed.
     pub async fn send(&self, ev: Event) {
         crate::telemetry::metrics::from_event(&ev);
         let payload = match serde_json::to_vec(&ev) {
@@ -73,64 +95,71 @@ impl EventSink {
                 return;
             }
         };
-        let encoded = Encoded {
-            subject: self.subjects.events(&ev.job),
-            job: ev.job,
-            payload,
+        let inner = &self.inner;
+        let subject = inner.subjects.events(&ev.job);
+        let Some(inbox) = &inner.inbox else {
+            if let Err(e) = inner.client.publish(subject, payload.into()).await {
+                tracing::warn!(job_id = %ev.job, error = %e, "cannot publish event");
+            }
+            return;
         };
-        if self.tx.send(encoded).await.is_err() {
-            tracing::warn!("event publisher stopped; event dropped");
+        let Ok(permit) = inner.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let seq = inner.seq.fetch_add(1, Ordering::Relaxed);
+        inner
+            .lock()
+            .insert(seq, (Instant::now(), ev.job.clone(), permit));
+        let reply = format!("{inbox}.{seq}");
+        if let Err(e) = inner
+            .client
+            .publish_with_reply(subject, reply, payload.into())
+            .await
+        {
+            inner.lock().remove(&seq);
+            tracing::warn!(job_id = %ev.job, error = %e, "cannot publish event");
+        }
+    }
+
+    /// Flushes and waits (at most `timeout`) until every event sent so far is confirmed; for
+    /// shutdown, so the last jobs' events are stored before the process exits.
+    pub async fn settle(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            let _ = self.inner.client.flush().await;
+            while !self.inner.lock().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        let left = self.inner.lock().len();
+        if left > 0 {
+            tracing::warn!(events = left, "events still unconfirmed at shutdown");
         }
     }
 }
 
-/// Events sent and not yet confirmed, by sequence (so oldest first): when sent, and the job.
-type Unconfirmed = BTreeMap<u64, (Instant, String)>;
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Unconfirmed> {
+        self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
-async fn publish_loop(client: async_nats::Client, mut rx: mpsc::Receiver<Encoded>) {
-    let inbox = client.new_inbox();
-    let mut acks = match client.subscribe(format!("{inbox}.*")).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot subscribe to event acks; events are published unconfirmed");
-            while let Some(ev) = rx.recv().await {
-                if let Err(e) = client.publish(ev.subject, ev.payload.into()).await {
-                    tracing::warn!(job_id = %ev.job, error = %e, "cannot publish event");
-                }
-            }
-            return;
-        }
-    };
-    let mut unconfirmed = Unconfirmed::new();
-    let mut seq = 0u64;
+/// Matches acks to their events and expires the ones never confirmed, while the sink lives.
+async fn ack_loop(sink: Weak<Inner>, mut acks: async_nats::Subscriber) {
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            biased;
-            Some(ack) = acks.next() => confirm(&mut unconfirmed, &ack),
-            _ = sweep.tick() => expire(&mut unconfirmed, Instant::now()),
-            ev = rx.recv(), if unconfirmed.len() < MAX_IN_FLIGHT => {
-                let Some(Encoded { subject, job, payload }) = ev else { break };
-                seq += 1;
-                let reply = format!("{inbox}.{seq}");
-                match client.publish_with_reply(subject, reply, payload.into()).await {
-                    Ok(()) => { unconfirmed.insert(seq, (Instant::now(), job)); }
-                    Err(e) => tracing::warn!(job_id = %job, error = %e, "cannot publish event"),
-                }
+            ack = acks.next() => {
+                let Some(ack) = ack else { break };
+                let Some(inner) = sink.upgrade() else { break };
+                confirm(&mut inner.lock(), &ack);
+            }
+            _ = sweep.tick() => {
+                let Some(inner) = sink.upgrade() else { break };
+                expire(&mut inner.lock(), Instant::now());
             }
         }
     }
-    // Every sender is gone: wait a little for the last acks.
-    let _ = client.flush().await;
-    let deadline = tokio::time::sleep(ACK_TIMEOUT);
-    tokio::pin!(deadline);
-    while !unconfirmed.is_empty() {
-        tokio::select! {
-            Some(ack) = acks.next() => confirm(&mut unconfirmed, &ack),
-            _ = &mut deadline => break,
-        }
-    }
-    expire(&mut unconfirmed, Instant::now() + ACK_TIMEOUT);
 }
 
 /// Matches an ack to its event; logs a refusal.
@@ -143,7 +172,7 @@ fn confirm(unconfirmed: &mut Unconfirmed, ack: &async_nats::Message) {
     else {
         return;
     };
-    let Some((_, job)) = unconfirmed.remove(&seq) else {
+    let Some((_, job, _permit)) = unconfirmed.remove(&seq) else {
         return;
     };
     if let Some(problem) = refusal(ack) {
@@ -186,7 +215,7 @@ fn expire(unconfirmed: &mut Unconfirmed, now: Instant) {
         if now.duration_since(entry.get().0) < ACK_TIMEOUT {
             break;
         }
-        let (_, job) = entry.remove();
+        let (_, job, _permit) = entry.remove();
         tracing::warn!(job_id = %job, "event not confirmed by the stream in time; it may be missing from the request log");
     }
 }
@@ -230,10 +259,13 @@ mod tests {
     #[test]
     fn acks_are_matched_by_sequence_and_old_events_expire() {
         let t0 = Instant::now();
+        let permits = Arc::new(Semaphore::new(3));
+        let permit = || permits.clone().try_acquire_owned().unwrap();
         let mut u = Unconfirmed::new();
-        u.insert(1, (t0, "job-a".into()));
-        u.insert(2, (t0, "job-b".into()));
-        u.insert(3, (t0 + Duration::from_secs(3), "job-c".into()));
+        u.insert(1, (t0, "job-a".into(), permit()));
+        u.insert(2, (t0, "job-b".into(), permit()));
+        u.insert(3, (t0 + Duration::from_secs(3), "job-c".into(), permit()));
+        assert_eq!(permits.available_permits(), 0);
         confirm(&mut u, &ack(2, br#"{"stream":"SY_EVENTS","seq":1}"#, None));
         assert_eq!(u.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
         confirm(&mut u, &ack(99, b"{}", None));
