@@ -48,16 +48,11 @@ impl Waiter {
     /// was reconnecting to NATS.
     pub async fn result(&mut self, st: &AppState, timeout: Duration) -> Option<JobResult> {
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let Ok(got) = tokio::time::timeout_at(deadline, self.results.recv()).await else {
-                break;
-            };
-            let Some(payload) = got else { break };
+        if let Ok(Some(payload)) = tokio::time::timeout_at(deadline, self.results.recv()).await {
             match serde_json::from_slice::<JobResult>(&payload) {
                 Ok(r) => return Some(r),
                 Err(e) => {
-                    tracing::warn!(job_id = %self.id, error = %e, "undecodable result message skipped");
-                    break;
+                    tracing::warn!(job_id = %self.id, error = %e, "undecodable result message; reading the stored result")
                 }
             }
         }
