@@ -98,15 +98,39 @@ impl<'w> FormatFields<'w> for TextFields {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonSpanFields;
 
-/// Collects logged fields into a JSON object.
-struct JsonVisitor<'a> {
+/// Collects fields into a JSON object: every field of a log event, the [`logged`] ones of a
+/// span.
+pub struct JsonVisitor<'a> {
     map: &'a mut Map<String, Value>,
     puts: usize,
+    everything: bool,
 }
 
-impl JsonVisitor<'_> {
+impl<'a> JsonVisitor<'a> {
+    /// Keeps every field (for an event's own fields).
+    pub fn all(map: &'a mut Map<String, Value>) -> Self {
+        Self {
+            map,
+            puts: 0,
+            everything: true,
+        }
+    }
+
+    /// Keeps the fields that belong in logs (for span fields).
+    fn logged(map: &'a mut Map<String, Value>) -> Self {
+        Self {
+            map,
+            puts: 0,
+            everything: false,
+        }
+    }
+
+    fn keeps(&self, f: &Field) -> bool {
+        self.everything || logged(f.name())
+    }
+
     fn put(&mut self, f: &Field, v: Value) {
-        if logged(f.name()) {
+        if self.keeps(f) {
             self.map.insert(f.name().into(), v);
             self.puts += 1;
         }
@@ -133,7 +157,7 @@ impl Visit for JsonVisitor<'_> {
         self.put(f, Value::from(v.to_string()));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
-        if logged(f.name()) {
+        if self.keeps(f) {
             self.put(f, Value::from(format!("{v:?}")));
         }
     }
@@ -142,10 +166,7 @@ impl Visit for JsonVisitor<'_> {
 impl<'w> FormatFields<'w> for JsonSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
         let mut map = Map::new();
-        fields.record(&mut JsonVisitor {
-            map: &mut map,
-            puts: 0,
-        });
+        fields.record(&mut JsonVisitor::logged(&mut map));
         write!(writer, "{}", Value::Object(map))
     }
 
@@ -156,10 +177,7 @@ impl<'w> FormatFields<'w> for JsonSpanFields {
     ) -> fmt::Result {
         let mut map: Map<String, Value> =
             serde_json::from_str(current.as_str()).unwrap_or_default();
-        let mut v = JsonVisitor {
-            map: &mut map,
-            puts: 0,
-        };
+        let mut v = JsonVisitor::logged(&mut map);
         fields.record(&mut v);
         if v.puts > 0 {
             current.fields = Value::Object(map).to_string();

@@ -5,10 +5,9 @@
 //! nearest enclosing span that has one (the ingress `request` span, the worker `job` span),
 //! however deep the event is nested.
 
-use super::fields::JsonSpanFields;
+use super::fields::{JsonSpanFields, JsonVisitor};
 use serde_json::{Map, Value};
 use std::fmt;
-use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -21,33 +20,6 @@ pub const JOB_ID: &str = "job_id";
 /// The JSON line formatter (use with [`JsonSpanFields`] as the field formatter).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLines;
-
-struct Fields<'a>(&'a mut Map<String, Value>);
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, f: &Field, v: &str) {
-        self.0.insert(f.name().into(), Value::from(v));
-    }
-    fn record_i64(&mut self, f: &Field, v: i64) {
-        self.0.insert(f.name().into(), Value::from(v));
-    }
-    fn record_u64(&mut self, f: &Field, v: u64) {
-        self.0.insert(f.name().into(), Value::from(v));
-    }
-    fn record_f64(&mut self, f: &Field, v: f64) {
-        self.0.insert(f.name().into(), Value::from(v));
-    }
-    fn record_bool(&mut self, f: &Field, v: bool) {
-        self.0.insert(f.name().into(), Value::from(v));
-    }
-    fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
-        self.0.insert(f.name().into(), Value::from(v.to_string()));
-    }
-    fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
-        self.0
-            .insert(f.name().into(), Value::from(format!("{v:?}")));
-    }
-}
 
 impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
 where
@@ -66,7 +38,7 @@ where
         line.insert("timestamp".into(), Value::from(ts));
         line.insert("level".into(), Value::from(meta.level().as_str()));
         line.insert("target".into(), Value::from(meta.target()));
-        event.record(&mut Fields(&mut line));
+        event.record(&mut JsonVisitor::all(&mut line));
         if let Some(scope) = ctx.event_scope() {
             let mut job_id: Option<Value> = None;
             for (depth, span) in scope.enumerate() {
