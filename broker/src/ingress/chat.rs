@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions`: sync, streaming and queued chat.
 
 use super::cancel::Guards;
-use super::submit::{mode_of, parse, publish, read_body, Submission, Submitted};
+use super::submit::{parse, publish, read_body, Submission, Submitted};
 use super::wait::{stored_result, Waiter};
 use super::{jobs, sse, AppState, JobId, JOB_ID_HEADER};
 use crate::error::GatewayError;
@@ -61,18 +61,14 @@ pub async fn submit_chat(
         let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
         let req: ChatRequest = parse(&bytes)?;
         validate_chat(&req)?;
-        let route = st.models().resolve_with(&req.model, st.health())?;
-        let mode = match mode {
-            Some(m) => m,
-            None => mode_of(headers, req.stream.unwrap_or(false))?,
-        };
-        let sub = Submission::new(
+        let stream = req.stream.unwrap_or(false);
+        let sub = Submission::for_model(
             st,
             id,
             Operation::Chat,
-            mode,
             req.model,
-            route,
+            stream,
+            mode,
             &bytes,
             headers,
         )?;

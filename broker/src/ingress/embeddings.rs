@@ -1,7 +1,7 @@
 //! `POST /v1/embeddings`: sync, or queued with `X-Switchyard-Mode: queued`.
 
 use super::chat::{respond, run};
-use super::submit::{mode_of, parse, read_body, Submission};
+use super::submit::{parse, read_body, Submission};
 use super::{AppState, JobId};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -71,15 +71,13 @@ pub async fn embeddings(
     let out = async {
         let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
         let req = parse_embeddings(&bytes)?;
-        let route = st.models().resolve_with(&req.model, st.health())?;
-        let mode = mode_of(&headers, false)?;
-        let sub = Submission::new(
+        let sub = Submission::for_model(
             &st,
             id,
             Operation::Embeddings,
-            mode,
             req.model,
-            route,
+            false,
+            None,
             &bytes,
             &headers,
         )?;

@@ -143,6 +143,29 @@ impl Submission {
     }
 }
 
+impl Submission {
+    /// A job for a validated body of `op` asking for `model`: resolves the route, and the
+    /// mode unless `mode` is given (from `X-Switchyard-Mode` and `stream`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_model(
+        st: &AppState,
+        id: String,
+        op: Operation,
+        model: String,
+        stream: bool,
+        mode: Option<Mode>,
+        body: &Bytes,
+        headers: &HeaderMap,
+    ) -> Result<Self, GatewayError> {
+        let route = st.models().resolve_with(&model, st.health())?;
+        let mode = match mode {
+            Some(m) => m,
+            None => mode_of(headers, stream)?,
+        };
+        Self::new(st, id, op, mode, model, route, body, headers)
+    }
+}
+
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {

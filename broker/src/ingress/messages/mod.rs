@@ -14,7 +14,7 @@ mod response;
 
 use super::chat::{delivered, submit, validate_chat, Outcome};
 use super::sse::{self, Relay};
-use super::submit::{mode_of, parse, read_body, Submission};
+use super::submit::{parse, read_body, Submission};
 use super::{AppState, JobId, JOB_ID_HEADER};
 use crate::error::GatewayError;
 use axum::body::{Body, Bytes};
@@ -64,16 +64,14 @@ fn submission(
     let stream = op == Operation::Chat && areq.stream == Some(true);
     let chat: ChatRequest = request::to_chat(areq, op == Operation::Chat)?;
     validate_chat(&chat)?;
-    let route = st.models().resolve_with(&chat.model, st.health())?;
-    let mode = mode_of(headers, stream)?;
     let body = serde_json::to_vec(&chat).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let sub = Submission::new(
+    let sub = Submission::for_model(
         st,
         id,
         op,
-        mode,
         chat.model,
-        route,
+        stream,
+        None,
         &Bytes::from(body),
         headers,
     )?;
