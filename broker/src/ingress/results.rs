@@ -106,6 +106,11 @@ pub struct ResultSlot {
 }
 
 impl ResultSlot {
+    /// The job waited for.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The raw result message when it arrives; `None` once it was taken (or the router
     /// stopped). Cancel-safe.
     pub async fn recv(&mut self) -> Option<Bytes> {

@@ -12,7 +12,6 @@ use std::time::Duration;
 ///
 /// [`ResultRouter`]: super::results::ResultRouter
 pub struct Waiter {
-    id: String,
     /// The job's result, routed from the ingress's one results subscription.
     pub results: ResultSlot,
     /// `sy.chunks.<id>`, when streaming.
@@ -37,7 +36,6 @@ impl Waiter {
             None
         };
         Ok(Self {
-            id: id.to_string(),
             results: st.results().register(id),
             chunks,
         })
@@ -52,14 +50,14 @@ impl Waiter {
             match serde_json::from_slice::<JobResult>(&payload) {
                 Ok(r) => return Some(r),
                 Err(e) => {
-                    tracing::warn!(job_id = %self.id, error = %e, "undecodable result message; reading the stored result")
+                    tracing::warn!(job_id = %self.results.id(), error = %e, "undecodable result message; reading the stored result")
                 }
             }
         }
-        match stored_result(st, &self.id).await {
+        match stored_result(st, self.results.id()).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(job_id = %self.id, error = %e, "cannot look up the stored result");
+                tracing::warn!(job_id = %self.results.id(), error = %e, "cannot look up the stored result");
                 None
             }
         }
