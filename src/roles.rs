@@ -4,7 +4,7 @@ use crate::managed_nats::ManagedNats;
 use anyhow::Context;
 use broker::config::Config;
 use broker::events::EventSink;
-use broker::ingress::{self, AppState};
+use ingress::AppState;
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -156,7 +156,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(running));
     }
     if roles.auditor {
-        match broker::auditor::start(client.clone(), topo.clone(), &cfg, shutdown.clone()).await {
+        match auditor::start(client.clone(), topo.clone(), &cfg, shutdown.clone()).await {
             Ok(started) => tasks.extend(started),
             Err(e) => {
                 shutdown.cancel();

@@ -2,7 +2,7 @@
 
 use super::table::{cell, cut, ms, print};
 use super::Gateway;
-use broker::auditor::window::format_ms;
+use broker::audit::window::format_ms;
 
 /// The filters of `switchyard requests` (query parameters of `GET /v1/requests`).
 #[derive(Debug, Clone, Default, clap::Args)]

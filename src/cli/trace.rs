@@ -2,7 +2,7 @@
 
 use super::table::{cell, cut, ms, print};
 use super::Gateway;
-use broker::auditor::window::format_ms;
+use broker::audit::window::format_ms;
 use serde_json::Value;
 
 fn status(e: &Value) -> String {

@@ -2,8 +2,8 @@
 //! redaction and live follow.
 
 use crate::harness::*;
-use broker::auditor::query::Stats;
-use broker::auditor::AuditorClient;
+use broker::audit::AuditorClient;
+use broker::audit::Stats;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;

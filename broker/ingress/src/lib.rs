@@ -6,6 +6,7 @@
 mod cancel;
 mod chat;
 mod embeddings;
+pub mod error;
 mod follow;
 mod health;
 mod jobs;
@@ -13,19 +14,22 @@ pub mod layers;
 mod messages;
 mod metrics;
 mod models;
+mod replay;
 mod requests;
 mod results;
+pub mod routing;
 mod sse;
 mod submit;
+pub mod targets;
 mod wait;
 
-use crate::config::Config;
-use crate::events::EventSink;
-use crate::health::Health;
-use crate::nats::Topology;
 use crate::routing::Router as ModelRouter;
+use crate::targets::Health;
 use axum::routing::{get, post};
 use axum::Router;
+use broker::config::Config;
+use broker::events::EventSink;
+use broker::nats::Topology;
 use results::ResultRouter;
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// Readiness: NATS connected and every stream present.
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
-    let connected = crate::nats::is_connected(st.client());
+    let connected = broker::nats::is_connected(st.client());
     let mut streams = serde_json::Map::new();
     let mut all = connected;
     if connected {

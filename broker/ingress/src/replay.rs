@@ -1,8 +1,8 @@
 //! Replay: the body of a new job from a stored request, optionally on another model or
 //! provider. The ingress publishes it (see `ingress::requests`).
 
-use super::query::FullRecord;
-use super::AuditorError;
+use crate::error::GatewayError;
+use broker::audit::FullRecord;
 use serde::{Deserialize, Serialize};
 
 /// The optional body of `POST /v1/requests/{id}/replay`.
@@ -16,7 +16,7 @@ pub struct ReplayOverride {
 }
 
 /// The model a replay runs on.
-pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, AuditorError> {
+pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, GatewayError> {
     if let Some(m) = o.model.as_deref().filter(|m| !m.is_empty()) {
         return Ok(m.to_string());
     }
@@ -31,7 +31,7 @@ pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, Audi
                     .map(|m| m.split_once('/').map_or(m, |(_, b)| b).to_string())
             })
             .ok_or_else(|| {
-                AuditorError::BadQuery(format!(
+                GatewayError::invalid(format!(
                     "request {} names no model to run on provider `{p}`; pass {{\"model\": \"{p}/<model>\"}} instead",
                     r.id
                 ))
@@ -42,7 +42,7 @@ pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, Audi
         .clone()
         .or_else(|| r.qualified_model())
         .ok_or_else(|| {
-            AuditorError::BadQuery(format!(
+            GatewayError::invalid(format!(
                 "request {} has no model on record; pass {{\"model\": ...}} to replay it",
                 r.id
             ))
@@ -50,15 +50,15 @@ pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, Audi
 }
 
 /// The request body of the replay: the stored one with `model` set to `model`.
-pub fn replay_body(rec: &FullRecord, model: &str) -> Result<serde_json::Value, AuditorError> {
+pub fn replay_body(rec: &FullRecord, model: &str) -> Result<serde_json::Value, GatewayError> {
     let mut body = rec.request.clone().ok_or_else(|| {
-        AuditorError::BadQuery(format!(
+        GatewayError::invalid(format!(
             "The request body of {} is not in the request log (auditor.store_bodies was false when it ran), so it cannot be replayed. Resubmit it yourself, or enable auditor.store_bodies for future requests.",
             rec.record.id
         ))
     })?;
     let Some(obj) = body.as_object_mut() else {
-        return Err(AuditorError::BadQuery(format!(
+        return Err(GatewayError::invalid(format!(
             "the stored request of {} is not a JSON object and cannot be replayed",
             rec.record.id
         )));
@@ -69,8 +69,8 @@ pub fn replay_body(rec: &FullRecord, model: &str) -> Result<serde_json::Value, A
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::Record;
     use super::*;
+    use broker::audit::Record;
 
     fn rec() -> FullRecord {
         let mut r = Record::new("j", 1);

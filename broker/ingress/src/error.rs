@@ -53,6 +53,11 @@ impl GatewayError {
         }
     }
 
+    /// A 400 naming no field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::bad_request(message, None)
+    }
+
     /// The HTTP status.
     pub fn status_code(&self) -> StatusCode {
         match self {
@@ -124,7 +129,7 @@ impl IntoResponse for GatewayError {
         let body = ErrorResponse { error: self.body() };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(id) = job.and_then(|j| HeaderValue::from_str(&j).ok()) {
-            resp.headers_mut().insert(crate::ingress::JOB_ID_HEADER, id);
+            resp.headers_mut().insert(crate::JOB_ID_HEADER, id);
         }
         resp
     }

@@ -2,59 +2,15 @@
 //! group, so any running auditor answers. Requests and replies are JSON; a reply is either
 //! `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
 
-use super::query::{self, ListQuery, StatsQuery};
+use super::query;
 use super::store::Store;
 use super::AuditorError;
 use async_nats::service::ServiceExt;
+use broker::audit::protocol::{
+    IdQuery, ListQuery, Reply, StatsQuery, Timeline, ENDPOINTS, SERVICE_NAME,
+};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-
-/// The service name in `$SRV.INFO`.
-pub const SERVICE_NAME: &str = "switchyard-auditor";
-
-/// The endpoints.
-pub const ENDPOINTS: [&str; 4] = ["get", "list", "stats", "events"];
-
-/// `<prefix>.auditor.<endpoint>`.
-pub fn subject(prefix: &str, endpoint: &str) -> String {
-    format!("{prefix}.auditor.{endpoint}")
-}
-
-/// A reply of the service.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reply<T> {
-    /// The answer.
-    Ok(T),
-    /// What went wrong, with the HTTP status the ingress answers with.
-    Err {
-        /// HTTP status (404, 400, 500).
-        status: u16,
-        /// What is wrong and what to do next.
-        message: String,
-    },
-}
-
-/// The body of `get` and `events`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IdQuery {
-    /// The job id.
-    pub id: String,
-}
-
-/// The reply of `events`: the timeline of a job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Timeline {
-    /// The job id.
-    pub id: String,
-    /// Where the job is.
-    pub status: schemas::JobState,
-    /// When it was received (the origin of the offsets).
-    pub created_ms: u64,
-    /// Events in time order.
-    pub events: Vec<query::TimelineEvent>,
-}
 
 fn not_found(id: &str) -> AuditorError {
     AuditorError::NotFound(format!(

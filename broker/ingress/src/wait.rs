@@ -22,7 +22,7 @@ impl Waiter {
     /// Registers for the job's result (and subscribes to its chunks when `stream`); call it
     /// before publishing the job.
     pub async fn subscribe(st: &AppState, id: &str, stream: bool) -> Result<Self, GatewayError> {
-        if !crate::nats::is_connected(st.client()) {
+        if !broker::nats::is_connected(st.client()) {
             return Err(unavailable("not connected"));
         }
         let chunks = if stream {

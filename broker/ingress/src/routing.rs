@@ -1,7 +1,7 @@
 //! Model resolution: from the `model` a client sends to the ordered targets of a job.
 
-use crate::config::Config;
 use crate::error::GatewayError;
+use broker::config::Config;
 use schemas::Target;
 use std::collections::BTreeMap;
 
@@ -222,7 +222,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ModelAlias, ProviderConfig, WeightedTarget};
+    use broker::config::{ModelAlias, ProviderConfig, WeightedTarget};
 
     fn router() -> Router {
         let mut cfg = Config::default();

@@ -1,127 +1,14 @@
 //! Queries over the store: one job's full record, a filtered page of records, and stats.
 
-use super::record::Record;
-use super::store::{split_time_key, time_key, BodyKind, Store, StoredEvent};
+use super::store::{split_time_key, time_key, BodyKind, Store};
 use super::AuditorError;
+use broker::audit::protocol::{
+    Aggregate, FullRecord, ListPage, ListQuery, Stats, StatsQuery, TimelineEvent, DEFAULT_LIMIT,
+    MAX_LIMIT,
+};
+use broker::audit::Record;
 use schemas::JobState;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Largest page of [`list`].
-pub const MAX_LIMIT: usize = 1000;
-/// Default page size.
-pub const DEFAULT_LIMIT: usize = 50;
-
-/// One event in a job's timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TimelineEvent {
-    /// Milliseconds since the job was received.
-    pub offset_ms: i64,
-    /// The event as stored (with its stream sequence).
-    #[serde(flatten)]
-    pub event: StoredEvent,
-}
-
-/// A job's full record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FullRecord {
-    /// The folded record.
-    #[serde(flatten)]
-    pub record: Record,
-    /// The redacted request body, when stored.
-    #[serde(default)]
-    pub request: Option<serde_json::Value>,
-    /// The redacted response (or error) body, when stored.
-    #[serde(default)]
-    pub response: Option<serde_json::Value>,
-    /// Every event, in time order.
-    pub events: Vec<TimelineEvent>,
-}
-
-/// Filters of [`list`]; every one is optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ListQuery {
-    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
-    pub status: Option<String>,
-    /// The model as the client named it, or as the provider knows it, or `provider/model`.
-    pub model: Option<String>,
-    /// The provider.
-    pub provider: Option<String>,
-    /// The key id.
-    pub key: Option<String>,
-    /// Text in the error message (case-insensitive).
-    pub q: Option<String>,
-    /// Created at or after (ms since the epoch).
-    pub since_ms: Option<u64>,
-    /// Created before (ms since the epoch).
-    pub until_ms: Option<u64>,
-    /// Page size (default 50, at most 1000).
-    pub limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// One page of records, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ListPage {
-    /// The records.
-    pub data: Vec<Record>,
-    /// Whether more match.
-    pub has_more: bool,
-    /// Pass as `cursor` for the next page.
-    pub next_cursor: Option<String>,
-}
-
-/// The window of [`stats`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StatsQuery {
-    /// From (ms since the epoch).
-    pub since_ms: Option<u64>,
-    /// Until (ms since the epoch).
-    pub until_ms: Option<u64>,
-}
-
-/// Aggregates of one model, provider or key.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Aggregate {
-    /// The model, provider or key.
-    pub name: String,
-    /// Jobs.
-    pub count: u64,
-    /// Failed jobs.
-    pub failures: u64,
-    /// Prompt tokens.
-    pub prompt_tokens: u64,
-    /// Completion tokens.
-    pub completion_tokens: u64,
-    /// All tokens.
-    pub total_tokens: u64,
-    /// Cost in USD, where known.
-    pub cost_usd: f64,
-    /// Median duration of finished jobs.
-    pub latency_p50_ms: Option<u64>,
-    /// 95th percentile duration of finished jobs.
-    pub latency_p95_ms: Option<u64>,
-}
-
-/// Aggregates over a window.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Stats {
-    /// The window start.
-    pub since_ms: u64,
-    /// The window end.
-    pub until_ms: u64,
-    /// Every job in the window.
-    pub total: Aggregate,
-    /// Per model (as the client named it).
-    pub models: Vec<Aggregate>,
-    /// Per provider.
-    pub providers: Vec<Aggregate>,
-    /// Per key id.
-    pub keys: Vec<Aggregate>,
-}
 
 /// The full record of `id`, or `None`.
 pub fn get(store: &Store, id: &str) -> Result<Option<FullRecord>, AuditorError> {

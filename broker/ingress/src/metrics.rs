@@ -1,11 +1,11 @@
 //! `GET /metrics`: the Prometheus registry, with JetStream consumer gauges read on scrape.
 
 use super::AppState;
-use crate::telemetry::metrics::{self, ConsumerReading};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
+use broker::telemetry::metrics::{self, ConsumerReading};
 use futures::TryStreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,12 +8,12 @@
 use super::requests::query_error;
 use super::wait::job_events;
 use super::AppState;
-use crate::auditor::service::Timeline;
-use crate::auditor::AuditorClient;
 use crate::error::{unavailable, GatewayError};
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use broker::audit::protocol::Timeline;
+use broker::audit::AuditorClient;
 use futures::StreamExt;
 use schemas::{Event, EventKind};
 use std::collections::HashSet;

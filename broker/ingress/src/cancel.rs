@@ -61,7 +61,7 @@ impl Drop for CancelOnDrop {
 /// flight on its provider meanwhile.
 pub struct Guards {
     cancel: CancelOnDrop,
-    _in_flight: crate::health::InFlight,
+    _in_flight: crate::targets::InFlight,
 }
 
 impl Guards {

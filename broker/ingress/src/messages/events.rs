@@ -9,7 +9,7 @@
 use super::error_body;
 use super::response::{message_id, stop_reason, usage};
 use crate::error::GatewayError;
-use crate::ingress::sse::Framer;
+use crate::sse::Framer;
 use axum::body::Bytes;
 use schemas::anthropic::{
     BlockDelta, ContentBlock, MessageDeltaBody, MessagesResponse, MessagesUsage, StreamEvent,

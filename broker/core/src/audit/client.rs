@@ -1,6 +1,6 @@
 //! Asking the auditor service over NATS (used by the ingress and any other tool).
 
-use super::service::{subject, Reply};
+use super::protocol::{subject, Reply};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;

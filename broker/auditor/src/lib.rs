@@ -3,41 +3,25 @@
 //!
 //! - [`consume`]: the pull consumers and batched, idempotent writes
 //! - [`store`]: sled trees and keys
-//! - [`record`]: the job record folded from events and the result
 //! - [`query`]: get, list, stats, timeline
-//! - [`service`]: the NATS service; [`client`]: asking it
+//! - [`service`]: the NATS service (its protocol and client are in `broker::audit`)
 //! - [`retention`]: deletion by age and size
-//! - [`redact`]: secrets never stored in clear
-//! - [`replay`]: the body of a replayed job
-//! - [`window`]: time arguments (`1h`, RFC 3339)
 //!
 //! Several auditors may run: each with its own `auditor.consumer` keeps a full copy; the
 //! service's queue group lets any of them answer.
 
-pub mod client;
 pub mod consume;
 pub mod query;
-pub mod record;
-pub mod redact;
-pub mod replay;
 pub mod retention;
 pub mod service;
 pub mod store;
-pub mod window;
 
-use crate::config::Config;
-use crate::nats::Topology;
+use broker::config::Config;
+use broker::nats::Topology;
 use std::path::PathBuf;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{AuditorClient, QueryError};
-
-/// Largest request body carried on the `received` event (and so stored). Larger bodies are
-/// left out, so that the event stays well under NATS's default 1 MiB payload limit next to
-/// the job that carries the same body.
-pub const MAX_EVENT_BODY_BYTES: usize = 256 * 1024;
-pub use record::Record;
 pub use store::Store;
 
 /// What can go wrong in the auditor.
@@ -88,7 +72,7 @@ pub async fn start(
     tracing::info!(dir = %dir.display(), records = store.len(), consumer = %cfg.auditor.consumer, "auditor store open");
     let policy = consume::BodyPolicy {
         store: cfg.auditor.store_bodies,
-        redactor: redact::Redactor::new(&cfg.auditor.redact_paths),
+        redactor: broker::audit::redact::Redactor::new(&cfg.auditor.redact_paths),
     };
     let prefix = topo.subjects.prefix().to_string();
     let mut tasks = Vec::new();

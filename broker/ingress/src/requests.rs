@@ -5,17 +5,17 @@
 use super::chat::validate_chat;
 use super::submit::{parse, publish, read_body, Submission, Submitted};
 use super::{follow, AppState, JobId};
-use crate::auditor::query::{FullRecord, ListQuery};
-use crate::auditor::replay::{replay_body, replay_model, ReplayOverride};
-use crate::auditor::window::parse_time;
-use crate::auditor::{AuditorClient, QueryError};
 use crate::error::GatewayError;
+use crate::replay::{replay_body, replay_model, ReplayOverride};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use broker::audit::window::parse_time;
+use broker::audit::{AuditorClient, QueryError};
+use broker::audit::{FullRecord, ListQuery};
 use schemas::openai::ChatRequest;
 use schemas::{EventDetail, EventKind, Mode, Operation};
 use serde::Deserialize;
@@ -196,9 +196,8 @@ pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Bo
             .call("get", &json!({ "id": id }))
             .await
             .map_err(query_error)?;
-        let bad = |e: crate::auditor::AuditorError| GatewayError::bad_request(e.to_string(), None);
-        let model = replay_model(&rec, &over).map_err(bad)?;
-        let body = replay_body(&rec, &model).map_err(bad)?;
+        let model = replay_model(&rec, &over)?;
+        let body = replay_body(&rec, &model)?;
         let bytes = Bytes::from(
             serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?,
         );

@@ -7,21 +7,11 @@
 //! - `by_time`: created ms (u64 big-endian), job id -> empty; the list and retention order.
 //! - `bodies`: job id, `0x00`, `request` | `response` -> redacted JSON
 
-use super::record::Record;
 use super::AuditorError;
-use schemas::Event;
+use broker::audit::protocol::StoredEvent;
+use broker::audit::Record;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// An event as stored, with its stream sequence.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredEvent {
-    /// The `SY_EVENTS` stream sequence.
-    pub seq: u64,
-    /// The event (its request body moved to the `bodies` tree).
-    #[serde(flatten)]
-    pub event: Event,
-}
 
 /// Which body.
 #[derive(Debug, Clone, Copy)]

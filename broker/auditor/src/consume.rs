@@ -3,14 +3,15 @@
 //! for the whole batch. A crash before the ack redelivers the batch, and the idempotent
 //! keys and record folding store it once.
 
-use super::record::Record;
-use super::redact::{self, Redactor};
-use super::store::{BodyKind, Store, StoredEvent};
+use super::store::{BodyKind, Store};
 use super::AuditorError;
-use crate::config::AuditorConfig;
-use crate::nats::Topology;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{stream, Message};
+use broker::audit::protocol::StoredEvent;
+use broker::audit::redact::{self, Redactor};
+use broker::audit::Record;
+use broker::config::AuditorConfig;
+use broker::nats::Topology;
 use futures::StreamExt;
 use schemas::{Event, JobResult};
 use std::collections::HashMap;

@@ -129,7 +129,7 @@ impl Submission {
                 key_id: None,
                 created_ms: now,
                 deadline_ms: now + timeout_ms,
-                traceparent: Some(crate::telemetry::propagation::for_job(
+                traceparent: Some(broker::telemetry::propagation::for_job(
                     header(headers, "traceparent").as_deref(),
                 )),
                 idempotency_key,
@@ -187,12 +187,12 @@ fn audited_body(st: &AppState, job: &Job) -> Option<serde_json::Value> {
     if !cfg.store_bodies {
         return None;
     }
-    if job.body.get().len() > crate::auditor::MAX_EVENT_BODY_BYTES {
+    if job.body.get().len() > broker::audit::MAX_EVENT_BODY_BYTES {
         tracing::info!(job_id = %job.id, bytes = job.body.get().len(), "request body too large for the request log; not audited");
         return None;
     }
     let mut v: serde_json::Value = serde_json::from_str(job.body.get()).ok()?;
-    crate::auditor::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
+    broker::audit::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
     Some(v)
 }
 
@@ -202,7 +202,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
     if let Some(first) = job.route.first() {
         super::layers::label_request(&job.model, &first.provider);
     }
-    if !crate::nats::is_connected(st.client()) {
+    if !broker::nats::is_connected(st.client()) {
         return Err(unavailable("not connected"));
     }
     // `received` is stamped with the job's creation time, so the record's start and the

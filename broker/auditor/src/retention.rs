@@ -4,7 +4,7 @@
 
 use super::store::{split_time_key, time_key, Store};
 use super::AuditorError;
-use crate::config::AuditorConfig;
+use broker::config::AuditorConfig;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -110,8 +110,8 @@ pub async fn run(store: Store, cfg: AuditorConfig, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::super::consume::{apply_batch, BodyPolicy, Incoming};
-    use super::super::redact::Redactor;
     use super::*;
+    use broker::audit::redact::Redactor;
     use schemas::{Event, EventDetail, EventKind};
 
     fn received(id: &str, ts: u64) -> Incoming {

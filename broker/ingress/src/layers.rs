@@ -2,12 +2,12 @@
 //! the job's trace, or a child of the client's `traceparent`) and the request metrics.
 
 use super::JOB_ID_HEADER;
-use crate::telemetry::{metrics, propagation};
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use broker::telemetry::{metrics, propagation};
 use std::cell::RefCell;
 use std::time::Instant;
 use tracing::Instrument;

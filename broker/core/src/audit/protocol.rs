@@ -1,0 +1,179 @@
+//! The auditor's query protocol: the NATS service `switchyard-auditor` on
+//! `<prefix>.auditor.{get,list,stats,events}`, its requests and its replies. A reply is either
+//! `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
+
+use super::record::Record;
+use schemas::Event;
+use serde::{Deserialize, Serialize};
+
+/// The service name in `$SRV.INFO`.
+pub const SERVICE_NAME: &str = "switchyard-auditor";
+
+/// The endpoints.
+pub const ENDPOINTS: [&str; 4] = ["get", "list", "stats", "events"];
+
+/// `<prefix>.auditor.<endpoint>`.
+pub fn subject(prefix: &str, endpoint: &str) -> String {
+    format!("{prefix}.auditor.{endpoint}")
+}
+
+/// A reply of the service.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    /// The answer.
+    Ok(T),
+    /// What went wrong, with the HTTP status the ingress answers with.
+    Err {
+        /// HTTP status (404, 400, 500).
+        status: u16,
+        /// What is wrong and what to do next.
+        message: String,
+    },
+}
+
+/// The body of `get` and `events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdQuery {
+    /// The job id.
+    pub id: String,
+}
+
+/// The reply of `events`: the timeline of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The job id.
+    pub id: String,
+    /// Where the job is.
+    pub status: schemas::JobState,
+    /// When it was received (the origin of the offsets).
+    pub created_ms: u64,
+    /// Events in time order.
+    pub events: Vec<TimelineEvent>,
+}
+
+/// An event as stored, with its stream sequence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The `SY_EVENTS` stream sequence.
+    pub seq: u64,
+    /// The event (its request body moved to the `bodies` tree).
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Largest page of [`list`].
+pub const MAX_LIMIT: usize = 1000;
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// One event in a job's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    /// Milliseconds since the job was received.
+    pub offset_ms: i64,
+    /// The event as stored (with its stream sequence).
+    #[serde(flatten)]
+    pub event: StoredEvent,
+}
+
+/// A job's full record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FullRecord {
+    /// The folded record.
+    #[serde(flatten)]
+    pub record: Record,
+    /// The redacted request body, when stored.
+    #[serde(default)]
+    pub request: Option<serde_json::Value>,
+    /// The redacted response (or error) body, when stored.
+    #[serde(default)]
+    pub response: Option<serde_json::Value>,
+    /// Every event, in time order.
+    pub events: Vec<TimelineEvent>,
+}
+
+/// Filters of [`list`]; every one is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: Option<String>,
+    /// The model as the client named it, or as the provider knows it, or `provider/model`.
+    pub model: Option<String>,
+    /// The provider.
+    pub provider: Option<String>,
+    /// The key id.
+    pub key: Option<String>,
+    /// Text in the error message (case-insensitive).
+    pub q: Option<String>,
+    /// Created at or after (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// Created before (ms since the epoch).
+    pub until_ms: Option<u64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of records, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListPage {
+    /// The records.
+    pub data: Vec<Record>,
+    /// Whether more match.
+    pub has_more: bool,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// The window of [`stats`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsQuery {
+    /// From (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// Until (ms since the epoch).
+    pub until_ms: Option<u64>,
+}
+
+/// Aggregates of one model, provider or key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Aggregate {
+    /// The model, provider or key.
+    pub name: String,
+    /// Jobs.
+    pub count: u64,
+    /// Failed jobs.
+    pub failures: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// All tokens.
+    pub total_tokens: u64,
+    /// Cost in USD, where known.
+    pub cost_usd: f64,
+    /// Median duration of finished jobs.
+    pub latency_p50_ms: Option<u64>,
+    /// 95th percentile duration of finished jobs.
+    pub latency_p95_ms: Option<u64>,
+}
+
+/// Aggregates over a window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// The window start.
+    pub since_ms: u64,
+    /// The window end.
+    pub until_ms: u64,
+    /// Every job in the window.
+    pub total: Aggregate,
+    /// Per model (as the client named it).
+    pub models: Vec<Aggregate>,
+    /// Per provider.
+    pub providers: Vec<Aggregate>,
+    /// Per key id.
+    pub keys: Vec<Aggregate>,
+}
