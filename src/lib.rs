@@ -3,6 +3,7 @@
 //! `switchyard serve` runs every role in one process; `switchyard ingress` and
 //! `switchyard worker` run one role against a shared NATS.
 
+pub mod config;
 pub mod managed_nats;
 pub mod roles;
 

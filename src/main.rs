@@ -3,7 +3,6 @@
 mod cli;
 
 use anyhow::Context;
-use broker::config::Config;
 use broker::telemetry::LogFormat;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -19,6 +18,10 @@ struct Cli {
     /// The TOML config file (every key can also come from SWITCHYARD_* env vars).
     #[arg(long, short, global = true, env = "SWITCHYARD_CONFIG")]
     config: Option<PathBuf>,
+    /// Where the managed nats-server and the auditor keep their data (`nats.data_dir`,
+    /// default `.switchyard`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -97,11 +100,26 @@ enum Cmd {
     },
 }
 
+/// The global options that locate the config.
+struct Opts {
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+}
+
+/// The config file and environment, completed and checked, with `--data-dir` applied.
+fn load_config(cli: &Opts) -> anyhow::Result<broker::Config> {
+    let mut cfg = switchyard::config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        cfg.nats.data_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
 /// The gateway the client verbs talk to: `--url`, else the config's `server.listen`.
-fn gateway(config: Option<&std::path::Path>, url: Option<String>) -> anyhow::Result<cli::Gateway> {
+fn gateway(cli: &Opts, url: Option<String>) -> anyhow::Result<cli::Gateway> {
     let url = match url {
         Some(u) => u,
-        None => cli::gateway::default_url(&Config::load(config)?),
+        None => cli::gateway::default_url(&load_config(cli)?),
     };
     Ok(cli::Gateway::new(&url))
 }
@@ -114,9 +132,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[allow(clippy::print_stdout)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let format: LogFormat = cli.log_format.parse().map_err(anyhow::Error::msg)?;
-    let roles = match cli.cmd {
+    let Cli {
+        config,
+        data_dir,
+        log_format,
+        cmd,
+    } = Cli::parse();
+    let cli = Opts { config, data_dir };
+    let format: LogFormat = log_format.parse().map_err(anyhow::Error::msg)?;
+    let roles = match cmd {
         Cmd::Serve { without } => Roles::ALL.without(&without),
         Cmd::Ingress => Roles::INGRESS,
         Cmd::Worker => Roles::WORKER,
@@ -127,11 +151,11 @@ async fn main() -> anyhow::Result<()> {
             json,
             url,
         } => {
-            let gw = gateway(cli.config.as_deref(), url)?;
+            let gw = gateway(&cli, url)?;
             return cli::requests::run(&gw, &filters, limit, json).await;
         }
         Cmd::Trace { id, json, url } => {
-            let gw = gateway(cli.config.as_deref(), url)?;
+            let gw = gateway(&cli, url)?;
             return cli::trace::run(&gw, &id, json).await;
         }
         Cmd::Replay {
@@ -141,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
             over,
             url,
         } => {
-            let gw = gateway(cli.config.as_deref(), url)?;
+            let gw = gateway(&cli, url)?;
             return match (failed, id) {
                 (true, _) => cli::replay::failed(&gw, &window, &over).await,
                 (false, Some(id)) => cli::replay::one(&gw, &id, &over).await,
@@ -150,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Config => {
             broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
-            let cfg = Config::load(cli.config.as_deref())?;
+            let cfg = load_config(&cli)?;
             println!(
                 "{}",
                 toml::to_string_pretty(&cfg).context("cannot print the config")?
@@ -171,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
     if !(roles.ingress || roles.worker || roles.auditor) {
         anyhow::bail!("`serve --without` left no role to run; leave out at most two of ingress, worker and auditor");
     }
-    let cfg = Config::load(cli.config.as_deref())?;
+    let cfg = load_config(&cli)?;
     let telemetry =
         broker::telemetry::init(Some(&cfg.telemetry), format).map_err(anyhow::Error::msg)?;
     let running = match start(cfg, roles).await {

@@ -120,7 +120,8 @@ pub fn config(nats_url: &str, extra: &str) -> Config {
     let mut doc: toml::Table = base.parse().expect("base config");
     merge(&mut doc, extra.parse().expect("extra config is TOML"));
     let text = toml::to_string(&doc).expect("config text");
-    Config::from_toml(&text, "test.toml", |_| None, std::iter::empty()).expect("valid test config")
+    switchyard::config::from_toml(&text, "test.toml", |_| None, std::iter::empty())
+        .expect("valid test config")
 }
 
 /// A running gateway and its NATS.

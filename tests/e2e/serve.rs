@@ -13,8 +13,8 @@ async fn serve_manages_its_own_nats_server() {
         "[server]\nlisten = \"127.0.0.1:0\"\n[nats]\ndata_dir = \"{}\"\n",
         dir.path().display()
     );
-    let cfg = broker::config::Config::from_toml(&text, "serve.toml", |_| None, std::iter::empty())
-        .unwrap();
+    let cfg =
+        switchyard::config::from_toml(&text, "serve.toml", |_| None, std::iter::empty()).unwrap();
     let running = start(cfg, Roles::ALL)
         .await
         .expect("serve starts with a managed nats-server");

@@ -6,15 +6,17 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod catalog;
 pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod presets;
 pub mod sse;
 
 use crate::provider::Provider;
-use broker::config::presets::{preset, PRESETS};
 use broker::config::{Config, ProviderConfig};
+use presets::{preset, PRESETS};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use std::sync::Arc;
 pub type Factory = fn(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String>;
 
 /// Every adapter kind, by the `kind` value of a `[providers.<name>]` entry. The presets of
-/// [`broker::config::presets::PRESETS`] are kinds too, built by [`openai::build`].
+/// [`presets::PRESETS`] are kinds too, built by [`openai::build`].
 pub const KINDS: &[(&str, Factory)] = &[
     ("mock", mock::build),
     ("openai", openai::build),

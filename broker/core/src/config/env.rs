@@ -1,54 +1,16 @@
-//! Providers registered from their usual env vars, and `SWITCHYARD_*` overrides.
-
-/// `(env var, provider name, kind, base_url)`: a provider registered when the env var is
-/// set and no provider of that name is configured. The first entry of a name that is set
-/// wins (`GEMINI_API_KEY` before its fallback `GOOGLE_API_KEY`).
-pub const KNOWN_PROVIDER_ENV: &[(&str, &str, &str, Option<&str>)] = &[
-    (
-        "OPENAI_API_KEY",
-        "openai",
-        "openai",
-        Some("https://api.openai.com/v1"),
-    ),
-    (
-        "GEMINI_API_KEY",
-        "gemini",
-        "gemini",
-        Some("https://generativelanguage.googleapis.com"),
-    ),
-    (
-        "GOOGLE_API_KEY",
-        "gemini",
-        "gemini",
-        Some("https://generativelanguage.googleapis.com"),
-    ),
-    (
-        "ANTHROPIC_API_KEY",
-        "anthropic",
-        "anthropic",
-        Some("https://api.anthropic.com"),
-    ),
-];
-
-/// `(key env var, endpoint env var, provider name, kind)`: a provider registered when both env
-/// vars are set and no provider of that name is configured; the endpoint is its `base_url`.
-pub const KNOWN_ENDPOINT_PROVIDER_ENV: &[(&str, &str, &str, &str)] = &[(
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_OPENAI_ENDPOINT",
-    "azure",
-    "azure",
-)];
+//! `SWITCHYARD_*` overrides and `${VAR}` interpolation.
 
 /// Applies `SWITCHYARD_*` env vars to a TOML document.
 ///
 /// `SWITCHYARD_NATS_URL=...` sets `nats.url`: the first `_` after the prefix separates the
 /// section from the key. A `__` separates every level instead, for nested keys:
 /// `SWITCHYARD_PROVIDERS__OPENAI__BASE_URL` sets `providers.openai.base_url`. Values parse as
-/// TOML (numbers, booleans, arrays) and fall back to strings.
+/// TOML (numbers, booleans, arrays) and fall back to strings. Returns each key set, with
+/// the env var that set it.
 pub fn apply_overrides(
     doc: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
-) -> Vec<String> {
+) -> Vec<(String, String)> {
     let mut applied = Vec::new();
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("SWITCHYARD_") else {
@@ -80,7 +42,7 @@ pub fn apply_overrides(
             continue;
         }
         set_path(doc, &path, parse_value(&value));
-        applied.push(path.join("."));
+        applied.push((path.join("."), name.clone()));
     }
     applied
 }
@@ -204,42 +166,6 @@ mod tests {
         assert!(interpolate("${MISSING}", look)
             .unwrap_err()
             .contains("MISSING"));
-    }
-
-    #[test]
-    fn gemini_key_registers_gemini_with_google_key_as_fallback() {
-        let load = |env: &'static [(&str, &str)]| {
-            crate::config::Config::from_toml(
-                "",
-                "test.toml",
-                |k| {
-                    env.iter()
-                        .find(|(n, _)| *n == k)
-                        .map(|(_, v)| v.to_string())
-                },
-                std::iter::empty(),
-            )
-            .map_err(|e| e.to_string())
-        };
-        let c = load(&[("GOOGLE_API_KEY", "g-fallback")]);
-        let p = c.as_ref().map(|c| c.providers["gemini"].clone());
-        assert_eq!(p.as_ref().map(|p| p.kind.as_str()), Ok("gemini"));
-        assert_eq!(
-            p.as_ref()
-                .ok()
-                .and_then(|p| p.api_key.as_ref())
-                .map(|k| k.expose()),
-            Some("g-fallback")
-        );
-        let c = load(&[
-            ("GOOGLE_API_KEY", "g-fallback"),
-            ("GEMINI_API_KEY", "g-main"),
-        ]);
-        let key = c
-            .ok()
-            .and_then(|c| c.providers["gemini"].api_key.clone())
-            .map(|k| k.expose().to_string());
-        assert_eq!(key.as_deref(), Some("g-main"), "GEMINI_API_KEY wins");
     }
 
     #[test]

@@ -1,9 +1,50 @@
 //! Loading and validating a config.
 
-use super::env::{apply_overrides, interpolate, KNOWN_ENDPOINT_PROVIDER_ENV, KNOWN_PROVIDER_ENV};
-use super::presets::PRESETS;
-use super::types::{Config, ProviderConfig, Secret};
+use super::env::{apply_overrides, interpolate};
+use super::types::Config;
 use std::path::{Path, PathBuf};
+
+/// `key.path (line N): what is wrong` of a deserialization error: the line from the
+/// error's span in `text` (the file), or the env var that set the key (`overrides`).
+fn describe<E: TomlError>(
+    e: &serde_path_to_error::Error<E>,
+    text: Option<&str>,
+    overrides: Option<&[(String, String)]>,
+) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner();
+    let line = text
+        .zip(inner.span())
+        .map(|(t, span)| t[..span.start.min(t.len())].matches('\n').count() + 1);
+    let from_env = overrides.and_then(|o| {
+        o.iter()
+            .find(|(key, _)| path == *key || path.starts_with(&format!("{key}.")))
+            .map(|(_, var)| var.clone())
+    });
+    let message = inner.message();
+    match (path.as_str(), line, from_env) {
+        (".", Some(l), _) => format!("line {l}: {message}"),
+        (".", None, _) => message,
+        (p, Some(l), _) => format!("{p} (line {l}): {message}"),
+        (p, None, Some(var)) => format!("{p} (set by the env var {var}): {message}"),
+        (p, None, None) => format!("{p}: {message}"),
+    }
+}
+
+/// The parts of a TOML error [`describe`] uses.
+trait TomlError {
+    fn span(&self) -> Option<std::ops::Range<usize>>;
+    fn message(&self) -> String;
+}
+
+impl TomlError for toml::de::Error {
+    fn span(&self) -> Option<std::ops::Range<usize>> {
+        toml::de::Error::span(self)
+    }
+    fn message(&self) -> String {
+        toml::de::Error::message(self).to_string()
+    }
+}
 
 /// Why a config cannot be used: which file, which key, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +86,12 @@ impl Config {
     }
 
     /// Builds a config from TOML text, an env lookup for `${VAR}`, and env vars for overrides.
+    ///
+    /// The file is checked on its own first, so an error there names the key path and its
+    /// line (`worker.concurrency (line 12): invalid type: string "lots", expected usize`);
+    /// then the `SWITCHYARD_*` overrides are applied, and an error they cause names the key
+    /// and the env var. Values and names are checked here; references between sections
+    /// (aliases to providers) once the providers are complete ([`Config::validate`]).
     pub fn from_toml(
         text: &str,
         name: &str,
@@ -56,79 +103,29 @@ impl Config {
             message,
         };
         let text = interpolate(text, &lookup).map_err(invalid)?;
+        let file_only = toml::Deserializer::new(&text);
+        if let Err(e) = serde_path_to_error::deserialize::<_, Config>(file_only) {
+            return Err(invalid(describe(&e, Some(&text), None)));
+        }
         let mut doc: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| invalid(e.to_string().trim().replace('\n', " ")))?;
-        apply_overrides(&mut doc, vars.clone());
-        let mut cfg: Config = toml::Value::Table(doc)
-            .try_into()
             .map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
-        for (var, pname, kind, base) in KNOWN_PROVIDER_ENV {
-            if cfg.providers.contains_key(*pname) {
-                continue;
-            }
-            if let Some(key) = lookup(var).filter(|k| !k.is_empty()) {
-                cfg.providers.insert(
-                    pname.to_string(),
-                    ProviderConfig {
-                        kind: kind.to_string(),
-                        base_url: base.map(str::to_string),
-                        api_key: Some(Secret::new(key)),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
-        for (key_var, endpoint_var, pname, kind) in KNOWN_ENDPOINT_PROVIDER_ENV {
-            if cfg.providers.contains_key(*pname) {
-                continue;
-            }
-            let set = |v: &str| lookup(v).filter(|s| !s.trim().is_empty());
-            if let (Some(key), Some(endpoint)) = (set(key_var), set(endpoint_var)) {
-                cfg.providers.insert(
-                    pname.to_string(),
-                    ProviderConfig {
-                        kind: kind.to_string(),
-                        base_url: Some(endpoint.trim().to_string()),
-                        api_key: Some(Secret::new(key)),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
-        for preset in PRESETS {
-            if cfg.providers.contains_key(preset.kind) {
-                continue;
-            }
-            if let Some((base_url, key)) = preset.from_env(&lookup) {
-                cfg.providers.insert(
-                    preset.kind.to_string(),
-                    ProviderConfig {
-                        kind: preset.kind.to_string(),
-                        base_url,
-                        api_key: key.map(Secret::new),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
-        if cfg.server.builtin_mock && !cfg.providers.contains_key("mock") {
-            cfg.providers.insert(
-                "mock".into(),
-                ProviderConfig {
-                    kind: "mock".into(),
-                    // Listed in GET /v1/models; the mock answers any model name.
-                    models: vec!["echo".into(), "embed".into()],
-                    ..Default::default()
-                },
-            );
-        }
-        cfg.validate().map_err(invalid)?;
+        let applied = apply_overrides(&mut doc, vars.clone());
+        let cfg: Config = serde_path_to_error::deserialize(toml::Value::Table(doc))
+            .map_err(|e| invalid(describe(&e, None, Some(&applied))))?;
+        cfg.check_values().map_err(invalid)?;
         Ok(cfg)
     }
 
-    /// Checks what serde cannot: names, references, ranges.
+    /// Checks what serde cannot: names, ranges, and that every alias names a configured
+    /// provider (call it once the providers are complete).
     pub fn validate(&self) -> Result<(), String> {
+        self.check_values()?;
+        self.check_aliases()
+    }
+
+    /// Checks names and ranges.
+    pub fn check_values(&self) -> Result<(), String> {
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(
                 "server.listen: `{}` is not an address like 127.0.0.1:8080",
@@ -169,12 +166,11 @@ impl Config {
                     "providers.{name}.circuit.error_rate: must be between 0 and 1"
                 ));
             }
-            if p.kind.is_empty() {
-                return Err(format!(
-                    "providers.{name}.kind: missing (for example kind = \"openai\")"
-                ));
-            }
         }
+        Ok(())
+    }
+
+    fn check_aliases(&self) -> Result<(), String> {
         for (alias, m) in &self.models {
             let targets = m
                 .target
@@ -232,142 +228,6 @@ mod tests {
     }
 
     #[test]
-    fn empty_config_has_the_mock() {
-        let c = load("", &[]).map_err(|e| e.to_string());
-        assert!(
-            c.as_ref().is_ok_and(|c| c.providers["mock"].kind == "mock"),
-            "{c:?}"
-        );
-    }
-
-    #[test]
-    fn env_key_registers_openai_and_is_hidden() {
-        let c = load("", &[("OPENAI_API_KEY", "sk-secret")]).map_err(|e| e.to_string());
-        let c = c.as_ref().map_err(|e| e.clone());
-        assert!(c.is_ok());
-        if let Ok(c) = c {
-            assert_eq!(c.providers["openai"].kind, "openai");
-            assert!(!format!("{c:?}").contains("sk-secret"));
-        }
-    }
-
-    #[test]
-    fn preset_env_vars_register_their_providers() {
-        let c = load(
-            "",
-            &[
-                ("GROQ_API_KEY", "gsk-secret"),
-                ("PPLX_API_KEY", "pplx-secret"),
-                ("OLLAMA_HOST", "0.0.0.0:11500"),
-                ("VLLM_BASE_URL", "http://gpu:8000/v1"),
-                ("VLLM_API_KEY", "vllm-key"),
-            ],
-        )
-        .map_err(|e| e.to_string());
-        let Ok(c) = c else {
-            unreachable!("config loads: {c:?}")
-        };
-        assert_eq!(c.providers["groq"].kind, "groq");
-        assert_eq!(c.providers["groq"].base_url, None, "the preset's own URL");
-        assert_eq!(
-            c.providers["groq"].api_key.as_ref().map(|k| k.expose()),
-            Some("gsk-secret")
-        );
-        assert_eq!(c.providers["perplexity"].kind, "perplexity");
-        assert_eq!(
-            c.providers["ollama"].base_url.as_deref(),
-            Some("http://0.0.0.0:11500/v1")
-        );
-        assert!(c.providers["ollama"].api_key.is_none());
-        assert_eq!(
-            c.providers["vllm"].base_url.as_deref(),
-            Some("http://gpu:8000/v1")
-        );
-        assert_eq!(
-            c.providers["vllm"].api_key.as_ref().map(|k| k.expose()),
-            Some("vllm-key")
-        );
-        for absent in ["mistral", "xai", "lmstudio", "azure"] {
-            assert!(
-                !c.providers.contains_key(absent),
-                "{absent} without its env var"
-            );
-        }
-        assert!(!format!("{c:?}").contains("gsk-secret"));
-    }
-
-    #[test]
-    fn every_preset_registers_from_its_first_env_var() {
-        for p in crate::config::presets::PRESETS {
-            let var = p
-                .key_vars
-                .first()
-                .or(p.url_vars.first())
-                .copied()
-                .unwrap_or("");
-            let value = if p.key_vars.is_empty() {
-                "127.0.0.1:1"
-            } else {
-                "key"
-            };
-            let c = load("", &[(var, value)]).map_err(|e| e.to_string());
-            let kind = c
-                .as_ref()
-                .ok()
-                .and_then(|c| c.providers.get(p.kind))
-                .map(|x| x.kind.clone());
-            assert_eq!(kind.as_deref(), Some(p.kind), "{var}");
-        }
-    }
-
-    #[test]
-    fn azure_needs_key_and_endpoint_and_config_wins() {
-        let c = load("", &[("AZURE_OPENAI_API_KEY", "az-secret")]).map_err(|e| e.to_string());
-        assert!(
-            c.as_ref().is_ok_and(|c| !c.providers.contains_key("azure")),
-            "{c:?}"
-        );
-        let c = load(
-            "",
-            &[
-                ("AZURE_OPENAI_API_KEY", "az-secret"),
-                ("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/"),
-            ],
-        )
-        .map_err(|e| e.to_string());
-        let p = c.as_ref().ok().map(|c| c.providers["azure"].clone());
-        assert_eq!(p.as_ref().map(|p| p.kind.as_str()), Some("azure"));
-        assert_eq!(
-            p.as_ref().and_then(|p| p.base_url.as_deref()),
-            Some("https://res.openai.azure.com/")
-        );
-        let c = load(
-            "[providers.groq]\nkind = \"groq\"\napi_key = \"from-file\"\n",
-            &[("GROQ_API_KEY", "from-env")],
-        )
-        .map_err(|e| e.to_string());
-        let key = c
-            .as_ref()
-            .ok()
-            .and_then(|c| c.providers["groq"].api_key.clone());
-        assert_eq!(key.as_ref().map(|k| k.expose()), Some("from-file"));
-    }
-
-    #[test]
-    fn env_key_registers_anthropic() {
-        let c = load("", &[("ANTHROPIC_API_KEY", "sk-ant-secret")]).map_err(|e| e.to_string());
-        assert_eq!(
-            c.as_ref().map(|c| c.providers["anthropic"].kind.as_str()),
-            Ok("anthropic")
-        );
-        assert_eq!(
-            c.as_ref()
-                .map(|c| c.providers["anthropic"].base_url.clone()),
-            Ok(Some("https://api.anthropic.com".to_string()))
-        );
-    }
-
-    #[test]
     fn errors_name_file_and_key() {
         let e = load("[server]\nlisten = \"nope\"\n", &[])
             .map(|_| ())
@@ -383,9 +243,9 @@ mod tests {
             .to_string();
         assert!(e.contains("listne"), "{e}");
         let e = load("[models.fast]\ntarget = \"nope/x\"\n", &[])
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.validate())
+            .unwrap_err();
         assert!(e.contains("models.fast"), "{e}");
     }
 }

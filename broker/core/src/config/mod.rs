@@ -1,11 +1,10 @@
-//! Configuration: one TOML file with `${ENV}` interpolation, `SWITCHYARD_*` overrides, and
-//! providers registered from their usual API-key env vars.
+//! Configuration: one TOML file with `${ENV}` interpolation and `SWITCHYARD_*` overrides.
+//! Which providers the environment names is the workers' catalogue's business
+//! (`switchyard_workers::providers::catalog`), applied by the binary after loading.
 
 mod env;
 mod load;
-pub mod presets;
 mod types;
 
-pub use env::{KNOWN_ENDPOINT_PROVIDER_ENV, KNOWN_PROVIDER_ENV};
 pub use load::ConfigError;
 pub use types::*;

@@ -191,7 +191,8 @@ impl Config {
 /// `[providers.<name>]`: one upstream. Adapter-specific keys stay in `options`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProviderConfig {
-    /// The adapter: `mock`, `openai`, ...
+    /// The adapter: `mock`, `openai`, ...; a section named after a kind may leave it out.
+    #[serde(default)]
     pub kind: String,
     /// Base URL of the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]

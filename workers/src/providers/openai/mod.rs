@@ -1,5 +1,5 @@
 //! The `openai` kind: any OpenAI-compatible API (`base_url`, `api_key`, `models`), and the
-//! presets of [`broker::config::presets`] (`kind = "groq"`, ...), which are the same adapter
+//! presets of [`super::presets`] (`kind = "groq"`, ...), which are the same adapter
 //! with the service's base URL.
 //!
 //! [`Compat`] is the shared core of every adapter speaking the OpenAI wire format; an
@@ -11,8 +11,8 @@ mod stream;
 
 pub use compat::{base_url, Compat, Endpoint, Op};
 
+use super::presets::preset;
 use crate::provider::Provider;
-use broker::config::presets::preset;
 use broker::config::ProviderConfig;
 use std::sync::Arc;
 
@@ -110,7 +110,7 @@ mod tests {
         ];
         assert_eq!(
             table.len(),
-            broker::config::presets::PRESETS.len(),
+            crate::providers::presets::PRESETS.len(),
             "every preset is in the table"
         );
         for (kind, url) in table {

@@ -2,8 +2,8 @@
 //! `openai` adapter with the service's base URL, and registration from the service's usual
 //! env vars.
 //!
-//! This table is the one place that knows these services: the config loader registers
-//! providers from it and the adapter registry builds them from it.
+//! This table is the one place that knows these services: the [catalogue](super::catalog)
+//! registers providers from it and the adapter registry builds them from it.
 
 /// How a preset's base-URL env var is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
