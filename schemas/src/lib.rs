@@ -13,14 +13,17 @@
 
 pub mod anthropic;
 pub mod chunk;
+pub mod circuit;
 pub mod control;
 pub mod event;
 pub mod job;
+pub mod msgid;
 pub mod openai;
 pub mod result;
 pub mod subjects;
 
 pub use chunk::StreamChunk;
+pub use circuit::{CircuitRecord, CircuitState};
 pub use control::ModelsReply;
 pub use event::{Event, EventDetail, EventKind};
 pub use job::{Job, JobState, Mode, Operation, Target};

@@ -180,16 +180,22 @@ async fn circuit_opens_and_fails_fast() {
     // The circuit is per target: another model of the same provider still flows.
     let ok = gw.post("/v1/chat/completions", chat("chaos/ok", "x")).await;
     assert_eq!(ok.status(), 200);
-    let mut open = false;
+    let mut ready = Value::Null;
     for _ in 0..50 {
-        let ready: Value = gw.get("/ready").await.json().await.unwrap();
-        if ready["circuits"]["chaos/fault-500-100"] == "open" {
-            open = true;
+        let r = gw.get("/ready").await;
+        assert_eq!(r.status(), 200, "other providers still serve");
+        ready = r.json().await.unwrap();
+        if ready["circuits"]["chaos/fault-500-100"]["state"] == "open" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(open, "/ready shows the open circuit");
+    assert_eq!(
+        ready["circuits"]["chaos/fault-500-100"]["state"], "open",
+        "/ready shows the open circuit: {ready}"
+    );
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(ready["circuits"]["chaos/fault-500-100"]["open_until_ms"].as_u64() > Some(0));
     gw.stop().await;
 }
 
@@ -459,4 +465,95 @@ async fn sigterm_drain_answers_requests_in_flight() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "echo: finish me");
+}
+
+/// Polls `/ready` until `check` holds; returns the last status and body.
+async fn ready_until(gw: &Gateway, check: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = gw.get("/ready").await;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        if check(status, &v) || tokio::time::Instant::now() > until {
+            return (status, v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_open_circuit_whose_worker_died_is_trusted_only_until_its_open_period_ends() {
+    use schemas::{CircuitRecord, CircuitState};
+    let nats = Nats::start().await;
+    let up = crate::upstream::Upstream::start().await;
+    let extra = format!(
+        "[server]\nbuiltin_mock = false\n{}\n[models.pair]\ntargets = [{{ target = \"up/a\" }}, {{ target = \"up/b\" }}]\n",
+        up.provider_toml("up")
+    );
+    let gw = Gateway::start(&nats, &extra).await;
+    let kv = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
+        .get_key_value("sy_circuits")
+        .await
+        .unwrap();
+    // A worker opened both circuits, then died: nobody will write them closed.
+    let put = |target: &str, open_until_ms: u64| {
+        let rec = CircuitRecord {
+            target: target.into(),
+            state: CircuitState::Open,
+            node: "a-worker-that-died".into(),
+            ts_ms: schemas::now_ms(),
+            open_until_ms: Some(open_until_ms),
+        };
+        (
+            CircuitRecord::key(target),
+            serde_json::to_vec(&rec).unwrap(),
+        )
+    };
+    let later = schemas::now_ms() + 60_000;
+    for t in ["up/a", "up/b"] {
+        let (k, v) = put(t, later);
+        kv.put(&k, v.into()).await.unwrap();
+    }
+    let (status, v) = ready_until(&gw, |s, _| s == 503).await;
+    assert_eq!(status, 503, "no provider can serve: {v}");
+    assert_eq!(v["status"], "not_ready");
+    assert_eq!(v["providers_down"], json!(["up"]));
+    // b's open period is over (its worker would probe it now); a stays open for a minute.
+    let (k, v) = put("up/b", schemas::now_ms() - 1);
+    kv.put(&k, v.into()).await.unwrap();
+    let (status, v) = ready_until(&gw, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "degraded", "a is still open: {v}");
+    assert_eq!(v["circuits"]["up/b"]["state"], "half_open", "{v}");
+    let before = up.requests().len();
+    for _ in 0..6 {
+        let r = gw.post("/v1/chat/completions", chat("pair", "x")).await;
+        assert_eq!(r.status(), 200);
+    }
+    let models: Vec<String> = up.requests()[before..]
+        .iter()
+        .map(|s| s.body["model"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        models.iter().all(|m| m == "b"),
+        "traffic goes around the open circuit of a, to b: {models:?}"
+    );
+    // a's record expires as well: it takes traffic again.
+    let (k, v) = put("up/a", schemas::now_ms() - 1);
+    kv.put(&k, v.into()).await.unwrap();
+    let (_, v) = ready_until(&gw, |_, v| v["status"] == "ready").await;
+    assert_eq!(v["status"], "ready", "{v}");
+    let before = up.requests().len();
+    for _ in 0..24 {
+        gw.post("/v1/chat/completions", chat("pair", "x")).await;
+    }
+    let to_a = up.requests()[before..]
+        .iter()
+        .filter(|s| s.body["model"] == "a")
+        .count();
+    assert!(
+        to_a > 0,
+        "a stale open circuit is not routed around forever"
+    );
+    gw.stop().await;
 }

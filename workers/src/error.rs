@@ -1,5 +1,6 @@
 //! One typed error for every upstream failure, whatever the provider.
 
+use http::StatusCode;
 use schemas::openai::ErrorBody;
 use schemas::JobError;
 use std::time::Duration;
@@ -54,8 +55,8 @@ impl ErrorKind {
     }
 
     /// The HTTP status the client gets.
-    pub fn status_code(self) -> u16 {
-        match self {
+    pub fn status_code(self) -> StatusCode {
+        let code = match self {
             Self::BadRequest | Self::ContentFilter | Self::ContextLength => 400,
             Self::Auth => 401,
             Self::Permission => 403,
@@ -67,7 +68,8 @@ impl ErrorKind {
             Self::Overloaded => 503,
             Self::Unsupported => 400,
             Self::Cancelled => 499,
-        }
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
     }
 
     /// The snake_case label.
@@ -172,7 +174,7 @@ impl ProviderError {
     }
 
     /// The HTTP status for the client.
-    pub fn status_code(&self) -> u16 {
+    pub fn status_code(&self) -> StatusCode {
         self.kind.status_code()
     }
 
@@ -180,7 +182,7 @@ impl ProviderError {
     pub fn to_job_error(&self) -> JobError {
         let code = self.kind.as_str();
         JobError {
-            status: self.status_code(),
+            status: self.status_code().as_u16(),
             error: ErrorBody::new(self.kind.openai_type(), self.to_string()).code(code),
             retryable: self.retryable(),
         }

@@ -18,6 +18,7 @@ pub mod store;
 
 use broker::config::Config;
 use broker::nats::Topology;
+use http::StatusCode;
 use std::path::PathBuf;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -51,11 +52,11 @@ pub enum AuditorError {
 
 impl AuditorError {
     /// The HTTP status an ingress answers with.
-    pub fn status(&self) -> u16 {
+    pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotFound(_) => 404,
-            Self::BadQuery(_) => 400,
-            _ => 500,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadQuery(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -78,7 +78,7 @@ fn reply_bytes(out: Result<serde_json::Value, AuditorError>) -> bytes::Bytes {
     let reply = match out {
         Ok(v) => Reply::Ok(v),
         Err(e) => Reply::Err {
-            status: e.status(),
+            status: e.status_code().as_u16(),
             message: e.to_string(),
         },
     };

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
+use schemas::CircuitState;
 use serde_json::json;
 
 /// Liveness: the process answers.
@@ -13,7 +14,10 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: NATS connected and every stream present.
+/// Readiness: `200 ready` with NATS connected and every stream present; `200 degraded`
+/// when some target's circuit is open; `503 not_ready` when NATS or a stream is missing, or
+/// when no configured provider can take a request (each has circuits on record, all open),
+/// naming the providers that are down.
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let connected = broker::nats::is_connected(st.client());
     let mut streams = serde_json::Map::new();
@@ -30,18 +34,29 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
             streams.insert(name, json!(ok));
         }
     }
-    let status = if all {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let now = schemas::now_ms();
+    let circuits = st.health().circuits_at(now);
+    let down: Vec<&String> = st
+        .cfg()
+        .providers
+        .keys()
+        .filter(|p| st.health().provider_down_at(p, now))
+        .collect();
+    let none_left = !st.cfg().providers.is_empty() && down.len() == st.cfg().providers.len();
+    let some_open = circuits.values().any(|c| c.state == CircuitState::Open);
+    let (code, status) = match (all && !none_left, some_open) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "ready"),
     };
     let body = json!({
-        "status": if all { "ready" } else { "not_ready" },
+        "status": status,
         "nats": if connected { "connected" } else { "disconnected" },
         "streams": streams,
-        "circuits": st.health().circuits(),
+        "circuits": circuits,
+        "providers_down": down,
     });
-    (status, Json(body))
+    (code, Json(body))
 }
 
 /// A 404 in the OpenAI error shape.

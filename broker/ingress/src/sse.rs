@@ -126,7 +126,7 @@ pub async fn relay<F: Framer>(
     mut w: Waiter,
     timeout_ms: u64,
     guards: Guards,
-    mut framer: F,
+    framer: F,
 ) -> Result<Relay, GatewayError> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let first = match next(&mut w, deadline).await {
@@ -145,76 +145,137 @@ pub async fn relay<F: Framer>(
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut stream = Stream {
+        st,
+        id,
+        w,
+        tx,
+        framer,
+        deadline,
+        timeout_ms,
+        delivery: first.delivery,
+        sent: 0,
+    };
     tokio::spawn(async move {
-        let delivery = first.delivery;
-        let mut sent: u64 = 1;
-        let mut ok = send_all(&tx, framer.chunk(first.data.get())).await;
-        let outcome = loop {
-            if !ok {
-                break None;
+        let client_there = stream.chunk(first.data.get()).await;
+        stream.sent += 1;
+        let result = match client_there {
+            true => stream.forward().await,
+            false => Err(false),
+        };
+        match result {
+            Ok(r) => {
+                guards.disarm();
+                stream.finish(r).await;
             }
-            match next(&mut w, deadline).await {
-                Next::Chunk(c) if c.delivery != delivery => {
+            // The stream ended early with the client still there (an error frame was
+            // sent): nothing to cancel.
+            Err(true) => guards.disarm(),
+            // The client went away mid-stream: dropping the guards cancels its job.
+            Err(false) => {}
+        }
+    });
+    Ok(Relay::Streaming(sse_response(rx)))
+}
+
+/// One relayed stream after its first chunk.
+struct Stream<F> {
+    st: AppState,
+    id: String,
+    w: Waiter,
+    tx: mpsc::Sender<Bytes>,
+    framer: F,
+    deadline: Instant,
+    timeout_ms: u64,
+    /// The delivery of the job whose chunks are relayed.
+    delivery: u64,
+    /// Chunks sent so far.
+    sent: u64,
+}
+
+impl<F: Framer> Stream<F> {
+    /// Sends a chunk's frames; false once the client is gone.
+    async fn chunk(&mut self, data: &str) -> bool {
+        let frames = self.framer.chunk(data);
+        send_all(&self.tx, frames).await
+    }
+
+    /// Sends an error's frames; false once the client is gone.
+    async fn error(&mut self, e: &GatewayError) -> bool {
+        let frames = self.framer.error(e);
+        send_all(&self.tx, frames).await
+    }
+
+    /// Relays chunks until the job's result arrives (`Ok`), or ends the stream with an
+    /// error frame (`Err(true)`: the worker was replaced mid-stream, or the deadline passed)
+    /// or because the client left (`Err(false)`).
+    async fn forward(&mut self) -> Result<JobResult, bool> {
+        loop {
+            match next(&mut self.w, self.deadline).await {
+                Next::Chunk(c) if c.delivery != self.delivery => {
                     let e = GatewayError::Internal(format!(
-                        "The worker streaming this job stopped mid-way and the job was redelivered. Fetch the complete result with GET /v1/jobs/{id}."
+                        "The worker streaming this job stopped mid-way and the job was redelivered. Fetch the complete result with GET /v1/jobs/{}.",
+                        self.id
                     ));
-                    send_all(&tx, framer.error(&e)).await;
-                    break None;
+                    return Err(self.error(&e).await);
                 }
                 Next::Chunk(c) => {
-                    ok = send_all(&tx, framer.chunk(c.data.get())).await;
-                    sent += 1;
+                    if !self.chunk(c.data.get()).await {
+                        return Err(false);
+                    }
+                    self.sent += 1;
                 }
-                Next::Result(r) => break Some(*r),
+                Next::Result(r) => return Ok(*r),
                 Next::Timeout => {
                     let e = GatewayError::Timeout {
-                        job_id: id.clone(),
-                        timeout_ms,
+                        job_id: self.id.clone(),
+                        timeout_ms: self.timeout_ms,
                     };
-                    send_all(&tx, framer.error(&e)).await;
-                    break None;
+                    return Err(self.error(&e).await);
                 }
             }
-        };
-        let Some(r) = outcome else {
-            // A client that went away mid-stream has its job cancelled (dropping the guards).
-            if ok {
-                guards.disarm();
-            }
-            return;
-        };
-        guards.disarm();
-        // Chunks published before the result may still be in flight on this connection.
-        let expected = r.chunks.unwrap_or(sent);
+        }
+    }
+
+    /// Chunks published before the result may still be in flight on this connection: relays
+    /// them (for a short grace) until the result's chunk count is reached.
+    async fn late_chunks(&mut self, expected: u64) {
         let grace = Instant::now() + Duration::from_millis(200);
-        while sent < expected {
-            let Some(chunks) = w.chunks.as_mut() else {
+        while self.sent < expected {
+            let Some(chunks) = self.w.chunks.as_mut() else {
                 break;
             };
             match tokio::time::timeout_at(grace, chunks.next()).await {
                 Ok(Some(m)) => {
                     if let Ok(c) = serde_json::from_slice::<StreamChunk>(&m.payload) {
-                        send_all(&tx, framer.chunk(c.data.get())).await;
-                        sent += 1;
+                        self.chunk(c.data.get()).await;
+                        self.sent += 1;
                     }
                 }
                 _ => break,
             }
         }
+    }
+
+    /// Ends the stream with the job's result: the late chunks, the error of a failed job,
+    /// the closing frames, and `delivered`.
+    async fn finish(mut self, r: JobResult) {
+        self.late_chunks(r.chunks.unwrap_or(self.sent)).await;
         if r.status != JobState::Completed {
             let e = GatewayError::Job(
                 r.error
                     .clone()
                     .unwrap_or_else(|| super::jobs::missing_error(&r)),
             );
-            send_all(&tx, framer.error(&e)).await;
+            self.error(&e).await;
         }
-        send_all(&tx, framer.end(&r)).await;
-        st.events()
+        let frames = self.framer.end(&r);
+        send_all(&self.tx, frames).await;
+        self.st
+            .events()
             .emit(&r.id, EventKind::Delivered, EventDetail::default())
             .await;
-    });
-    Ok(Relay::Streaming(sse_response(rx)))
+    }
 }
 
 /// A finished completion replayed as a stream: one chunk with the whole message, then `[DONE]`.

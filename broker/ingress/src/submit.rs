@@ -246,11 +246,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         return Err(GatewayError::Internal("a job without a route".into()));
     };
     let payload = serde_json::to_vec(job).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", job.id.as_str());
-    if let Some(tp) = &job.traceparent {
-        headers.insert("traceparent", tp.as_str());
-    }
+    let headers = broker::nats::job_headers(job);
     let subject = st.topo().subjects.jobs(&first.provider);
     let stored = async {
         let ack = st

@@ -6,36 +6,10 @@
 
 use crate::error::ErrorKind;
 use broker::config::CircuitPolicy;
-use schemas::Target;
-use serde::{Deserialize, Serialize};
+use schemas::{CircuitState, Target};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// The state of a circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CircuitState {
-    /// Calls flow.
-    Closed,
-    /// Calls are refused until the open period ends.
-    Open,
-    /// One probe call is allowed; its outcome closes or reopens the circuit.
-    HalfOpen,
-}
-
-/// What is stored in the KV bucket under the provider name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CircuitRecord {
-    /// The target, `provider/model`.
-    pub target: String,
-    /// The state.
-    pub state: CircuitState,
-    /// The worker node that changed it.
-    pub node: String,
-    /// When (ms since the epoch).
-    pub ts_ms: u64,
-}
 
 #[derive(Debug)]
 struct Breaker {

@@ -4,6 +4,7 @@
 //! handles each advisory.
 
 use super::execute::result;
+use super::handle::{already_done, publish_result};
 use super::Shared;
 use crate::error::{ErrorKind, ProviderError};
 use futures::StreamExt;
@@ -11,6 +12,9 @@ use schemas::{EventDetail, EventKind, Job, JobState};
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// The header of a dead letter that says why it is one.
+pub const DEAD_REASON_HEADER: &str = "Switchyard-Dead-Reason";
 
 #[derive(Deserialize)]
 struct Advisory {
@@ -47,6 +51,8 @@ pub async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
+/// Moves the advised job to the dead-letter stream, answers it as failed (unless a result
+/// exists), and deletes it from the jobs stream.
 async fn dead_letter(shared: &Shared, a: &Advisory) -> Result<(), async_nats::Error> {
     let msg = shared.topo.jobs.get_raw_message(a.stream_seq).await?;
     let job: Job = serde_json::from_slice(&msg.payload)?;
@@ -62,79 +68,74 @@ async fn dead_letter(shared: &Shared, a: &Advisory) -> Result<(), async_nats::Er
         shared.topo.subjects.dead(&provider)
     );
     tracing::error!(job_id = %job.id, "{reason}");
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", format!("dead-{}", job.id).as_str());
-    headers.insert("Switchyard-Dead-Reason", reason.as_str());
-    shared
-        .topo
-        .js
-        .publish_with_headers(
-            shared.topo.subjects.dead(&provider),
-            headers,
-            msg.payload.clone(),
-        )
-        .await?
-        .await?;
-    let already = shared
-        .topo
-        .results
-        .direct_get_last_for_subject(shared.topo.subjects.results(&job.id))
-        .await
-        .is_ok();
-    if !already {
-        let mut r = result(
-            shared,
-            &job,
-            JobState::Failed,
-            job.route.get(job.hop as usize),
-            job.attempts,
-        );
-        let mut e =
-            ProviderError::new(ErrorKind::Server, "switchyard", reason.clone()).to_job_error();
-        e.status = 500;
-        e.retryable = false;
-        e.error.code = Some("dead_lettered".into());
-        r.error = Some(e);
-        let mut h = async_nats::HeaderMap::new();
-        h.insert("Nats-Msg-Id", format!("result-{}", job.id).as_str());
-        shared
-            .topo
-            .js
-            .publish_with_headers(
-                shared.topo.subjects.results(&job.id),
-                h,
-                serde_json::to_vec(&r)?.into(),
-            )
-            .await?
-            .await?;
-        shared
-            .events
-            .emit(
-                &job.id,
-                EventKind::DeadLettered,
-                EventDetail {
-                    provider: Some(provider.clone()),
-                    delivery: Some(a.deliveries),
-                    error: Some(reason.clone()),
-                    ..Default::default()
-                },
-            )
-            .await;
-        shared
-            .events
-            .emit(
-                &job.id,
-                EventKind::Failed,
-                EventDetail {
-                    provider: Some(provider),
-                    status: Some(500),
-                    error: Some(reason),
-                    error_kind: Some("dead_lettered".into()),
-                    ..Default::default()
-                },
-            )
-            .await;
+    keep(shared, &job, &provider, &reason, msg.payload.clone()).await?;
+    if !already_done(shared, &job.id).await {
+        answer_failed(shared, &job, &reason).await?;
+        announce(shared, &job, &provider, a.deliveries, &reason).await;
     }
     shared.topo.jobs.delete_message(a.stream_seq).await?;
     Ok(())
+}
+
+/// Copies the job to `sy.dead.<provider>` with the reason in a header.
+async fn keep(
+    shared: &Shared,
+    job: &Job,
+    provider: &str,
+    reason: &str,
+    payload: bytes::Bytes,
+) -> Result<(), async_nats::Error> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        schemas::msgid::HEADER,
+        schemas::msgid::dead(&job.id).as_str(),
+    );
+    headers.insert(DEAD_REASON_HEADER, reason);
+    shared
+        .topo
+        .js
+        .publish_with_headers(shared.topo.subjects.dead(provider), headers, payload)
+        .await?
+        .await?;
+    Ok(())
+}
+
+/// Publishes the job's failed result (`code: dead_lettered`), so waiting clients get it.
+async fn answer_failed(shared: &Shared, job: &Job, reason: &str) -> Result<(), async_nats::Error> {
+    let mut r = result(
+        shared,
+        job,
+        JobState::Failed,
+        job.route.get(job.hop as usize),
+        job.attempts,
+    );
+    let mut e = ProviderError::new(ErrorKind::Server, "switchyard", reason).to_job_error();
+    e.status = 500;
+    e.retryable = false;
+    e.error.code = Some("dead_lettered".into());
+    r.error = Some(e);
+    publish_result(shared, &r).await?;
+    Ok(())
+}
+
+/// Emits `dead_lettered` and `failed` for the request log.
+async fn announce(shared: &Shared, job: &Job, provider: &str, deliveries: u64, reason: &str) {
+    let detail = EventDetail {
+        provider: Some(provider.to_string()),
+        delivery: Some(deliveries),
+        error: Some(reason.to_string()),
+        ..Default::default()
+    };
+    shared
+        .events
+        .emit(&job.id, EventKind::DeadLettered, detail)
+        .await;
+    let detail = EventDetail {
+        provider: Some(provider.to_string()),
+        status: Some(500),
+        error: Some(reason.to_string()),
+        error_kind: Some("dead_lettered".into()),
+        ..Default::default()
+    };
+    shared.events.emit(&job.id, EventKind::Failed, detail).await;
 }

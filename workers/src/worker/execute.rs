@@ -7,7 +7,9 @@ use super::call::{call, Done, Failed};
 use super::circuit::counts_against_target;
 use super::{observe, Shared};
 use crate::error::{ErrorKind, ProviderError};
+use crate::provider::Provider;
 use schemas::{EventDetail, EventKind, Job, JobResult, JobState, Target};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -108,10 +110,8 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
         );
         return failed(shared, job, None, job.attempts, &e);
     };
-    let mut attempts = job.attempts;
-    let deadline = job.deadline_ms;
-    let last_err = match shared.registry.get(&target.provider) {
-        None => ProviderError::new(
+    let Some(adapter) = shared.registry.get(&target.provider) else {
+        let e = ProviderError::new(
             ErrorKind::NotFound,
             &target.provider,
             format!(
@@ -119,124 +119,203 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
                 target.provider,
                 shared.events.node()
             ),
-        ),
-        Some(adapter) => {
-            let policy = shared.policy(&target.provider);
-            let mut tries = 0u32;
-            // A retry follows the same target; the first try of a later hop is a fallback.
-            let mut previous = job
-                .hop
-                .checked_sub(1)
-                .and_then(|h| job.route.get(h as usize));
-            loop {
-                if cancel.is_cancelled() {
-                    return cancelled(shared, job, Some(target), attempts);
-                }
-                let (allowed, change) = shared.breakers.allow(target);
-                shared.publish_circuit(target, change);
-                if !allowed {
-                    break ProviderError::new(ErrorKind::Overloaded, &target.provider, "the circuit breaker of this target is open after repeated failures; try again later");
-                }
-                observe::next_target(previous, target);
-                previous = Some(target);
-                tries += 1;
-                attempts += 1;
-                shared
-                    .events
-                    .emit(
-                        &job.id,
-                        EventKind::AttemptStarted,
-                        EventDetail {
-                            provider: Some(target.provider.clone()),
-                            model: Some(target.model.clone()),
-                            attempt: Some(attempts),
-                            delivery: Some(delivery),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
-                let t0 = Instant::now();
-                let (attempt_span, upstream) = observe::attempt_spans(job, target, attempts);
-                let traced = call(
-                    shared,
-                    adapter.clone(),
-                    job,
-                    target,
-                    delivery,
-                    &policy.timeouts,
-                )
-                .instrument(upstream.clone())
-                .instrument(attempt_span.clone());
-                let outcome = tokio::select! {
-                    _ = cancel.cancelled() => return cancelled(shared, job, Some(target), attempts),
-                    o = traced => o,
-                };
-                let Failed { err, streamed } = match outcome {
-                    Ok(done) => {
-                        observe::attempt_ok(
-                            &upstream,
-                            target,
-                            done.usage.as_ref(),
-                            &done.response,
-                            t0.elapsed(),
-                        );
-                        let change = shared.breakers.record(target, true);
-                        shared.publish_circuit(target, change);
-                        return completed(shared, job, target, attempts, done);
-                    }
-                    Err(f) => f,
-                };
-                observe::attempt_failed(&attempt_span, &upstream, target, &err, t0.elapsed());
-                if counts_against_target(err.kind) {
-                    let change = shared.breakers.record(target, false);
-                    shared.publish_circuit(target, change);
-                }
-                let more = tries < policy.retry.max_attempts && err.retryable() && !streamed;
-                let wait = more.then(|| backoff::delay(&policy.retry, tries, err.retry_after));
-                let wait = wait.filter(|w| schemas::now_ms() + w.as_millis() as u64 <= deadline);
-                tracing::warn!(provider = %target.provider, attempt = attempts, error = %err, retry_in_ms = ?wait.map(|w| w.as_millis()), "attempt failed");
-                shared
-                    .events
-                    .emit(
-                        &job.id,
-                        EventKind::AttemptFailed,
-                        EventDetail {
-                            provider: Some(target.provider.clone()),
-                            model: Some(target.model.clone()),
-                            attempt: Some(attempts),
-                            status: err.upstream_status,
-                            error: Some(err.message.clone()),
-                            error_kind: Some(err.kind.as_str().into()),
-                            retry_in_ms: wait.map(|w| w.as_millis() as u64),
-                            duration_ms: Some(t0.elapsed().as_millis() as u64),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
-                if streamed {
-                    return failed(shared, job, Some(target), attempts, &err);
-                }
-                if err.kind == ErrorKind::RateLimited {
-                    if let Some(ra) = err.retry_after {
-                        shared.pause_provider(&target.provider, ra).await;
-                    }
-                }
-                let Some(wait) = wait else { break err };
-                tokio::select! {
-                    _ = cancel.cancelled() => return cancelled(shared, job, Some(target), attempts),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
+        );
+        return fallback_or_fail(shared, job, target, job.attempts, e);
     };
+    let mut hop = Hop {
+        shared,
+        job,
+        target,
+        delivery,
+        cancel,
+        policy: shared.policy(&target.provider),
+        attempts: job.attempts,
+        tries: 0,
+    };
+    match hop.attempt_all(adapter.clone()).await {
+        Ok(done) => done,
+        Err(last) => fallback_or_fail(shared, job, target, hop.attempts, last),
+    }
+}
+
+/// After the hop's target gave up with `err`: the job moves on to the next target of its
+/// route when one is left and the failure is the target's, else it fails.
+fn fallback_or_fail(
+    shared: &Shared,
+    job: &Job,
+    target: &Target,
+    attempts: u32,
+    err: ProviderError,
+) -> Next {
     let next_hop = job.hop as usize + 1;
-    if next_hop < job.route.len() && worth_a_fallback(last_err.kind) {
+    if next_hop < job.route.len() && worth_a_fallback(err.kind) {
         let mut fwd = job.clone();
         fwd.hop = next_hop as u32;
         fwd.attempts = attempts;
         return Next::Forward(Box::new(fwd));
     }
-    failed(shared, job, Some(target), attempts, &last_err)
+    failed(shared, job, Some(target), attempts, &err)
+}
+
+/// The attempts of one hop on its target.
+struct Hop<'a> {
+    shared: &'a Shared,
+    job: &'a Job,
+    target: &'a Target,
+    delivery: u64,
+    cancel: &'a CancellationToken,
+    policy: broker::config::ProviderConfig,
+    /// Upstream attempts of the job so far, earlier hops included.
+    attempts: u32,
+    /// Attempts on this hop's target.
+    tries: u32,
+}
+
+impl Hop<'_> {
+    /// Tries the target until it answers, the job is cancelled (both `Ok`), or it gives up
+    /// (`Err` with the last failure).
+    async fn attempt_all(&mut self, adapter: Arc<dyn Provider>) -> Result<Next, ProviderError> {
+        // A retry follows the same target; the first try of a later hop is a fallback.
+        let job = self.job;
+        let mut previous = job
+            .hop
+            .checked_sub(1)
+            .and_then(|h| job.route.get(h as usize));
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(self.cancelled());
+            }
+            let (allowed, change) = self.shared.breakers.allow(self.target);
+            self.shared.publish_circuit(self.target, change);
+            if !allowed {
+                return Err(ProviderError::new(ErrorKind::Overloaded, &self.target.provider, "the circuit breaker of this target is open after repeated failures; try again later"));
+            }
+            observe::next_target(previous, self.target);
+            previous = Some(self.target);
+            let (Failed { err, streamed }, took) = match self.attempt(adapter.clone()).await {
+                Attempted::Done(next) => return Ok(next),
+                Attempted::Failed(f, took) => (f, took),
+            };
+            let wait = self.after_failure(&err, streamed, took).await;
+            if streamed {
+                return Ok(failed(
+                    self.shared,
+                    job,
+                    Some(self.target),
+                    self.attempts,
+                    &err,
+                ));
+            }
+            let Some(wait) = wait else { return Err(err) };
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(self.cancelled()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn cancelled(&self) -> Next {
+        cancelled(self.shared, self.job, Some(self.target), self.attempts)
+    }
+
+    /// One attempt: `attempt_started`, the call within its spans, the circuit's record of a
+    /// success.
+    async fn attempt(&mut self, adapter: Arc<dyn Provider>) -> Attempted {
+        let (shared, job, target) = (self.shared, self.job, self.target);
+        self.tries += 1;
+        self.attempts += 1;
+        let detail = EventDetail {
+            provider: Some(target.provider.clone()),
+            model: Some(target.model.clone()),
+            attempt: Some(self.attempts),
+            delivery: Some(self.delivery),
+            ..Default::default()
+        };
+        shared
+            .events
+            .emit(&job.id, EventKind::AttemptStarted, detail)
+            .await;
+        let t0 = Instant::now();
+        let (attempt_span, upstream) = observe::attempt_spans(job, target, self.attempts);
+        let traced = call(
+            shared,
+            adapter,
+            job,
+            target,
+            self.delivery,
+            &self.policy.timeouts,
+        )
+        .instrument(upstream.clone())
+        .instrument(attempt_span.clone());
+        let outcome = tokio::select! {
+            _ = self.cancel.cancelled() => return Attempted::Done(self.cancelled()),
+            o = traced => o,
+        };
+        match outcome {
+            Ok(done) => {
+                let usage = done.usage.as_ref();
+                observe::attempt_ok(&upstream, target, usage, &done.response, t0.elapsed());
+                let change = shared.breakers.record(target, true);
+                shared.publish_circuit(target, change);
+                Attempted::Done(completed(shared, job, target, self.attempts, done))
+            }
+            Err(f) => {
+                observe::attempt_failed(&attempt_span, &upstream, target, &f.err, t0.elapsed());
+                Attempted::Failed(f, t0.elapsed())
+            }
+        }
+    }
+
+    /// Records a failed attempt (circuit, `attempt_failed`, a consumer pause after a 429
+    /// with `retry-after`) and decides the wait before the next try: `None` when there is
+    /// none (not retryable, out of attempts, or past the deadline).
+    async fn after_failure(
+        &self,
+        err: &ProviderError,
+        streamed: bool,
+        took: Duration,
+    ) -> Option<Duration> {
+        let (shared, target) = (self.shared, self.target);
+        if counts_against_target(err.kind) {
+            let change = shared.breakers.record(target, false);
+            shared.publish_circuit(target, change);
+        }
+        let retry = &self.policy.retry;
+        let more = self.tries < retry.max_attempts && err.retryable() && !streamed;
+        let wait = more.then(|| backoff::delay(retry, self.tries, err.retry_after));
+        let wait =
+            wait.filter(|w| schemas::now_ms() + w.as_millis() as u64 <= self.job.deadline_ms);
+        tracing::warn!(provider = %target.provider, attempt = self.attempts, error = %err, retry_in_ms = wait.map(|w| w.as_millis() as u64), "attempt failed");
+        let detail = EventDetail {
+            provider: Some(target.provider.clone()),
+            model: Some(target.model.clone()),
+            attempt: Some(self.attempts),
+            status: err.upstream_status,
+            error: Some(err.message.clone()),
+            error_kind: Some(err.kind.as_str().into()),
+            retry_in_ms: wait.map(|w| w.as_millis() as u64),
+            duration_ms: Some(took.as_millis() as u64),
+            ..Default::default()
+        };
+        shared
+            .events
+            .emit(&self.job.id, EventKind::AttemptFailed, detail)
+            .await;
+        if err.kind == ErrorKind::RateLimited && !streamed {
+            if let Some(ra) = err.retry_after {
+                shared.pause_provider(&target.provider, ra).await;
+            }
+        }
+        wait
+    }
+}
+
+/// What one attempt came to.
+enum Attempted {
+    /// The job is finished (answered or cancelled).
+    Done(Next),
+    /// The call failed after this long.
+    Failed(Failed, Duration),
 }
 
 fn completed(shared: &Shared, job: &Job, target: &Target, attempts: u32, done: Done) -> Next {

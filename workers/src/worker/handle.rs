@@ -104,11 +104,7 @@ async fn forward(shared: &Shared, msg: &Message, job: Job) {
     };
     let published = async {
         let payload = serde_json::to_vec(&job)?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("{}-hop{}", job.id, job.hop).as_str());
-        if let Some(tp) = &job.traceparent {
-            headers.insert("traceparent", tp.as_str());
-        }
+        let headers = broker::nats::job_headers(&job);
         shared
             .topo
             .js
@@ -149,7 +145,8 @@ async fn forward(shared: &Shared, msg: &Message, job: Job) {
     }
 }
 
-async fn already_done(shared: &Shared, id: &str) -> bool {
+/// Whether the job's result is stored already.
+pub async fn already_done(shared: &Shared, id: &str) -> bool {
     let subject = shared.topo.subjects.results(id);
     shared
         .topo
@@ -160,10 +157,13 @@ async fn already_done(shared: &Shared, id: &str) -> bool {
 }
 
 /// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
-async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
+pub async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
     let payload = serde_json::to_vec(r)?;
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", format!("result-{}", r.id).as_str());
+    headers.insert(
+        schemas::msgid::HEADER,
+        schemas::msgid::result(&r.id).as_str(),
+    );
     let ack = shared
         .topo
         .js

@@ -14,7 +14,6 @@ mod observe;
 mod pipeline;
 
 pub use assemble::Assembler;
-pub use circuit::{CircuitRecord, CircuitState};
 pub use pipeline::{Outcome, Stage};
 
 use crate::providers::Registry;
@@ -25,6 +24,7 @@ use broker::nats::Topology;
 use cancel::Cancels;
 use circuit::Breakers;
 use futures::StreamExt;
+use schemas::{CircuitRecord, CircuitState};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -65,23 +65,16 @@ impl Shared {
         let name = target.qualified();
         circuit_state(&target.provider, &name, gauge);
         tracing::warn!(target = %name, state = ?state, "circuit breaker changed state");
+        let now = schemas::now_ms();
+        let open_ms = self.policy(&target.provider).circuit.open_ms;
         let rec = CircuitRecord {
             target: name.clone(),
             state,
             node: self.events.node().to_string(),
-            ts_ms: schemas::now_ms(),
+            ts_ms: now,
+            open_until_ms: (state == CircuitState::Open).then_some(now + open_ms),
         };
-        // KV keys allow `[-/_=.a-zA-Z0-9]`; the record carries the exact target.
-        let key: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-/_=.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let key = CircuitRecord::key(&name);
         let kv = self.topo.circuits.clone();
         tokio::spawn(async move {
             if let Ok(v) = serde_json::to_vec(&rec) {

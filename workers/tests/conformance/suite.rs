@@ -68,7 +68,7 @@ macro_rules! conformance {
                 assert_eq!(e.kind, ErrorKind::RateLimited);
                 assert!(e.retryable());
                 assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
-                assert_eq!(e.status_code(), 429);
+                assert_eq!(e.status_code().as_u16(), 429);
             }
 
             #[tokio::test]
@@ -86,7 +86,7 @@ macro_rules! conformance {
                 let e = f.provider.chat(request("error-401", "x"), &ctx()).await.expect_err("401 fails");
                 assert_eq!(e.kind, ErrorKind::Auth);
                 assert!(!e.retryable());
-                assert_eq!(e.status_code(), 401);
+                assert_eq!(e.status_code().as_u16(), 401);
                 assert!(!e.to_string().contains("sk-test"), "no key in errors: {e}");
             }
 
@@ -124,7 +124,7 @@ macro_rules! conformance {
                     assert_eq!(e.kind, kind, "{model}: {e}");
                     assert_eq!(e.retryable(), retryable, "{model}");
                     let je = e.to_job_error();
-                    assert_eq!(je.status, kind.status_code(), "{model}");
+                    assert_eq!(je.status, kind.status_code().as_u16(), "{model}");
                     assert!(!je.error.message.is_empty());
                 }
             }

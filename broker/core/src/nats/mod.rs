@@ -49,6 +49,20 @@ fn server_list(url: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The headers of a job message: its `Nats-Msg-Id` (one per hop, so a fallback is not taken
+/// for a duplicate of the first publish) and its `traceparent`.
+pub fn job_headers(job: &schemas::Job) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        schemas::msgid::HEADER,
+        schemas::msgid::job(&job.id, job.hop).as_str(),
+    );
+    if let Some(tp) = &job.traceparent {
+        headers.insert("traceparent", tp.as_str());
+    }
+    headers
+}
+
 /// Whether the client is connected right now.
 pub fn is_connected(client: &async_nats::Client) -> bool {
     matches!(

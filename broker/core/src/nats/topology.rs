@@ -35,7 +35,18 @@ async fn bucket(
     replicas: usize,
 ) -> Result<kv::Store, async_nats::Error> {
     match js.get_key_value(&name).await {
-        Ok(kv) => Ok(kv),
+        Ok(kv) => {
+            // A bucket made by an older version may lack its TTL (circuits had none).
+            let stream = format!("KV_{name}");
+            let mut s = js.get_stream(&stream).await?;
+            let mut config = s.info().await?.config.clone();
+            if config.max_age != max_age {
+                tracing::info!(bucket = %name, max_age_s = max_age.as_secs(), "updating the bucket's TTL");
+                config.max_age = max_age;
+                js.update_stream(&config).await?;
+            }
+            Ok(kv)
+        }
         Err(_) => Ok(js
             .create_key_value(kv::Config {
                 bucket: name,
@@ -47,6 +58,11 @@ async fn bucket(
             .await?),
     }
 }
+
+/// How long a circuit record lives in `sy_circuits` without being rewritten. An open
+/// circuit is trusted only until its own `open_until_ms` anyway; the TTL keeps records of
+/// targets nobody calls any more from piling up.
+pub const CIRCUIT_TTL: Duration = Duration::from_secs(3600);
 
 async fn upsert(
     js: &jetstream::Context,
@@ -124,13 +140,7 @@ pub async fn ensure_topology(
     let day = Duration::from_secs(24 * 3600);
     let idempotency = bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
     let cancel = bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
-    let circuits = bucket(
-        &js,
-        subjects.circuits_bucket(),
-        Duration::ZERO,
-        cfg.replicas,
-    )
-    .await?;
+    let circuits = bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, cfg.replicas).await?;
     Ok(Topology {
         subjects,
         js,
