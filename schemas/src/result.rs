@@ -33,6 +33,9 @@ pub struct JobResult {
     /// The model that answered, as the provider knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The model as the client named it (an alias, `provider/model` or a bare name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_model: Option<String>,
     /// The OpenAI-shaped response body (a chat completion or an embeddings list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]

@@ -237,3 +237,47 @@ pub fn sse_data(body: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Every event stored in `SY_EVENTS` so far, in stream order.
+pub async fn stored_events(nats: &Nats) -> Vec<serde_json::Value> {
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("SY_EVENTS").await.expect("SY_EVENTS");
+    let n = stream
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=n {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(serde_json::from_slice(&m.payload).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Polls [`stored_events`] until `done` holds for them (or `timeout` passes); returns the
+/// last reading, for the test's assertions.
+pub async fn events_until(
+    nats: &Nats,
+    timeout: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let until = tokio::time::Instant::now() + timeout;
+    loop {
+        let evs = stored_events(nats).await;
+        if done(&evs) || tokio::time::Instant::now() > until {
+            return evs;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// How many of `evs` are of `kind` (for job `job`, when given).
+pub fn count_kind(evs: &[serde_json::Value], kind: &str, job: Option<&str>) -> usize {
+    evs.iter()
+        .filter(|e| e["kind"] == kind && job.is_none_or(|j| e["job"] == j))
+        .count()
+}

@@ -425,12 +425,16 @@ async fn messages_queued_and_idempotent_stream_replay() {
             .json(&body)
             .send()
     };
-    let first = send(msg("mock/echo", "once only")).await.unwrap();
+    let mut body = msg("mock/echo", "once only");
+    body["stream"] = json!(true);
+    let first = send(body.clone()).await.unwrap();
     assert_eq!(first.status(), 200);
     let first_id = job_id(&first);
-    let mut again = msg("mock/echo", "once only");
-    again["stream"] = json!(true);
-    let second = send(again).await.unwrap();
+    assert_eq!(
+        text_of(&events(&first.text().await.unwrap())),
+        "echo: once only"
+    );
+    let second = send(body).await.unwrap();
     assert_eq!(second.status(), 200);
     assert_eq!(
         job_id(&second),

@@ -351,7 +351,8 @@ async fn exhausted_deliveries_go_to_the_dead_letter_subject() {
     }
     let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
     assert_eq!(j["status"], "failed", "{j}");
-    assert_eq!(j["error"]["error"]["code"], "dead_lettered");
+    assert_eq!(j["error"]["code"], "dead_lettered", "{j}");
+    assert_eq!(j["error"]["status"], 500, "{j}");
     let dead = js.get_stream("SY_DEAD").await.unwrap();
     let m = dead
         .direct_get_last_for_subject("sy.dead.ghost")

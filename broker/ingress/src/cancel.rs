@@ -1,96 +1,28 @@
-//! Cancellation: `POST /v1/jobs/{id}/cancel`, and cancelling the job of a client that went away.
+//! `POST /v1/jobs/{id}/cancel`: cancels a queued or running job.
 
-use super::chat::respond;
-use super::jobs::result_view;
-use super::wait::{job_events, stored_result, Waiter};
-use super::AppState;
-use crate::error::{unavailable, GatewayError};
+use crate::endpoint::{respond, Shape};
+use crate::error::GatewayError;
+use crate::job::guards::request_cancel;
+use crate::job::wait::{job_events, stored_result, Waiter};
+use crate::jobs::{check_id, JobView};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use schemas::JobState;
 use std::time::Duration;
 
-/// Puts the job id in the cancel bucket that every worker watches.
-pub async fn request_cancel(st: &AppState, id: &str) -> Result<(), GatewayError> {
-    st.topo()
-        .cancel
-        .put(id, bytes::Bytes::from_static(b"1"))
-        .await
-        .map_err(unavailable)?;
-    Ok(())
-}
-
-/// Cancels the job of a waiting request when the request is dropped (the client went away)
-/// before it was disarmed.
-pub struct CancelOnDrop {
-    st: Option<AppState>,
-    id: String,
-}
-
-impl CancelOnDrop {
-    /// Armed for `id`.
-    pub fn new(st: &AppState, id: &str) -> Self {
-        Self {
-            st: Some(st.clone()),
-            id: id.to_string(),
-        }
-    }
-    /// The request was answered: nothing to cancel.
-    pub fn disarm(mut self) {
-        self.st = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(st) = self.st.take() {
-            let id = std::mem::take(&mut self.id);
-            tracing::info!(job_id = %id, "client disconnected: cancelling its job");
-            tokio::spawn(async move {
-                if let Err(e) = request_cancel(&st, &id).await {
-                    tracing::warn!(job_id = %id, error = %e, "cannot cancel the job of a disconnected client");
-                }
-            });
-        }
-    }
-}
-
-/// What a waiting request holds: cancels the job if the client goes away, counts it in
-/// flight on its provider meanwhile.
-pub struct Guards {
-    cancel: CancelOnDrop,
-    _in_flight: crate::targets::InFlight,
-}
-
-impl Guards {
-    /// Armed for job `id` on `provider`.
-    pub fn new(st: &AppState, id: &str, provider: &str) -> Self {
-        Self {
-            cancel: CancelOnDrop::new(st, id),
-            _in_flight: st.health().start(provider),
-        }
-    }
-    /// The request ended with the client still there.
-    pub fn disarm(self) {
-        self.cancel.disarm();
-    }
-}
-
-/// `POST /v1/jobs/{id}/cancel`: cancels a queued or running job and answers with its final
-/// state (or `202` when it has not stopped within a few seconds).
+/// Cancels a queued or running job and answers with its final state (or `202` when it has
+/// not stopped within a few seconds); `409` with the result when it had already finished.
 pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let out = async {
-        if uuid::Uuid::parse_str(&id).is_err() {
-            return Err(GatewayError::bad_request(
-                format!("`{id}` is not a job id."),
-                Some("id"),
-            ));
-        }
+        check_id(&id)?;
         if let Some(r) = stored_result(&st, &id).await? {
-            let mut v = result_view(&r);
-            v["message"] = json!("The job had already finished; nothing was cancelled.");
+            let v = JobView {
+                message: Some("The job had already finished; nothing was cancelled.".into()),
+                ..JobView::finished(&r)
+            };
             return Ok((StatusCode::CONFLICT, Json(v)).into_response());
         }
         if job_events(&st, &id, 1).await?.is_empty() {
@@ -99,14 +31,23 @@ pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> R
         let mut w = Waiter::subscribe(&st, &id, false).await?;
         request_cancel(&st, &id).await?;
         match w.result(&st, Duration::from_secs(5)).await {
-            Some(r) => Ok(Json(result_view(&r)).into_response()),
-            None => Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({"id": id, "object": "job", "status": "cancelling"})),
-            )
-                .into_response()),
+            Some(r) => Ok(Json(JobView::finished(&r)).into_response()),
+            None => {
+                let v = JobView {
+                    id: id.clone(),
+                    object: "job".into(),
+                    status: None,
+                    url: format!("/v1/jobs/{id}"),
+                    message: Some(format!(
+                        "Cancelling: the job has not stopped yet; poll /v1/jobs/{id} (state {:?} until then).",
+                        JobState::Running
+                    )),
+                    ..Default::default()
+                };
+                Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+            }
         }
     }
     .await;
-    respond(&id, out.map(|r| (id.clone(), r)))
+    respond(Shape::OpenAi, &id, out.map(|r| (id.clone(), r)))
 }

@@ -1,22 +1,20 @@
 //! `POST /v1/embeddings`: sync, or queued with `X-Switchyard-Mode: queued`.
 
-use super::chat::{respond, run};
-use super::submit::{parse, read_body, Submission};
-use super::{AppState, JobId};
+use crate::chat::json_answer;
+use crate::endpoint::{Endpoint, Prepared};
 use crate::error::GatewayError;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use crate::sse::OpenAiFrames;
+use axum::body::Bytes;
 use axum::response::Response;
-use axum::Extension;
-use schemas::openai::{EmbeddingInput, EmbeddingsRequest};
-use schemas::Operation;
+use schemas::openai::{EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse};
+use schemas::{Mode, Operation};
+use serde_json::value::RawValue;
 
 const INPUT_HELP: &str = "Send `input` as a non-empty string, an array of non-empty strings, or token arrays, e.g. {\"model\":\"mock/embed\",\"input\":\"hello\"}.";
 
 /// Parses and checks an embeddings body.
 pub fn parse_embeddings(bytes: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
-    let raw: serde_json::Value = parse(bytes)?;
+    let raw: serde_json::Value = crate::body::parse(bytes)?;
     match raw.get("input") {
         None | Some(serde_json::Value::Null) => {
             return Err(GatewayError::bad_request(
@@ -60,31 +58,39 @@ pub fn validate_embeddings(req: &EmbeddingsRequest) -> Result<(), GatewayError> 
     Ok(())
 }
 
-/// The handler.
-pub async fn embeddings(
-    State(st): State<AppState>,
-    Extension(JobId(id)): Extension<JobId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let job_id = id.clone();
-    let out = async {
-        let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
-        let req = parse_embeddings(&bytes)?;
-        let sub = Submission::for_model(
-            &st,
-            id,
-            Operation::Embeddings,
-            req.model,
-            false,
-            None,
-            &bytes,
-            &headers,
-        )?;
-        run(&st, sub).await
+/// `POST /v1/embeddings`.
+pub struct Embeddings;
+
+impl Endpoint for Embeddings {
+    type Request = EmbeddingsRequest;
+    type Response = EmbeddingsResponse;
+    type Ctx = ();
+    type Frames = OpenAiFrames;
+    const PATH: &'static str = "/v1/embeddings";
+    const OP: Operation = Operation::Embeddings;
+    const SUMMARY: &'static str =
+        "Embeddings of one input or several: sync, or queued with `X-Switchyard-Mode: queued`.";
+
+    fn parse(bytes: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
+        parse_embeddings(bytes)
     }
-    .await;
-    respond(&job_id, out)
+
+    fn prepare(req: EmbeddingsRequest, raw: &Bytes) -> Result<Prepared<()>, GatewayError> {
+        Ok(Prepared {
+            model: req.model,
+            stream: false,
+            body: raw.clone(),
+            ctx: (),
+        })
+    }
+
+    fn frames(_: &()) -> OpenAiFrames {
+        OpenAiFrames
+    }
+
+    fn answer(_: &(), body: Box<RawValue>, _: Mode) -> Result<Response, GatewayError> {
+        Ok(json_answer(&body))
+    }
 }
 
 #[cfg(test)]

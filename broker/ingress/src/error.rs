@@ -25,6 +25,13 @@ pub enum GatewayError {
     /// The body is over the configured limit.
     #[error("The request body is larger than the limit of {0} bytes. Send a smaller body, or raise `server.max_body_bytes` in the config.")]
     PayloadTooLarge(usize),
+    /// The client did not send the body within `server.body_read_timeout_ms`.
+    #[error("The request body did not arrive within {0} ms. Send the whole body promptly (or raise `server.body_read_timeout_ms`).")]
+    BodyTimeout(u64),
+    /// The request conflicts with an earlier one (an idempotency key reused for another
+    /// request).
+    #[error("{0}")]
+    Conflict(String),
     /// NATS (or another dependency) cannot be reached.
     #[error("{0}")]
     Unavailable(String),
@@ -64,6 +71,8 @@ impl GatewayError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Job(e) => {
@@ -80,6 +89,8 @@ impl GatewayError {
             Self::ModelNotFound(_) => "model_not_found",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::BodyTimeout(_) => "body_timeout",
+            Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Timeout { .. } => "timeout",
             Self::Job(_) => "upstream",
@@ -103,6 +114,12 @@ impl GatewayError {
             Self::NotFound(_) => ErrorBody::new("invalid_request_error", message).code("not_found"),
             Self::PayloadTooLarge(_) => {
                 ErrorBody::new("invalid_request_error", message).code("payload_too_large")
+            }
+            Self::BodyTimeout(_) => {
+                ErrorBody::new("invalid_request_error", message).code("request_timeout")
+            }
+            Self::Conflict(_) => {
+                ErrorBody::new("invalid_request_error", message).code("idempotency_key_reused")
             }
             Self::Unavailable(_) => {
                 ErrorBody::new("api_error", message).code("service_unavailable")

@@ -5,10 +5,10 @@
 //! immediate), or from the auditor once the stream has expired the job. Live events that
 //! are already in the backlog are skipped.
 
-use super::requests::query_error;
-use super::wait::job_events;
-use super::AppState;
 use crate::error::{unavailable, GatewayError};
+use crate::job::wait::job_events;
+use crate::requests::query_error;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! `/health`, `/ready` and the JSON 404.
 
-use super::AppState;
 use crate::error::GatewayError;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;

@@ -1,68 +1,140 @@
-//! `POST /v1/jobs` (queued chat) and `GET /v1/jobs/{id}` (status and result).
+//! `GET /v1/jobs/{id}` (status and result) and the `202 Accepted` answer of a queued job.
 
-use super::chat::{respond, submit_chat};
-use super::wait::{job_events, stored_result};
-use super::{AppState, JobId};
+use crate::endpoint::{respond, Shape};
 use crate::error::GatewayError;
-use axum::body::Body;
+use crate::job::wait::{job_events, stored_result};
+use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use schemas::openai::ErrorBody;
-use schemas::{JobResult, JobState, Mode};
-use serde_json::json;
+use axum::Json;
+use schemars::JsonSchema;
+use schemas::openai::{ErrorBody, Usage};
+use schemas::{EventKind, JobResult, JobState};
+use serde::Serialize;
 
-/// `POST /v1/jobs`: a chat body, run queued.
-pub async fn submit_job(
-    State(st): State<AppState>,
-    Extension(JobId(id)): Extension<JobId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    submit_chat(&st, id, &headers, body, Some(Mode::Queued)).await
+/// A job as `GET /v1/jobs/{id}`, `POST /v1/jobs` and the cancel route show it. `model` is
+/// the model as the client named it, the same while queued and when finished;
+/// `provider`/`provider_model` say which target answered.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct JobView {
+    /// The job id.
+    pub id: String,
+    /// `job`.
+    pub object: String,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: Option<JobState>,
+    /// The model as the client named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Where to poll it.
+    pub url: String,
+    /// The provider that answered (or last failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The model as that provider knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_model: Option<String>,
+    /// Upstream attempts made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The latest lifecycle event of an unfinished job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<EventKind>,
+    /// When that event happened (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at_ms: Option<u64>,
+    /// When the job finished (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+    /// Token usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The response (a chat completion or an embeddings list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// The error of a failed or cancelled job, in the OpenAI shape, with the HTTP status a
+    /// sync client got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobErrorView>,
+    /// A note on what a call did (the cancel route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A job's error: the OpenAI error fields and the HTTP status.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct JobErrorView {
+    /// `message`, `type`, `param`, `code`.
+    #[serde(flatten)]
+    pub error: ErrorBody,
+    /// The HTTP status.
+    pub status: u16,
+}
+
+impl JobView {
+    fn new(id: &str, status: JobState) -> Self {
+        Self {
+            id: id.to_string(),
+            object: "job".into(),
+            status: Some(status),
+            url: format!("/v1/jobs/{id}"),
+            ..Default::default()
+        }
+    }
+
+    /// A finished job.
+    pub fn finished(r: &JobResult) -> Self {
+        Self {
+            model: r.requested_model.clone().or_else(|| r.model.clone()),
+            provider: r.provider.clone(),
+            provider_model: r.model.clone(),
+            attempts: Some(r.attempts),
+            finished_at_ms: Some(r.finished_ms),
+            usage: r.usage.clone(),
+            result: r
+                .response
+                .as_ref()
+                .and_then(|b| serde_json::from_str(b.get()).ok()),
+            error: r.error.as_ref().map(|e| JobErrorView {
+                error: e.error.clone(),
+                status: e.status,
+            }),
+            ..Self::new(&r.id, r.status)
+        }
+    }
 }
 
 /// The `202 Accepted` answer of a queued job.
 pub fn accepted(id: &str, model: &str) -> Response {
-    let body = json!({
-        "id": id,
-        "object": "job",
-        "status": "queued",
-        "model": model,
-        "url": format!("/v1/jobs/{id}"),
-    });
+    let view = JobView {
+        model: Some(model.to_string()),
+        ..JobView::new(id, JobState::Queued)
+    };
     (
         StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/v1/jobs/{id}"))],
-        Json(body),
+        [(header::LOCATION, view.url.clone())],
+        Json(view),
     )
         .into_response()
 }
 
-/// An error for a failed result that carries none.
-pub fn missing_error(r: &JobResult) -> schemas::JobError {
-    schemas::JobError {
-        status: 500,
-        error: ErrorBody::new(
-            "api_error",
-            format!("job {} ended as {:?} without an error", r.id, r.status),
-        ),
-        retryable: false,
-    }
+/// Checks that `id` looks like a job id.
+pub fn check_id(id: &str) -> Result<(), GatewayError> {
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
+        GatewayError::bad_request(
+            format!("`{id}` is not a job id; ids are UUIDs as returned in X-Switchyard-Job-Id."),
+            Some("id"),
+        )
+    })
 }
 
 /// `GET /v1/jobs/{id}`.
 pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let out = async {
-        if uuid::Uuid::parse_str(&id).is_err() {
-            return Err(GatewayError::bad_request(
-                format!("`{id}` is not a job id; job ids are UUIDs as returned in X-Switchyard-Job-Id."),
-                Some("id"),
-            ));
-        }
+        check_id(&id)?;
         if let Some(r) = stored_result(&st, &id).await? {
-            return Ok(Json(result_view(&r)).into_response());
+            return Ok(Json(JobView::finished(&r)).into_response());
         }
         let events = job_events(&st, &id, 256).await?;
         let Some(last) = events.iter().max_by_key(|e| e.ts_ms) else {
@@ -74,35 +146,18 @@ pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Resp
         // job is as far along as its most advanced event says.
         let running = events.iter().any(|e| e.kind.state() == Some(JobState::Running));
         let status = if running { JobState::Running } else { JobState::Queued };
-        Ok(Json(json!({
-            "id": id,
-            "object": "job",
-            "status": status,
-            "last_event": last.kind,
-            "updated_at_ms": last.ts_ms,
-        }))
+        let model = events
+            .iter()
+            .find(|e| e.kind == EventKind::Received)
+            .and_then(|e| e.detail.model.clone());
+        Ok(Json(JobView {
+            model,
+            last_event: Some(last.kind),
+            updated_at_ms: Some(last.ts_ms),
+            ..JobView::new(&id, status)
+        })
         .into_response())
     }
     .await;
-    respond(&id, out.map(|r| (id.clone(), r)))
-}
-
-/// The JSON view of a finished job.
-pub fn result_view(r: &JobResult) -> serde_json::Value {
-    let response: Option<serde_json::Value> = r
-        .response
-        .as_ref()
-        .and_then(|b| serde_json::from_str(b.get()).ok());
-    json!({
-        "id": r.id,
-        "object": "job",
-        "status": r.status,
-        "provider": r.provider,
-        "model": r.model,
-        "attempts": r.attempts,
-        "finished_at_ms": r.finished_ms,
-        "usage": r.usage,
-        "result": response,
-        "error": r.error.as_ref().map(|e| json!({"status": e.status, "error": e.error})),
-    })
+    respond(Shape::OpenAi, &id, out.map(|r| (id.clone(), r)))
 }

@@ -1,7 +1,7 @@
 //! Tower layers shared by every route: the job id header, the request span (the root of
 //! the job's trace, or a child of the client's `traceparent`) and the request metrics.
 
-use super::JOB_ID_HEADER;
+use crate::state::JOB_ID_HEADER;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};

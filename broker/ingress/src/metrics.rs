@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus registry, with JetStream consumer gauges read on scrape.
 
-use super::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -2,7 +2,7 @@
 //! `?refresh=true`, also each provider's live model list, asked of the workers over NATS
 //! (`sy.control.models.<provider>`), since the ingress hosts no adapters.
 
-use super::AppState;
+use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
 use futures::future::join_all;

@@ -2,11 +2,15 @@
 //! `GET /v1/requests`, `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]`
 //! and `POST /v1/requests/{id}/replay`.
 
-use super::chat::validate_chat;
-use super::submit::{parse, publish, read_body, Submission, Submitted};
-use super::{follow, AppState, JobId};
+use crate::body::parse;
+use crate::chat::validate_chat;
 use crate::error::GatewayError;
+use crate::follow;
+use crate::job::{publish, Submission, Submitted};
+use crate::jobs::check_id;
+use crate::layers::JobId;
 use crate::replay::{replay_body, replay_model, ReplayOverride};
+use crate::state::{AppState, JOB_ID_HEADER};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -42,18 +46,6 @@ pub fn query_error(e: QueryError) -> GatewayError {
         },
         other => GatewayError::Internal(other.to_string()),
     }
-}
-
-/// Checks that `id` looks like a job id.
-pub fn check_id(id: &str) -> Result<(), GatewayError> {
-    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
-        GatewayError::bad_request(
-            format!(
-                "`{id}` is not a request id; ids are UUIDs as returned in X-Switchyard-Job-Id."
-            ),
-            Some("id"),
-        )
-    })
 }
 
 fn query_rejected(e: QueryRejection) -> GatewayError {
@@ -183,10 +175,16 @@ pub async fn events(
 }
 
 /// `POST /v1/requests/{id}/replay`: resubmits the stored request as a new queued job.
-pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Body) -> Response {
+pub async fn replay(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let out = async {
         check_id(&id)?;
-        let raw = read_body(body, st.cfg().server.max_body_bytes).await?;
+        let timeout = std::time::Duration::from_millis(st.cfg().server.body_read_timeout_ms);
+        let raw = crate::body::read(&headers, body, st.body_limit(), timeout).await?;
         let over: ReplayOverride = if raw.iter().all(u8::is_ascii_whitespace) {
             ReplayOverride::default()
         } else {
@@ -209,10 +207,12 @@ pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Bo
             &st,
             new_id.clone(),
             Operation::Chat,
+            "/v1/requests/{id}/replay",
             Mode::Queued,
             req.model.clone(),
             route,
             &bytes,
+            bytes.clone(),
             &HeaderMap::new(),
         )?;
         sub.job.replay_of = Some(id.clone());
@@ -238,7 +238,7 @@ pub async fn replay(State(st): State<AppState>, Path(id): Path<String>, body: Bo
             [
                 (header::LOCATION, format!("/v1/jobs/{new_id}")),
                 (
-                    header::HeaderName::from_static(super::JOB_ID_HEADER),
+                    header::HeaderName::from_static(JOB_ID_HEADER),
                     new_id.clone(),
                 ),
             ],

@@ -4,15 +4,15 @@
 //! The first chunk (or the result) is awaited before answering, so an upstream error that
 //! happens before any output becomes a proper HTTP error instead of a broken stream.
 
-use super::cancel::Guards;
-use super::wait::Waiter;
-use super::AppState;
 use crate::error::GatewayError;
+use crate::job::guards::Guards;
+use crate::job::wait::Waiter;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use schemas::openai::{ChatChunk, ChatResponse, ChunkChoice, Delta, ErrorResponse};
+use schemas::openai::{ChatChunk, ChatResponse, ErrorResponse};
 use schemas::{EventDetail, EventKind, JobResult, JobState, StreamChunk};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -265,7 +265,7 @@ impl<F: Framer> Stream<F> {
             let e = GatewayError::Job(
                 r.error
                     .clone()
-                    .unwrap_or_else(|| super::jobs::missing_error(&r)),
+                    .unwrap_or_else(|| crate::job::missing_error(&r)),
             );
             self.error(&e).await;
         }
@@ -278,32 +278,12 @@ impl<F: Framer> Stream<F> {
     }
 }
 
-/// A finished completion replayed as a stream: one chunk with the whole message, then `[DONE]`.
+/// A finished completion replayed as a stream: one chunk with the whole message (text and
+/// tool calls), then `[DONE]`.
 pub fn replay_completion(body: &str) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     if let Ok(resp) = serde_json::from_str::<ChatResponse>(body) {
-        let chunk = ChatChunk {
-            id: resp.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: resp.created,
-            model: resp.model.clone(),
-            choices: resp
-                .choices
-                .iter()
-                .map(|c| ChunkChoice {
-                    index: c.index,
-                    delta: Delta {
-                        role: Some(c.message.role.clone()),
-                        content: Some(c.message.text()),
-                        ..Default::default()
-                    },
-                    finish_reason: c.finish_reason.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-            usage: resp.usage.clone(),
-            extra: Default::default(),
-        };
+        let chunk = ChatChunk::from_response(&resp);
         let data = serde_json::to_string(&chunk).unwrap_or_default();
         let _ = tx.try_send(frame(&data));
     }

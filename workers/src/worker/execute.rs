@@ -54,6 +54,7 @@ pub fn result(
         status,
         provider: target.map(|t| t.provider.clone()),
         model: target.map(|t| t.model.clone()),
+        requested_model: Some(job.model.clone()),
         response: None,
         error: None,
         usage: None,

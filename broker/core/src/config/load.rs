@@ -135,6 +135,16 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err("server.max_body_bytes: must be greater than 0".into());
         }
+        for (key, v) in [
+            ("header_read_timeout_ms", self.server.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.server.body_read_timeout_ms),
+            ("idle_timeout_ms", self.server.idle_timeout_ms),
+            ("max_connections", self.server.max_connections as u64),
+        ] {
+            if v == 0 {
+                return Err(format!("server.{key}: must be greater than 0"));
+            }
+        }
         if self.nats.prefix.is_empty() || self.nats.prefix.contains(['*', '>', ' ']) {
             return Err(format!(
                 "nats.prefix: `{}` is not a valid subject token",

@@ -62,6 +62,16 @@ pub struct ServerConfig {
     pub node: Option<String>,
     /// Register the built-in `mock` provider when no provider is named `mock`.
     pub builtin_mock: bool,
+    /// How long a client may take to send a request's headers (a new connection's first
+    /// request, and each next one on a keep-alive connection) before it is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body before it gets a 408.
+    pub body_read_timeout_ms: u64,
+    /// How long a keep-alive connection may stay idle between requests before it is closed.
+    pub idle_timeout_ms: u64,
+    /// Client connections served at once; further ones wait in the listen backlog until one
+    /// closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +82,10 @@ impl Default for ServerConfig {
             request_timeout_ms: 120_000,
             node: None,
             builtin_mock: true,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }

@@ -14,9 +14,7 @@ use axum::body::Bytes;
 use schemas::anthropic::{
     BlockDelta, ContentBlock, MessageDeltaBody, MessagesResponse, MessagesUsage, StreamEvent,
 };
-use schemas::openai::{
-    ChatChunk, ChatResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage,
-};
+use schemas::openai::{ChatChunk, ChatResponse, ToolCallDelta, Usage};
 use schemas::{JobResult, JobState};
 use serde_json::json;
 
@@ -254,44 +252,11 @@ impl Framer for AnthropicFrames {
 /// done, e.g. an idempotent resubmit).
 pub fn replay(resp: &ChatResponse, model: &str) -> Vec<Bytes> {
     let mut ev = Events::new(model.to_string());
-    let mut frames = Vec::new();
-    if let Some(c) = resp.choices.first() {
-        let tool_calls = c.message.tool_calls.as_ref().map(|calls| {
-            calls
-                .iter()
-                .enumerate()
-                .map(|(i, t)| ToolCallDelta {
-                    index: i as u32,
-                    id: Some(t.id.clone()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some(t.function.name.clone()),
-                        arguments: Some(t.function.arguments.clone()),
-                    }),
-                })
-                .collect()
-        });
-        let chunk = ChatChunk {
-            id: resp.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: resp.created,
-            model: resp.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta: Delta {
-                    role: Some("assistant".into()),
-                    content: Some(c.message.text()),
-                    tool_calls,
-                    ..Default::default()
-                },
-                finish_reason: c.finish_reason.clone(),
-                ..Default::default()
-            }],
-            usage: resp.usage.clone(),
-            extra: Default::default(),
-        };
-        frames.extend(ev.push(&chunk).iter().map(frame));
-    }
+    let mut frames: Vec<Bytes> = ev
+        .push(&ChatChunk::from_response(resp))
+        .iter()
+        .map(frame)
+        .collect();
     frames.extend(ev.finish(&resp.id, resp.usage.as_ref()).iter().map(frame));
     frames
 }

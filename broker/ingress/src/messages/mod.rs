@@ -12,20 +12,24 @@ mod events;
 mod request;
 mod response;
 
-use super::chat::{delivered, submit, validate_chat, Outcome};
-use super::sse::{self, Relay};
-use super::submit::{parse, read_body, Submission};
-use super::{AppState, JobId, JOB_ID_HEADER};
+use crate::chat::{json_answer, validate_chat};
+use crate::endpoint::{Endpoint, Prepared, Shape};
 use crate::error::GatewayError;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use crate::sse;
+use crate::state::JOB_ID_HEADER;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use schemas::anthropic::{error_type_for_status, ErrorResponse, MessagesRequest};
-use schemas::openai::{ChatRequest, ChatResponse};
-use schemas::{JobResult, Mode, Operation};
+use axum::Json;
+use schemas::anthropic::{
+    error_type_for_status, CountTokensResponse, ErrorResponse, MessagesRequest, MessagesResponse,
+};
+use schemas::openai::ChatResponse;
+use schemas::{Mode, Operation};
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
+
+pub use events::AnthropicFrames;
 
 /// The Anthropic error body of a gateway error.
 pub fn error_body(e: &GatewayError) -> ErrorResponse {
@@ -36,131 +40,94 @@ pub fn error_body(e: &GatewayError) -> ErrorResponse {
     ErrorResponse::new(kind, e.to_string())
 }
 
-/// Sets the job id header, and answers errors in the Anthropic shape.
-fn respond(request_job: &str, out: Result<(String, Response), GatewayError>) -> Response {
-    let (id, mut resp) = match out {
-        Ok(ok) => ok,
-        Err(e) => {
-            let id = e.job_id().unwrap_or(request_job).to_string();
-            (id, (e.status_code(), Json(error_body(&e))).into_response())
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(JOB_ID_HEADER, v);
+/// A gateway error as an Anthropic error answer.
+pub fn error_response(e: GatewayError) -> Response {
+    let job = e.job_id().and_then(|j| HeaderValue::from_str(j).ok());
+    let mut resp = (e.status_code(), Json(error_body(&e))).into_response();
+    if let Some(id) = job {
+        resp.headers_mut().insert(JOB_ID_HEADER, id);
     }
     resp
 }
 
-/// Parses and translates a body, and builds its job.
-fn submission(
-    st: &AppState,
-    id: String,
-    op: Operation,
-    bytes: &Bytes,
-    headers: &HeaderMap,
-) -> Result<(Submission, String), GatewayError> {
-    let areq: MessagesRequest = parse(bytes)?;
+/// Translates an Anthropic request into the OpenAI chat body a job carries.
+fn prepare(areq: MessagesRequest, messages: bool) -> Result<Prepared<String>, GatewayError> {
     let model = areq.model.clone();
-    let stream = op == Operation::Chat && areq.stream == Some(true);
-    let chat: ChatRequest = request::to_chat(areq, op == Operation::Chat)?;
+    let stream = messages && areq.stream == Some(true);
+    let chat = request::to_chat(areq, messages)?;
     validate_chat(&chat)?;
     let body = serde_json::to_vec(&chat).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let sub = Submission::for_model(
-        st,
-        id,
-        op,
-        chat.model,
+    Ok(Prepared {
+        model: chat.model,
         stream,
-        None,
-        &Bytes::from(body),
-        headers,
-    )?;
-    Ok((sub, model))
+        body: Bytes::from(body),
+        ctx: model,
+    })
 }
 
 /// `POST /v1/messages`.
-pub async fn messages(
-    State(st): State<AppState>,
-    Extension(JobId(id)): Extension<JobId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let job_id = id.clone();
-    let out = async {
-        let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
-        let (sub, model) = submission(&st, id, Operation::Chat, &bytes, &headers)?;
-        let mode = sub.job.mode;
-        let (id, outcome) = submit(&st, &sub).await?;
-        let resp = match outcome {
-            Outcome::Accepted(resp) => resp,
-            Outcome::Finished(r) => answer(&st, *r, mode, &model).await?,
-            Outcome::Streaming(w, guards) => {
-                let frames = events::AnthropicFrames::new(model.clone());
-                match sse::relay(st.clone(), id.clone(), w, sub.timeout_ms, guards, frames).await? {
-                    Relay::Streaming(resp) => resp,
-                    Relay::Finished(r) => answer(&st, *r, mode, &model).await?,
-                }
-            }
-        };
-        Ok::<_, GatewayError>((id, resp))
-    }
-    .await;
-    respond(&job_id, out)
-}
+pub struct Messages;
 
-/// A finished chat job as a `message`, or as the whole event stream.
-async fn answer(
-    st: &AppState,
-    r: JobResult,
-    mode: Mode,
-    model: &str,
-) -> Result<Response, GatewayError> {
-    let body = delivered(st, r).await?;
-    let resp: ChatResponse = serde_json::from_str(body.get()).map_err(|e| {
-        GatewayError::Internal(format!("the job's response is not a chat completion: {e}"))
-    })?;
-    if mode == Mode::Stream {
-        let frames = events::replay(&resp, model);
-        let (tx, rx) = mpsc::channel::<Bytes>(frames.len().max(1));
-        for f in frames {
-            let _ = tx.try_send(f);
-        }
-        return Ok(sse::sse_response(rx));
+impl Endpoint for Messages {
+    type Request = MessagesRequest;
+    type Response = MessagesResponse;
+    /// The model name the client asked for.
+    type Ctx = String;
+    type Frames = AnthropicFrames;
+    const PATH: &'static str = "/v1/messages";
+    const OP: Operation = Operation::Chat;
+    const SHAPE: Shape = Shape::Anthropic;
+    const STREAMS: bool = true;
+    const SUMMARY: &'static str = "The Anthropic Messages API in front of any provider: JSON, or Anthropic's event stream (`stream: true`).";
+
+    fn prepare(req: MessagesRequest, _: &Bytes) -> Result<Prepared<String>, GatewayError> {
+        prepare(req, true)
     }
-    Ok(Json(response::to_message(&resp, model)).into_response())
+
+    fn frames(model: &String) -> AnthropicFrames {
+        AnthropicFrames::new(model.clone())
+    }
+
+    fn answer(model: &String, body: Box<RawValue>, mode: Mode) -> Result<Response, GatewayError> {
+        let resp: ChatResponse = serde_json::from_str(body.get()).map_err(|e| {
+            GatewayError::Internal(format!("the job's response is not a chat completion: {e}"))
+        })?;
+        if mode == Mode::Stream {
+            let frames = events::replay(&resp, model);
+            let (tx, rx) = mpsc::channel::<Bytes>(frames.len().max(1));
+            for f in frames {
+                let _ = tx.try_send(f);
+            }
+            return Ok(sse::sse_response(rx));
+        }
+        Ok(Json(response::to_message(&resp, model)).into_response())
+    }
 }
 
 /// `POST /v1/messages/count_tokens`: a job of its own operation; providers that cannot
 /// count answer 400 (`unsupported`).
-pub async fn count_tokens(
-    State(st): State<AppState>,
-    Extension(JobId(id)): Extension<JobId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let job_id = id.clone();
-    let out = async {
-        let bytes = read_body(body, st.cfg().server.max_body_bytes).await?;
-        let (sub, _) = submission(&st, id, Operation::CountTokens, &bytes, &headers)?;
-        let (id, outcome) = submit(&st, &sub).await?;
-        let resp = match outcome {
-            Outcome::Accepted(resp) => resp,
-            Outcome::Finished(r) => {
-                let body = delivered(&st, *r).await?;
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    body.get().to_string(),
-                )
-                    .into_response()
-            }
-            Outcome::Streaming(..) => {
-                return Err(GatewayError::Internal(
-                    "count_tokens does not stream".into(),
-                ))
-            }
-        };
-        Ok::<_, GatewayError>((id, resp))
+pub struct CountTokens;
+
+impl Endpoint for CountTokens {
+    type Request = MessagesRequest;
+    type Response = CountTokensResponse;
+    type Ctx = String;
+    type Frames = AnthropicFrames;
+    const PATH: &'static str = "/v1/messages/count_tokens";
+    const OP: Operation = Operation::CountTokens;
+    const SHAPE: Shape = Shape::Anthropic;
+    const SUMMARY: &'static str =
+        "Counts the input tokens of a Messages request (providers that can count: anthropic).";
+
+    fn prepare(req: MessagesRequest, _: &Bytes) -> Result<Prepared<String>, GatewayError> {
+        prepare(req, false)
     }
-    .await;
-    respond(&job_id, out)
+
+    fn frames(model: &String) -> AnthropicFrames {
+        AnthropicFrames::new(model.clone())
+    }
+
+    fn answer(_: &String, body: Box<RawValue>, _: Mode) -> Result<Response, GatewayError> {
+        Ok(json_answer(&body))
+    }
 }

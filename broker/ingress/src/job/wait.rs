@@ -2,8 +2,8 @@
 //! published, and the stored result for jobs that already finished.
 
 use super::results::ResultSlot;
-use super::AppState;
 use crate::error::{unavailable, GatewayError};
+use crate::state::AppState;
 use schemas::{Event, JobResult};
 use std::time::Duration;
 

@@ -1,0 +1,119 @@
+//! Publishing a job: the idempotency claim first, then `received`, the job itself (awaiting
+//! the JetStream ack, the only awaited publish on the request path), and `queued`.
+
+use super::idempotency::{self, Binding, Claim};
+use super::submission::Submission;
+use crate::error::{unavailable, GatewayError};
+use crate::state::AppState;
+use schemas::{Event, EventDetail, EventKind, Job};
+
+/// What publishing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new job under the submission's id.
+    New,
+    /// The idempotency key ran this job for the same request before.
+    Duplicate(String),
+}
+
+/// The request body for the `received` event, redacted as the auditor config says, or
+/// `None` when bodies are not audited.
+fn audited_body(st: &AppState, job: &Job) -> Option<serde_json::Value> {
+    let cfg = &st.cfg().auditor;
+    if !cfg.store_bodies {
+        return None;
+    }
+    if job.body.get().len() > broker::audit::MAX_EVENT_BODY_BYTES {
+        tracing::info!(job_id = %job.id, bytes = job.body.get().len(), "request body too large for the request log; not audited");
+        return None;
+    }
+    let mut v: serde_json::Value = serde_json::from_str(job.body.get()).ok()?;
+    broker::audit::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
+    Some(v)
+}
+
+/// Publishes the job and emits `received` and `queued`; an idempotent resubmit of the same
+/// request is [`Submitted::Duplicate`] and publishes and emits nothing.
+pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, GatewayError> {
+    let job = &sub.job;
+    let Some(first) = job.route.first() else {
+        return Err(GatewayError::Internal("a job without a route".into()));
+    };
+    crate::layers::label_request(&job.model, &first.provider);
+    if !broker::nats::is_connected(st.client()) {
+        return Err(unavailable("not connected"));
+    }
+    let claimed = match &job.idempotency_key {
+        Some(key) => {
+            let kv_key = idempotency::kv_key(job.key_id.as_deref(), key);
+            let binding = Binding::new(&job.id, sub.route, &sub.raw);
+            match idempotency::claim(st, &kv_key, &binding).await? {
+                Claim::Existing(id) => return Ok(Submitted::Duplicate(id)),
+                Claim::New => Some(kv_key),
+            }
+        }
+        None => None,
+    };
+    emit_received(st, job).await;
+    if let Err(e) = store(st, job, &first.provider).await {
+        // The job never reached the stream: close its lifecycle so no record stays open,
+        // and free the key for the client's retry.
+        let detail = EventDetail {
+            status: Some(e.status_code().as_u16()),
+            error: Some(e.to_string()),
+            error_kind: Some(e.kind().into()),
+            ..Default::default()
+        };
+        st.events().emit(&job.id, EventKind::Failed, detail).await;
+        if let Some(k) = claimed {
+            idempotency::release(st, &k).await;
+        }
+        return Err(e);
+    }
+    let detail = EventDetail {
+        provider: Some(first.provider.clone()),
+        model: Some(first.model.clone()),
+        ..Default::default()
+    };
+    st.events().emit(&job.id, EventKind::Queued, detail).await;
+    Ok(Submitted::New)
+}
+
+/// `received`, stamped with the job's creation time, so the record's start and the job's
+/// `created_ms` (from which deadlines and durations count) are the same instant.
+async fn emit_received(st: &AppState, job: &Job) {
+    let mut received =
+        Event::new(&job.id, EventKind::Received, st.events().node()).with(EventDetail {
+            mode: Some(job.mode),
+            model: Some(job.model.clone()),
+            key_id: job.key_id.clone(),
+            traceparent: job.traceparent.clone(),
+            related_job: job.replay_of.clone(),
+            body: audited_body(st, job),
+            ..Default::default()
+        });
+    received.ts_ms = job.created_ms;
+    st.events().send(received).await;
+}
+
+/// Publishes the job on its first target's subject and awaits the stream's ack. A job
+/// larger than the server's `max_payload` is a 413 with the real limit, not a 503.
+async fn store(st: &AppState, job: &Job, provider: &str) -> Result<(), GatewayError> {
+    let payload = serde_json::to_vec(job).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let max = st.client().server_info().max_payload;
+    if max > 0 && payload.len() > max {
+        return Err(GatewayError::PayloadTooLarge(
+            max.saturating_sub(crate::body::ENVELOPE_OVERHEAD),
+        ));
+    }
+    let subject = st.topo().subjects.jobs(provider);
+    let headers = broker::nats::job_headers(job);
+    let ack = st
+        .topo()
+        .js
+        .publish_with_headers(subject, headers, payload.into())
+        .await
+        .map_err(unavailable)?;
+    ack.await.map_err(unavailable)?;
+    Ok(())
+}
