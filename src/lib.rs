@@ -4,6 +4,7 @@
 //! `switchyard worker` run one role against a shared NATS.
 
 pub mod config;
+pub mod lock;
 pub mod managed_nats;
 pub mod roles;
 

@@ -1,5 +1,6 @@
 //! Starting and stopping the roles of one process.
 
+use crate::lock::DirLock;
 use crate::managed_nats::ManagedNats;
 use anyhow::Context;
 use broker::config::Config;
@@ -83,6 +84,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     events: EventSink,
     nats: Option<ManagedNats>,
+    _locks: Vec<DirLock>,
 }
 
 impl Running {
@@ -120,6 +122,14 @@ impl Running {
 
 /// Starts the roles of `cfg`.
 pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
+    // The data dir first: a second `serve` on it is told so before anything starts.
+    let mut locks = Vec::new();
+    if roles.managed_nats && cfg.nats.url.is_none() {
+        locks.push(DirLock::acquire(&cfg.nats.data_dir)?);
+    }
+    if roles.auditor {
+        locks.push(DirLock::acquire(&cfg.auditor_dir())?);
+    }
     let (nats, url) = match (&cfg.nats.url, roles.managed_nats) {
         (Some(u), _) => (None, u.clone()),
         (None, true) => {
@@ -180,14 +190,13 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
             .context("cannot subscribe to job results on NATS; check that it is reachable")?;
         let app = ingress::router(state);
         let stop = shutdown.clone();
+        let server = cfg.server.clone();
         ingress_task = Some(tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "HTTP server stopped with an error");
-            }
+            ingress::server::serve(listener, app, &server, stop).await;
         }));
-        tracing::info!(addr = ?http_addr, "ingress listening");
+        if let Some(addr) = http_addr {
+            tracing::info!(addr = %addr, "ingress listening");
+        }
     }
     Ok(Running {
         http_addr,
@@ -199,5 +208,6 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         tasks,
         events,
         nats,
+        _locks: locks,
     })
 }

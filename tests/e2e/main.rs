@@ -7,6 +7,7 @@
 //! End-to-end tests: a real nats-server, the gateway, and a local mock upstream that speaks
 //! the OpenAI wire format.
 
+mod abuse;
 mod anthropic_upstream;
 mod harness;
 mod upstream;

@@ -175,3 +175,69 @@ fn serve_without_every_role_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("left no role to run"), "{err}");
 }
+
+fn serve_config(dir: &std::path::Path) -> broker::Config {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[nats]\ndata_dir = \"{}\"\n",
+        dir.display()
+    );
+    switchyard::config::from_toml(&text, "serve.toml", |_| None, std::iter::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn serve_restarts_its_nats_server_carries_big_bodies_and_owns_its_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(serve_config(dir.path()), Roles::ALL).await.unwrap();
+    let addr = running.http_addr.unwrap();
+    let http = reqwest::Client::new();
+    let ask = |text: String| {
+        http.post(format!("http://{addr}/v1/chat/completions"))
+            .json(&chat("mock/echo", &text))
+            .send()
+    };
+    // A 2 MiB prompt: over NATS's default max_payload, within the managed server's 8 MiB.
+    let big = "b".repeat(2 << 20);
+    let r = ask(big.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"].as_str().map(str::len),
+        Some(big.len() + "echo: ".len())
+    );
+
+    // A second serve on the same data dir says who holds it, before starting anything.
+    let second = start(serve_config(dir.path()), Roles::ALL).await;
+    let e = second.err().expect("a second serve is refused").to_string();
+    assert!(
+        e.contains(&format!(
+            "another switchyard is running (pid {}) on {}",
+            std::process::id(),
+            dir.path().display()
+        )) && e.contains("--data-dir"),
+        "{e}"
+    );
+
+    // The managed nats-server dies: serve restarts it and answers again.
+    let pid_file = dir.path().join("nats").join("nats-server.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut back = false;
+    while tokio::time::Instant::now() < until {
+        if let Ok(r) = ask("again".into()).await {
+            if r.status() == 200 {
+                back = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(back, "serve answers again after its nats-server was killed");
+    let new_pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_ne!(new_pid.trim(), pid.trim(), "a new nats-server runs");
+    running.stop().await;
+}

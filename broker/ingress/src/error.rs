@@ -46,9 +46,36 @@ pub enum GatewayError {
     /// The job failed upstream or in a worker.
     #[error("{}", .0.error.message)]
     Job(JobError),
+    /// A refusal at the HTTP level: a method the route does not take, a media type or
+    /// encoding it cannot read, a request hyper or the router could not parse.
+    #[error("{message}")]
+    Http {
+        /// The status.
+        status: StatusCode,
+        /// What is wrong and what to do next.
+        message: String,
+    },
     /// A bug or an unexpected state.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The OpenAI-style `code` of an HTTP-level status.
+fn http_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "malformed_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        431 => "request_header_fields_too_large",
+        401..=499 => "invalid_request",
+        _ => "internal_error",
+    }
 }
 
 impl GatewayError {
@@ -78,6 +105,7 @@ impl GatewayError {
             Self::Job(e) => {
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::Http { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +122,7 @@ impl GatewayError {
             Self::Unavailable(_) => "unavailable",
             Self::Timeout { .. } => "timeout",
             Self::Job(_) => "upstream",
+            Self::Http { .. } => "http",
             Self::Internal(_) => "internal",
         }
     }
@@ -126,6 +155,14 @@ impl GatewayError {
             }
             Self::Timeout { .. } => ErrorBody::new("timeout_error", message).code("timeout"),
             Self::Job(e) => e.error.clone(),
+            Self::Http { status, .. } => {
+                let kind = if status.is_server_error() {
+                    "api_error"
+                } else {
+                    "invalid_request_error"
+                };
+                ErrorBody::new(kind, message).code(http_code(*status))
+            }
             Self::Internal(_) => ErrorBody::new("api_error", message).code("internal_error"),
         }
     }

@@ -1,9 +1,12 @@
 //! Tower layers shared by every route: the job id header, the request span (the root of
 //! the job's trace, or a child of the client's `traceparent`) and the request metrics.
 
+use crate::endpoint::Shape;
+use crate::error::GatewayError;
 use crate::state::JOB_ID_HEADER;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -127,9 +130,85 @@ async fn metered(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Wraps `router` in the shared layers.
+/// Largest error body of an inner layer read to be rewritten (axum's rejections are a line).
+const ERROR_TEXT_LIMIT: usize = 16 * 1024;
+
+/// Gives every error answer the API's JSON error shape: the router's 405, the
+/// decompression layer's 415, axum's plain-text rejections (a non-UTF-8 path parameter,
+/// ...) keep their status and headers (`Allow`, `Accept-Encoding`, ...) and get a JSON body
+/// saying what to do, in the OpenAI shape, or Anthropic's under `/v1/messages`.
+async fn error_shape(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if resp.status().as_u16() < 400 || is_json(&resp) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, ERROR_TEXT_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match parts.status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another method");
+            format!("{method} is not allowed on {path}; use {allow}.")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => format!(
+            "The request body's Content-Encoding is not supported. Send it uncompressed, or compressed with gzip, deflate, br or zstd.{}",
+            detail(&text)
+        ),
+        status => format!(
+            "The request was refused ({status}).{} Fix the request and send it again.",
+            detail(&text)
+        ),
+    };
+    let e = GatewayError::Http {
+        status: parts.status,
+        message,
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let fresh = Shape::of_path(&path).error(e);
+    let (fresh_parts, fresh_body) = fresh.into_parts();
+    for (k, v) in fresh_parts.headers.iter() {
+        parts.headers.insert(k.clone(), v.clone());
+    }
+    Response::from_parts(parts, fresh_body)
+}
+
+fn detail(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" {}{}", text, if text.ends_with('.') { "" } else { "." })
+    }
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+/// Wraps `router` in the shared per-route layers: request decompression, the job id and
+/// span, and the request metrics.
 pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(middleware::from_fn(job_id))
         .layer(middleware::from_fn(metered))
+}
+
+/// Wraps the whole app in the JSON error shapes. Outside the router, not per route: the
+/// router adds `Allow` to a 405 after the route's own layers ran.
+pub fn shape_errors(app: Router) -> Router {
+    Router::new()
+        .fallback_service(app)
+        .layer(middleware::from_fn(error_shape))
 }

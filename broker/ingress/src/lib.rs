@@ -26,6 +26,7 @@ pub mod models;
 mod replay;
 pub mod requests;
 pub mod routing;
+pub mod server;
 pub mod sse;
 pub mod state;
 pub mod targets;
@@ -59,5 +60,5 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())
         .fallback(health::not_found);
-    layers::apply(api).with_state(state)
+    layers::shape_errors(layers::apply(api).with_state(state))
 }

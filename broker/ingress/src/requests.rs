@@ -17,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use broker::audit::protocol::MAX_LIMIT;
 use broker::audit::window::parse_time;
 use broker::audit::{AuditorClient, QueryError};
 use broker::audit::{FullRecord, ListQuery};
@@ -80,12 +81,15 @@ fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
         .limit
         .filter(|s| !s.is_empty())
         .map(|l| {
-            l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                GatewayError::bad_request(
-                    format!("limit must be a positive number (at most 1000), got `{l}`."),
-                    Some("limit"),
-                )
-            })
+            l.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    GatewayError::bad_request(
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}, got `{l}`; page on with `cursor`."),
+                        Some("limit"),
+                    )
+                })
         })
         .transpose()?;
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());

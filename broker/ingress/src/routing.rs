@@ -77,6 +77,42 @@ fn pick(weighted: &[(Target, u32)], health: &dyn TargetHealth) -> usize {
     }
 }
 
+/// The longest model name accepted.
+pub const MAX_MODEL_LEN: usize = 256;
+
+/// Checks a model name before it reaches an adapter, some of which put it in a URL path
+/// (Gemini, Azure, Bedrock): not empty, at most [`MAX_MODEL_LEN`] bytes, no control
+/// characters, whitespace, `\\ ? # %`, and no empty, `.` or `..` segment between `/`s.
+pub fn check_model_name(model: &str) -> Result<(), GatewayError> {
+    let bad = |why: &str| {
+        Err(GatewayError::bad_request(
+            format!("`model` {why}. Name a model such as `mock/echo`; GET /v1/models lists them."),
+            Some("model"),
+        ))
+    };
+    if model.trim().is_empty() {
+        return bad("is empty");
+    }
+    if model.len() > MAX_MODEL_LEN {
+        return bad(&format!("is longer than {MAX_MODEL_LEN} bytes"));
+    }
+    if let Some(c) = model
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || "\\?#%".contains(*c))
+    {
+        return bad(&format!(
+            "contains the character {c:?}, which no model name has"
+        ));
+    }
+    if model
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return bad("has an empty, `.` or `..` path segment");
+    }
+    Ok(())
+}
+
 fn split_target(t: &str) -> Option<Target> {
     let (provider, model) = t.split_once('/')?;
     Some(Target {
@@ -142,12 +178,7 @@ impl Router {
         model: &str,
         health: &dyn TargetHealth,
     ) -> Result<Vec<Target>, GatewayError> {
-        if model.trim().is_empty() {
-            return Err(GatewayError::bad_request(
-                "`model` is empty. Name a model such as `mock/echo`; GET /v1/models lists them.",
-                Some("model"),
-            ));
-        }
+        check_model_name(model)?;
         if let Some(a) = self.aliases.get(model) {
             let mut route = Vec::with_capacity(a.weighted.len() + a.fallbacks.len());
             if !a.weighted.is_empty() {
