@@ -549,10 +549,10 @@ async fn auditor_keeps_up_with_a_burst_of_events() {
     }
     let total = t0.elapsed();
     let rate = (jobs * per_job) as f64 / total.as_secs_f64();
-    eprintln!(
-        "{} events published in {published:?}, all stored after {total:?} ({rate:.0}/s)",
+    report(&format!(
+        "auditor: {} events published in {published:?}, all stored after {total:?} ({rate:.0}/s)",
         jobs * per_job
-    );
+    ));
     for id in [&ids[0], &ids[jobs / 2], &ids[jobs - 1]] {
         let rec: Value = gw
             .get(&format!("/v1/requests/{id}"))

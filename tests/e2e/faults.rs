@@ -124,10 +124,10 @@ async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tall
             t.duplicated += 1;
         }
     }
-    println!(
+    report(&format!(
         "fault {name}: accepted={} completed={} failed={} lost={} duplicated={}",
         t.accepted, t.completed, t.failed, t.lost, t.duplicated
-    );
+    ));
     assert_eq!(t.lost, 0, "{name}: lost jobs");
     assert_eq!(t.duplicated, 0, "{name}: duplicated jobs");
     assert_eq!(t.completed + t.failed, t.accepted, "{name}");

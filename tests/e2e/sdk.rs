@@ -3,34 +3,15 @@
 use crate::harness::*;
 use std::process::Command;
 
-fn python_with_openai() -> bool {
-    let has = |_: ()| {
-        Command::new("python3")
-            .args(["-c", "import openai"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has(()) {
-        return true;
-    }
-    let _ = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "openai"])
-        .status();
-    has(())
-}
-
 #[tokio::test]
 async fn official_openai_python_sdk_works_unmodified() {
-    assert!(
-        python_with_openai(),
-        "python3 with the `openai` package is needed (pip install openai)"
-    );
+    let python = venv_bin("python");
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "[models.fast]\ntarget = \"mock/echo\"\n").await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk.py");
     let base = gw.url("/v1");
     let out =
-        tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(base).output())
+        tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(base).output())
             .await
             .unwrap()
             .unwrap();

@@ -73,6 +73,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
             "The request body is empty. Send a JSON object such as {\"model\":\"mock/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}.",
         ));
     }
+    // Every body of the API is an object; serde would also fill a struct from an array.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(GatewayError::invalid(
+            "The request body must be a JSON object ({...}). Fix the body and send it again.",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let v: T = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| describe(&e.path().to_string(), e.inner()))?;
@@ -147,6 +154,13 @@ mod tests {
             Some("messages[0].role")
         );
         assert_eq!(param(r#"{"model":"m","messages":[]} x"#), None);
+        assert!(
+            matches!(
+                parse::<T>(br#"["m", []]"#),
+                Err(GatewayError::BadRequest { .. })
+            ),
+            "an array does not fill a struct"
+        );
     }
 
     #[test]

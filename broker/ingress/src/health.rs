@@ -2,16 +2,43 @@
 
 use crate::error::GatewayError;
 use crate::state::AppState;
+use crate::targets::CircuitView;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
+use schemars::JsonSchema;
 use schemas::CircuitState;
-use serde_json::json;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The answer of `GET /health`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Liveness {
+    /// `ok`.
+    pub status: String,
+}
+
+/// The answer of `GET /ready`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (a circuit is open) or `not_ready`.
+    pub status: String,
+    /// `connected` or `disconnected`.
+    pub nats: String,
+    /// Each stream, and whether it is there.
+    pub streams: BTreeMap<String, bool>,
+    /// Circuit states by target `provider/model`.
+    pub circuits: BTreeMap<String, CircuitView>,
+    /// Providers that can take no request (every circuit on record open).
+    pub providers_down: Vec<String>,
+}
 
 /// Liveness: the process answers.
-pub async fn health() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+pub async fn health() -> Json<Liveness> {
+    Json(Liveness {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: `200 ready` with NATS connected and every stream present; `200 degraded`
@@ -20,7 +47,7 @@ pub async fn health() -> impl IntoResponse {
 /// naming the providers that are down.
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let connected = broker::nats::is_connected(st.client());
-    let mut streams = serde_json::Map::new();
+    let mut streams = BTreeMap::new();
     let mut all = connected;
     if connected {
         let t = st.topo();
@@ -31,16 +58,17 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
         ] {
             let ok = t.js.get_stream(&name).await.is_ok();
             all &= ok;
-            streams.insert(name, json!(ok));
+            streams.insert(name, ok);
         }
     }
     let now = schemas::now_ms();
     let circuits = st.health().circuits_at(now);
-    let down: Vec<&String> = st
+    let down: Vec<String> = st
         .cfg()
         .providers
         .keys()
         .filter(|p| st.health().provider_down_at(p, now))
+        .cloned()
         .collect();
     let none_left = !st.cfg().providers.is_empty() && down.len() == st.cfg().providers.len();
     let some_open = circuits.values().any(|c| c.state == CircuitState::Open);
@@ -49,13 +77,18 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
         (true, true) => (StatusCode::OK, "degraded"),
         (true, false) => (StatusCode::OK, "ready"),
     };
-    let body = json!({
-        "status": status,
-        "nats": if connected { "connected" } else { "disconnected" },
-        "streams": streams,
-        "circuits": circuits,
-        "providers_down": down,
-    });
+    let body = Readiness {
+        status: status.into(),
+        nats: if connected {
+            "connected"
+        } else {
+            "disconnected"
+        }
+        .into(),
+        streams,
+        circuits,
+        providers_down: down,
+    };
     (code, Json(body))
 }
 

@@ -60,6 +60,9 @@ pub struct JobView {
     /// A note on what a call did (the cancel route).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The job this one replays (the replay route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
 }
 
 /// A job's error: the OpenAI error fields and the HTTP status.
@@ -73,7 +76,8 @@ pub struct JobErrorView {
 }
 
 impl JobView {
-    fn new(id: &str, status: JobState) -> Self {
+    /// A job in `status` with nothing else known.
+    pub fn new(id: &str, status: JobState) -> Self {
         Self {
             id: id.to_string(),
             object: "job".into(),

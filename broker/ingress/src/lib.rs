@@ -23,6 +23,7 @@ pub mod layers;
 pub mod messages;
 mod metrics;
 pub mod models;
+pub mod openapi;
 mod replay;
 pub mod requests;
 pub mod routing;
@@ -37,6 +38,12 @@ use endpoint::handle;
 
 pub use layers::JobId;
 pub use state::{AppState, JOB_ID_HEADER, MODE_HEADER, TIMEOUT_HEADER};
+
+/// `GET /openapi.json`: the API as an OpenAPI 3.1 document (built once).
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(openapi::document).clone())
+}
 
 /// The ingress routes with their layers.
 pub fn router(state: AppState) -> Router {
@@ -59,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())
+        .route("/openapi.json", get(openapi_json))
         .fallback(health::not_found);
     layers::shape_errors(layers::apply(api).with_state(state))
 }

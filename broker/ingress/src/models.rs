@@ -6,10 +6,10 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
 use futures::future::join_all;
+use schemars::JsonSchema;
 use schemas::openai::{ErrorBody, Model};
 use schemas::ModelsReply;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,15 +17,41 @@ use std::time::Duration;
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ModelsQuery {
-    /// Ask every provider for its live models.
+    /// `true` also asks every provider for its live models.
     #[serde(default)]
     pub refresh: Option<String>,
 }
 
+/// The answer of `GET /v1/models`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ModelsPage {
+    /// `list`.
+    pub object: String,
+    /// Every configured model and alias (with `refresh`, also each provider's live ones).
+    pub data: Vec<Model>,
+    /// With `refresh`: the providers whose live list could not be read, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProviderError>>,
+}
+
+/// Why a provider's live model list is missing.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProviderError {
+    /// The provider.
+    pub provider: String,
+    /// What went wrong and what to do next.
+    pub message: String,
+    /// The OpenAI error type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The error class (`unsupported`, `auth`, `timeout`, ...).
+    pub code: Option<String>,
+}
+
 /// The handler.
-pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> Json<Value> {
+pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> Json<ModelsPage> {
     let mut data: Vec<Model> = st
         .models()
         .models()
@@ -42,7 +68,11 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> J
         .as_deref()
         .is_some_and(|v| matches!(v, "" | "1" | "true" | "yes"));
     if !refresh {
-        return Json(json!({"object": "list", "data": data}));
+        return Json(ModelsPage {
+            object: "list".into(),
+            data,
+            errors: None,
+        });
     }
     let providers: Vec<String> = st.models().provider_names().cloned().collect();
     let answers = join_all(providers.iter().map(|p| ask(&st, p))).await;
@@ -63,15 +93,19 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> J
                     }
                 }
             }
-            Err(e) => errors.push(json!({
-                "provider": provider,
-                "message": e.message,
-                "type": e.kind,
-                "code": e.code,
-            })),
+            Err(e) => errors.push(ProviderError {
+                provider: provider.clone(),
+                message: e.message,
+                kind: e.kind,
+                code: e.code,
+            }),
         }
     }
-    Json(json!({"object": "list", "data": data, "errors": errors}))
+    Json(ModelsPage {
+        object: "list".into(),
+        data,
+        errors: Some(errors),
+    })
 }
 
 /// One provider's live models, or why there are none.

@@ -6,7 +6,7 @@ use broker::audit::FullRecord;
 use serde::{Deserialize, Serialize};
 
 /// The optional body of `POST /v1/requests/{id}/replay`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayOverride {
     /// Run on this model instead (any name `/v1/chat/completions` accepts).

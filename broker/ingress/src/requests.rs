@@ -7,7 +7,7 @@ use crate::chat::validate_chat;
 use crate::error::GatewayError;
 use crate::follow;
 use crate::job::{publish, Submission, Submitted};
-use crate::jobs::check_id;
+use crate::jobs::{check_id, JobView};
 use crate::layers::JobId;
 use crate::replay::{replay_body, replay_model, ReplayOverride};
 use crate::state::{AppState, JOB_ID_HEADER};
@@ -17,13 +17,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use broker::audit::protocol::MAX_LIMIT;
+use broker::audit::protocol::{ListPage, Timeline, MAX_LIMIT};
 use broker::audit::window::parse_time;
 use broker::audit::{AuditorClient, QueryError};
 use broker::audit::{FullRecord, ListQuery};
+use schemars::JsonSchema;
 use schemas::openai::ChatRequest;
 use schemas::{EventDetail, EventKind, Mode, Operation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 fn auditor(st: &AppState) -> AuditorClient {
@@ -57,17 +58,39 @@ fn query_rejected(e: QueryRejection) -> GatewayError {
 }
 
 /// Query parameters of `GET /v1/requests`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ListParams {
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
     status: Option<String>,
+    /// The model as the client named it, as its provider knows it, or `provider/model`.
     model: Option<String>,
+    /// The provider.
     provider: Option<String>,
+    /// The key id.
     key: Option<String>,
+    /// Text to search for.
     q: Option<String>,
+    /// Created at or after: RFC 3339, ms since the epoch, or an age like `1h`.
     since: Option<String>,
+    /// Created before: RFC 3339, ms since the epoch, or an age like `1h`.
     until: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// A page of `GET /v1/requests`, newest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RequestsPage {
+    /// `list`.
+    pub object: String,
+    /// The records.
+    pub data: Vec<broker::audit::Record>,
+    /// Whether more match.
+    pub has_more: bool,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
 }
 
 fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
@@ -114,13 +137,13 @@ pub async fn list(
     let out = async {
         let Query(p) = params.map_err(query_rejected)?;
         let q = to_query(p)?;
-        let page: serde_json::Value = auditor(&st).call("list", &q).await.map_err(query_error)?;
-        Ok::<_, GatewayError>(Json(json!({
-            "object": "list",
-            "data": page["data"],
-            "has_more": page["has_more"],
-            "next_cursor": page["next_cursor"],
-        })))
+        let page: ListPage = auditor(&st).call("list", &q).await.map_err(query_error)?;
+        Ok::<_, GatewayError>(Json(RequestsPage {
+            object: "list".into(),
+            data: page.data,
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+        }))
     }
     .await;
     out.into_response()
@@ -130,7 +153,7 @@ pub async fn list(
 pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let out = async {
         check_id(&id)?;
-        let rec: serde_json::Value = auditor(&st)
+        let rec: FullRecord = auditor(&st)
             .call("get", &json!({ "id": id }))
             .await
             .map_err(query_error)?;
@@ -141,8 +164,9 @@ pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> Response
 }
 
 /// Query parameters of `GET /v1/requests/{id}/events`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct EventsParams {
+    /// `true` streams the timeline live as server-sent events until the job ends.
     follow: Option<String>,
 }
 
@@ -168,7 +192,7 @@ pub async fn events(
         if follow {
             return follow::stream(st, id).await;
         }
-        let tl: serde_json::Value = auditor(&st)
+        let tl: Timeline = auditor(&st)
             .call("events", &json!({ "id": id }))
             .await
             .map_err(query_error)?;
@@ -246,14 +270,11 @@ pub async fn replay(
                     new_id.clone(),
                 ),
             ],
-            Json(json!({
-                "id": new_id,
-                "object": "job",
-                "status": "queued",
-                "model": req.model,
-                "replay_of": id,
-                "url": format!("/v1/jobs/{new_id}"),
-            })),
+            Json(JobView {
+                model: Some(req.model.clone()),
+                replay_of: Some(id.clone()),
+                ..JobView::new(&new_id, schemas::JobState::Queued)
+            }),
         ))
     }
     .await;

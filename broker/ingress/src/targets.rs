@@ -29,7 +29,7 @@ struct Inner {
 }
 
 /// A circuit as `/ready` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CircuitView {
     /// `closed`, `open` or `half_open`; an open circuit past its open period shows as
     /// `half_open` (its next call is a probe).

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// A Messages request (also the body of `count_tokens`, without `max_tokens`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"model": "mock/echo", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}))]
 pub struct MessagesRequest {
     /// The model.
     pub model: String,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// A chat completion request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}))]
 pub struct ChatRequest {
     /// The model: an alias, `provider/model`, or a bare model name.
     pub model: String,

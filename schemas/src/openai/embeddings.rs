@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// An embeddings request.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"model": "mock/embed", "input": ["hello", "world"]}))]
 pub struct EmbeddingsRequest {
     /// The model.
     pub model: String,

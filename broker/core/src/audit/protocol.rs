@@ -3,6 +3,7 @@
 //! `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
 
 use super::record::Record;
+use schemars::JsonSchema;
 use schemas::Event;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ pub fn subject(prefix: &str, endpoint: &str) -> String {
 }
 
 /// A reply of the service.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply<T> {
     /// The answer.
@@ -33,14 +34,14 @@ pub enum Reply<T> {
 }
 
 /// The body of `get` and `events`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct IdQuery {
     /// The job id.
     pub id: String,
 }
 
 /// The reply of `events`: the timeline of a job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Timeline {
     /// The job id.
     pub id: String,
@@ -53,7 +54,7 @@ pub struct Timeline {
 }
 
 /// An event as stored, with its stream sequence.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StoredEvent {
     /// The `SY_EVENTS` stream sequence.
     pub seq: u64,
@@ -68,7 +69,7 @@ pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 50;
 
 /// One event in a job's timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineEvent {
     /// Milliseconds since the job was received.
     pub offset_ms: i64,
@@ -78,7 +79,7 @@ pub struct TimelineEvent {
 }
 
 /// A job's full record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FullRecord {
     /// The folded record.
     #[serde(flatten)]
@@ -94,7 +95,7 @@ pub struct FullRecord {
 }
 
 /// Filters of [`list`]; every one is optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ListQuery {
     /// `queued`, `running`, `completed`, `failed` or `cancelled`.
@@ -118,7 +119,7 @@ pub struct ListQuery {
 }
 
 /// One page of records, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ListPage {
     /// The records.
     pub data: Vec<Record>,
@@ -129,7 +130,7 @@ pub struct ListPage {
 }
 
 /// The window of [`stats`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct StatsQuery {
     /// From (ms since the epoch).
@@ -139,7 +140,7 @@ pub struct StatsQuery {
 }
 
 /// Aggregates of one model, provider or key.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Aggregate {
     /// The model, provider or key.
     pub name: String,
@@ -162,7 +163,7 @@ pub struct Aggregate {
 }
 
 /// Aggregates over a window.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
     /// The window start.
     pub since_ms: u64,

@@ -3,13 +3,14 @@
 //! Folding is idempotent: applying the same event or result twice leaves the record as it
 //! was, so a batch replayed after a crash cannot double-count anything.
 
+use schemars::JsonSchema;
 use schemas::openai::Usage;
 use schemas::{Event, EventKind, JobResult, JobState, Mode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// One job as the auditor knows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Record {
     /// The job id.
     pub id: String,
