@@ -17,6 +17,7 @@ CONNS=${CONNS:-128}            # connections of the closed-loop throughput run
 MAX_SECONDS=${MAX_SECONDS:-20} # seconds of the closed-loop throughput run
 THREADS=${THREADS:-2}          # wrk threads
 AUDITOR=${AUDITOR:-0}          # 1: run the auditor in the gateway process too (serve with every role)
+PROFILE=${PROFILE:-release}    # cargo profile; `profiling` keeps symbols and line tables for perf
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -51,9 +52,9 @@ wait_http() { # url what
   die "$2 did not come up at $1; see $WORK/*.log"
 }
 
-say "building release binaries (switchyard, mock-upstream, loadgen)"
-cargo build --release --quiet -p switchyard -p switchyard-bench --bins
-BIN="$ROOT/target/release"
+say "building $PROFILE binaries (switchyard, mock-upstream, loadgen)"
+cargo build --profile "$PROFILE" --quiet -p switchyard -p switchyard-bench --bins
+BIN="$ROOT/target/$PROFILE"
 
 NATS_PORT=$(free_port); UP_PORT=$(free_port); GW_PORT=$(free_port)
 

@@ -83,6 +83,7 @@ pub struct Running {
     ingress: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
     events: EventSink,
+    client: async_nats::Client,
     nats: Option<ManagedNats>,
     _locks: Vec<DirLock>,
 }
@@ -108,6 +109,11 @@ impl Running {
         }
         // The drained jobs' last events are stored before NATS goes away.
         self.events.settle(std::time::Duration::from_secs(2)).await;
+        // Close the connection ourselves, so the server going away is not a disconnect.
+        let drained = tokio::time::timeout(std::time::Duration::from_secs(2), self.client.drain());
+        if let Ok(Err(e)) = drained.await {
+            tracing::debug!(error = %e, "the NATS connection did not drain cleanly");
+        }
         if let Some(n) = self.nats {
             n.stop().await;
         }
@@ -207,6 +213,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         ingress: ingress_task,
         tasks,
         events,
+        client,
         nats,
         _locks: locks,
     })

@@ -130,6 +130,35 @@ pub struct EventDetail {
     /// audited). A JSON value, not raw, because the detail is flattened into the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+    /// On `received`: the JSON paths of the body that were redacted before it was logged
+    /// (`messages[0].content`), so a replay can say what the stored body is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
+    /// On `received` without a `body`: why the request log has no copy of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_omitted: Option<BodyOmitted>,
+}
+
+/// Why a request body is not in the request log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BodyOmitted {
+    /// `too_large` (over the log's cap) or `not_stored` (`auditor.store_bodies` is off).
+    pub reason: OmitReason,
+    /// The body's size in bytes.
+    pub bytes: u64,
+    /// The cap it was over, for `too_large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// See [`BodyOmitted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OmitReason {
+    /// Larger than the request log keeps.
+    TooLarge,
+    /// Bodies are not stored (`auditor.store_bodies = false`).
+    NotStored,
 }
 
 /// One lifecycle event of a job.

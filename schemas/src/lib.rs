@@ -25,7 +25,7 @@ pub mod subjects;
 pub use chunk::StreamChunk;
 pub use circuit::{CircuitRecord, CircuitState};
 pub use control::ModelsReply;
-pub use event::{Event, EventDetail, EventKind};
+pub use event::{BodyOmitted, Event, EventDetail, EventKind, OmitReason};
 pub use job::{Job, JobState, Mode, Operation, Target};
 pub use result::{JobError, JobResult};
 pub use subjects::Subjects;

@@ -51,11 +51,18 @@ pub struct Override {
     /// Replay on this provider (with the original's model).
     #[arg(long)]
     pub provider: Option<String>,
+    /// Replay even where parts of the stored request were redacted (they go upstream as
+    /// `[REDACTED]`).
+    #[arg(long)]
+    pub allow_redacted: bool,
 }
 
 impl Override {
     fn body(&self) -> Value {
         let mut b = json!({});
+        if self.allow_redacted {
+            b["allow_redacted"] = json!(true);
+        }
         if let Some(m) = &self.model {
             b["model"] = json!(m);
         }

@@ -184,3 +184,53 @@ async fn bulk_replay_of_failures_through_the_cli() {
     assert!(err.contains("--since"), "{err}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn replay_says_what_the_stored_request_lacks_and_needs_consent_for_redactions() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with_auditor(&nats, dir.path(), "").await;
+    // A key in the prompt is redacted before the request is logged.
+    let secret = queued(&gw, "mock/echo", "my key is sk-proj-ABCDEFGH12345678").await;
+    let rec = wait_record(&gw, &secret, settled).await;
+    assert_eq!(
+        rec["request_redacted"],
+        json!(["messages[0].content"]),
+        "{rec}"
+    );
+    let refused = gw
+        .post(&format!("/v1/requests/{secret}/replay"), json!({}))
+        .await;
+    assert_eq!(refused.status(), 400, "[REDACTED] would go upstream");
+    let v: Value = refused.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("messages[0].content") && msg.contains("allow_redacted"),
+        "{v}"
+    );
+    assert_eq!(v["error"]["param"], "allow_redacted");
+    let allowed = gw
+        .post(
+            &format!("/v1/requests/{secret}/replay"),
+            json!({"allow_redacted": true}),
+        )
+        .await;
+    assert_eq!(allowed.status(), 202);
+
+    // A body over the log's cap is not stored: replay says so, and does not blame
+    // auditor.store_bodies (which is on).
+    let big = queued(&gw, "mock/echo", &"x".repeat(300 * 1024)).await;
+    let rec = wait_record(&gw, &big, settled).await;
+    assert_eq!(rec["request_omitted"]["reason"], "too_large", "{rec}");
+    let refused = gw
+        .post(&format!("/v1/requests/{big}/replay"), json!({}))
+        .await;
+    assert_eq!(refused.status(), 400);
+    let v: Value = refused.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("larger than the request log keeps") && !msg.contains("store_bodies"),
+        "{v}"
+    );
+    gw.stop().await;
+}

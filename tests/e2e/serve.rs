@@ -241,3 +241,71 @@ async fn serve_restarts_its_nats_server_carries_big_bodies_and_owns_its_data_dir
     assert_ne!(new_pid.trim(), pid.trim(), "a new nats-server runs");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_normal_run_logs_plain_lines_and_stops_without_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("sy.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[nats]\ndata_dir = \"{}\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    // The log goes to a file: not a terminal.
+    let log = dir.path().join("serve.log");
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(tokio::time::Instant::now() < until, "serve became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&chat("mock/echo", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "a normal stop exits 0");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("ingress listening addr=127.0.0.1:"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes in a file: {text}"
+    );
+    assert!(!text.contains("Some("), "no Rust debug formatting: {text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        "a normal run and stop warns of nothing: {text}"
+    );
+    assert!(text.contains("managed nats-server stopped"), "{text}");
+}

@@ -166,7 +166,30 @@ async fn metrics_parse_as_prometheus_text_and_move_after_requests() {
         .post("/v1/chat/completions", chat("metered/error-404", "fail"))
         .await;
     assert_eq!(r.status(), 404);
-    let after = scrape(&gw).await;
+    // The worker counts a job when it emits the final event, which may come just after the
+    // client got its answer: scrape until the three jobs are counted.
+    let jobs = |m: &_, outcome: &str, model: &str| {
+        value(
+            m,
+            "switchyard_jobs_total",
+            &[
+                ("provider", "metered"),
+                ("model", model),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let now = scrape(&gw).await;
+        let done = jobs(&now, "completed", "gpt-test") - jobs(&before, "completed", "gpt-test")
+            >= 2.0
+            && jobs(&now, "failed", "error-404") - jobs(&before, "failed", "error-404") >= 1.0;
+        if done || tokio::time::Instant::now() > until {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     let grew = |name: &str, labels: &[(&str, &str)]| {
         value(&after, name, labels) - value(&before, name, labels)

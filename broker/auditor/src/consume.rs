@@ -74,9 +74,16 @@ pub fn apply_batch(
                 Incoming::Event(seq, mut ev) => {
                     if let Some(mut body) = ev.detail.body.take() {
                         if policy.store {
-                            policy.redactor.value(&mut body);
+                            let more = policy.redactor.value(&mut body);
+                            rec.note_redacted(&more);
                             store.put_body(&job, BodyKind::Request, &body)?;
                             rec.has_request = true;
+                        } else {
+                            ev.detail.body_omitted = Some(schemas::BodyOmitted {
+                                reason: schemas::OmitReason::NotStored,
+                                bytes: body.to_string().len() as u64,
+                                limit: None,
+                            });
                         }
                     }
                     if let Some(e) = ev.detail.error.take() {

@@ -3,6 +3,7 @@
 
 use crate::error::GatewayError;
 use broker::audit::FullRecord;
+use schemas::{BodyOmitted, OmitReason};
 use serde::{Deserialize, Serialize};
 
 /// The optional body of `POST /v1/requests/{id}/replay`.
@@ -13,6 +14,9 @@ pub struct ReplayOverride {
     pub model: Option<String>,
     /// Run on this provider, with the model the original ran on.
     pub provider: Option<String>,
+    /// Replay even though parts of the stored request were redacted (they go upstream as
+    /// `[REDACTED]`).
+    pub allow_redacted: bool,
 }
 
 /// The model a replay runs on.
@@ -49,18 +53,58 @@ pub fn replay_model(rec: &FullRecord, o: &ReplayOverride) -> Result<String, Gate
         })
 }
 
-/// The request body of the replay: the stored one with `model` set to `model`.
-pub fn replay_body(rec: &FullRecord, model: &str) -> Result<serde_json::Value, GatewayError> {
-    let mut body = rec.request.clone().ok_or_else(|| {
-        GatewayError::invalid(format!(
-            "The request body of {} is not in the request log (auditor.store_bodies was false when it ran), so it cannot be replayed. Resubmit it yourself, or enable auditor.store_bodies for future requests.",
-            rec.record.id
-        ))
-    })?;
+/// The request body of the replay: the stored one with `model` set to `model`. Refused when
+/// the log has no copy (saying why), and when parts of it were redacted unless the caller
+/// allows it, naming them.
+pub fn replay_body(
+    rec: &FullRecord,
+    model: &str,
+    o: &ReplayOverride,
+) -> Result<serde_json::Value, GatewayError> {
+    let r = &rec.record;
+    let Some(mut body) = rec.request.clone() else {
+        return Err(GatewayError::invalid(match &r.request_omitted {
+            Some(BodyOmitted { reason: OmitReason::TooLarge, bytes, limit }) => format!(
+                "The request body of {} ({bytes} bytes) was larger than the request log keeps ({} bytes), so it was not stored and cannot be replayed. Resubmit it yourself.",
+                r.id,
+                limit.unwrap_or(broker::audit::MAX_EVENT_BODY_BYTES as u64)
+            ),
+            Some(BodyOmitted { reason: OmitReason::NotStored, .. }) => format!(
+                "The request body of {} is not in the request log (auditor.store_bodies was false when it ran), so it cannot be replayed. Resubmit it yourself, or enable auditor.store_bodies for future requests.",
+                r.id
+            ),
+            None => format!(
+                "The request body of {} is not in the request log, so it cannot be replayed. Resubmit it yourself.",
+                r.id
+            ),
+        }));
+    };
+    if !r.request_redacted.is_empty() && !o.allow_redacted {
+        let shown: Vec<&str> = r
+            .request_redacted
+            .iter()
+            .take(10)
+            .map(String::as_str)
+            .collect();
+        let more = r.request_redacted.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return Err(GatewayError::bad_request(
+            format!(
+                "Parts of the stored request of {} were redacted before it was logged: {}{more}. A replay would send `[REDACTED]` there. Replay it anyway with {{\"allow_redacted\": true}} (switchyard replay --allow-redacted), or resubmit the original yourself.",
+                r.id,
+                shown.join(", ")
+            ),
+            Some("allow_redacted"),
+        ));
+    }
     let Some(obj) = body.as_object_mut() else {
         return Err(GatewayError::invalid(format!(
             "the stored request of {} is not a JSON object and cannot be replayed",
-            rec.record.id
+            r.id
         )));
     };
     obj.insert("model".into(), serde_json::Value::String(model.to_string()));
@@ -94,17 +138,43 @@ mod tests {
         );
         let m = ReplayOverride {
             model: Some("mock/echo".into()),
-            provider: None,
+            ..Default::default()
         };
         assert_eq!(replay_model(&r, &m).unwrap(), "mock/echo");
         let p = ReplayOverride {
-            model: None,
             provider: Some("other".into()),
+            ..Default::default()
         };
         assert_eq!(replay_model(&r, &p).unwrap(), "other/error-500");
-        assert_eq!(replay_body(&r, "mock/echo").unwrap()["model"], "mock/echo");
+        let none = ReplayOverride::default();
+        assert_eq!(
+            replay_body(&r, "mock/echo", &none).unwrap()["model"],
+            "mock/echo"
+        );
         let mut no_body = rec();
         no_body.request = None;
-        assert!(replay_body(&no_body, "x").is_err());
+        assert!(replay_body(&no_body, "x", &none).is_err());
+        no_body.record.request_omitted = Some(BodyOmitted {
+            reason: OmitReason::TooLarge,
+            bytes: 300_000,
+            limit: Some(262_144),
+        });
+        let e = replay_body(&no_body, "x", &none).unwrap_err().to_string();
+        assert!(
+            e.contains("300000 bytes") && !e.contains("store_bodies"),
+            "{e}"
+        );
+        let mut redacted = rec();
+        redacted.record.request_redacted = vec!["messages[0].content".into()];
+        let e = replay_body(&redacted, "x", &none).unwrap_err().to_string();
+        assert!(
+            e.contains("messages[0].content") && e.contains("allow_redacted"),
+            "{e}"
+        );
+        let allow = ReplayOverride {
+            allow_redacted: true,
+            ..Default::default()
+        };
+        assert!(replay_body(&redacted, "x", &allow).is_ok());
     }
 }

@@ -223,7 +223,7 @@ pub async fn replay(
             .await
             .map_err(query_error)?;
         let model = replay_model(&rec, &over)?;
-        let body = replay_body(&rec, &model)?;
+        let body = replay_body(&rec, &model, &over)?;
         let bytes = Bytes::from(
             serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?,
         );

@@ -25,7 +25,12 @@ pub struct Mock {
     name: String,
     latency: Duration,
     failure_rate: f64,
+    models: Vec<String>,
 }
+
+/// What the mock lists as its live models when its entry names none: one of each kind of
+/// behaviour (it answers any name).
+pub const LISTED: &[&str] = &["echo", "embed", "slow-500ms", "stream-100ms", "error-429"];
 
 /// Builds the mock from its config entry.
 pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
@@ -36,10 +41,16 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
             "failure_rate: {failure_rate} is not between 0.0 and 1.0"
         ));
     }
+    let models = if cfg.models.is_empty() {
+        LISTED.iter().map(|m| m.to_string()).collect()
+    } else {
+        cfg.models.clone()
+    };
     Ok(Arc::new(Mock {
         name: name.to_string(),
         latency: Duration::from_millis(latency_ms),
         failure_rate,
+        models,
     }))
 }
 
@@ -148,6 +159,20 @@ fn chunk(id: &str, model: &str, delta: Delta, finish: Option<&str>) -> ChatChunk
 impl Provider for Mock {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ProviderError>> {
+        let models = self
+            .models
+            .iter()
+            .map(|id| Model {
+                id: id.clone(),
+                object: "model".into(),
+                created: 0,
+                owned_by: self.name.clone(),
+            })
+            .collect();
+        Box::pin(async move { Ok(models) })
     }
 
     fn chat<'a>(

@@ -64,7 +64,7 @@ impl Shared {
         };
         let name = target.qualified();
         circuit_state(&target.provider, &name, gauge);
-        tracing::warn!(target = %name, state = ?state, "circuit breaker changed state");
+        tracing::warn!(target = %name, state = state.as_str(), "circuit breaker changed state");
         let now = schemas::now_ms();
         let open_ms = self.policy(&target.provider).circuit.open_ms;
         let rec = CircuitRecord {

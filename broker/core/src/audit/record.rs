@@ -84,6 +84,13 @@ pub struct Record {
     pub dead_lettered: bool,
     /// Whether the request body is stored.
     pub has_request: bool,
+    /// The paths of the stored request body that were redacted (a replay would send
+    /// `[REDACTED]` there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_redacted: Vec<String>,
+    /// Why the request body is not stored, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_omitted: Option<schemas::BodyOmitted>,
     /// Whether the response body is stored.
     pub has_response: bool,
     /// The most recent event's kind and time.
@@ -106,6 +113,16 @@ fn min_some(a: &mut Option<u64>, b: u64) {
 }
 
 impl Record {
+    /// Adds paths of the request body that were redacted (kept sorted, each once).
+    pub fn note_redacted(&mut self, paths: &[String]) {
+        if paths.is_empty() {
+            return;
+        }
+        self.request_redacted.extend(paths.iter().cloned());
+        self.request_redacted.sort();
+        self.request_redacted.dedup();
+    }
+
     /// An empty record for `id`, first seen at `ts_ms`.
     pub fn new(id: &str, ts_ms: u64) -> Self {
         Self {
@@ -136,6 +153,8 @@ impl Record {
             replayed_as: BTreeSet::new(),
             dead_lettered: false,
             has_request: false,
+            request_redacted: Vec::new(),
+            request_omitted: None,
             has_response: false,
             last_event: None,
             updated_ms: ts_ms,
@@ -185,6 +204,10 @@ impl Record {
                 self.key_id = d.key_id.clone().or(self.key_id.take());
                 if d.related_job.is_some() {
                     self.replay_of = d.related_job.clone();
+                }
+                self.note_redacted(&d.redacted);
+                if d.body_omitted.is_some() {
+                    self.request_omitted = d.body_omitted.clone();
                 }
             }
             EventKind::Authenticated => {

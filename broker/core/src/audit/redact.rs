@@ -46,11 +46,17 @@ impl Redactor {
     }
 
     /// Redacts `v` in place: secret fields, key-like strings, then configured paths.
-    pub fn value(&self, v: &mut Value) {
-        walk(v);
+    /// Returns the paths it changed (`messages[0].content`, `api_key`), so a replay can say
+    /// what the stored body is missing.
+    pub fn value(&self, v: &mut Value) -> Vec<String> {
+        let mut changed = Vec::new();
+        walk(v, &mut String::new(), &mut changed);
         for p in &self.paths {
-            redact_path(v, p);
+            redact_path(v, p, &mut String::new(), &mut changed);
         }
+        changed.sort();
+        changed.dedup();
+        changed
     }
 }
 
@@ -59,45 +65,93 @@ fn is_secret_field(name: &str) -> bool {
     SECRET_FIELDS.contains(&n.as_str())
 }
 
-fn walk(v: &mut Value) {
+/// Appends one step to a path (`.key` or `[i]`), runs `f`, and takes it off again.
+fn step<R>(at: &mut String, part: Part<'_>, f: impl FnOnce(&mut String) -> R) -> R {
+    let len = at.len();
+    match part {
+        Part::Key(k) if at.is_empty() => at.push_str(k),
+        Part::Key(k) => {
+            at.push('.');
+            at.push_str(k);
+        }
+        Part::Index(i) => {
+            at.push('[');
+            at.push_str(&i.to_string());
+            at.push(']');
+        }
+    }
+    let out = f(at);
+    at.truncate(len);
+    out
+}
+
+enum Part<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn walk(v: &mut Value, at: &mut String, changed: &mut Vec<String>) {
     match v {
         Value::String(s) => {
             if let Cow::Owned(r) = text(s) {
-                *s = r;
+                if r != *s {
+                    *s = r;
+                    changed.push(at.clone());
+                }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(walk),
+        Value::Array(a) => {
+            for (i, c) in a.iter_mut().enumerate() {
+                step(at, Part::Index(i), |at| walk(c, at, changed));
+            }
+        }
         Value::Object(o) => {
             for (k, val) in o.iter_mut() {
-                if is_secret_field(k) && !val.is_null() {
-                    *val = Value::String(REDACTED.into());
-                } else {
-                    walk(val);
-                }
+                step(at, Part::Key(k), |at| {
+                    if is_secret_field(k) && !val.is_null() && val.as_str() != Some(REDACTED) {
+                        *val = Value::String(REDACTED.into());
+                        changed.push(at.clone());
+                    } else {
+                        walk(val, at, changed);
+                    }
+                });
             }
         }
         _ => {}
     }
 }
 
-fn redact_path(v: &mut Value, path: &[String]) {
+fn redact_path(v: &mut Value, path: &[String], at: &mut String, changed: &mut Vec<String>) {
     let Some((head, rest)) = path.split_first() else {
-        if !v.is_null() {
+        if !v.is_null() && v.as_str() != Some(REDACTED) {
             *v = Value::String(REDACTED.into());
+            changed.push(at.clone());
         }
         return;
     };
     match v {
-        Value::Object(o) if head == "*" => o.values_mut().for_each(|c| redact_path(c, rest)),
-        Value::Object(o) => {
-            if let Some(c) = o.get_mut(head) {
-                redact_path(c, rest);
+        Value::Object(o) if head == "*" => {
+            for (k, c) in o.iter_mut() {
+                step(at, Part::Key(k), |at| redact_path(c, rest, at, changed));
             }
         }
-        Value::Array(a) if head == "*" => a.iter_mut().for_each(|c| redact_path(c, rest)),
+        Value::Object(o) => {
+            if let Some(c) = o.get_mut(head) {
+                step(at, Part::Key(head), |at| redact_path(c, rest, at, changed));
+            }
+        }
+        Value::Array(a) if head == "*" => {
+            for (i, c) in a.iter_mut().enumerate() {
+                step(at, Part::Index(i), |at| redact_path(c, rest, at, changed));
+            }
+        }
         Value::Array(a) => {
-            if let Some(c) = head.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                redact_path(c, rest);
+            if let Some((i, c)) = head
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get_mut(i).map(|c| (i, c)))
+            {
+                step(at, Part::Index(i), |at| redact_path(c, rest, at, changed));
             }
         }
         _ => {}
@@ -184,7 +238,23 @@ mod tests {
             "messages": [{"role": "user", "name": "alice", "content": "my key is sk-proj-ABCDEFGH1234 ok; Bearer tok123"}],
             "metadata": {"user": "bob", "keep": "sk-short"}
         });
-        r.value(&mut v);
+        let changed = r.value(&mut v);
+        assert_eq!(
+            changed,
+            [
+                "api_key",
+                "headers.Authorization",
+                "headers.X-Api-Key",
+                "messages[0].content",
+                "messages[0].name",
+                "metadata.user"
+            ]
+        );
+        let again = r.value(&mut v);
+        assert!(
+            again.is_empty(),
+            "nothing left to redact the second time: {again:?}"
+        );
         let s = v.to_string();
         for secret in [
             "plain-secret",

@@ -61,6 +61,12 @@ impl Telemetry {
     }
 }
 
+/// Whether text logs are coloured: only on a terminal, and never with `NO_COLOR` set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Installs logs (filtered by `RUST_LOG`, default `info`) and, with `cfg` naming an
 /// endpoint (or `OTEL_EXPORTER_OTLP_ENDPOINT` set), the OTLP trace exporter; `None`
 /// installs logs only. Call once, inside the Tokio runtime.
@@ -75,6 +81,7 @@ pub fn init(cfg: Option<&TelemetryConfig>, format: LogFormat) -> Result<Telemetr
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(colour())
             .fmt_fields(fields::TextFields)
             .boxed(),
     };

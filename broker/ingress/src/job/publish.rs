@@ -5,7 +5,7 @@ use super::idempotency::{self, Binding, Claim};
 use super::submission::Submission;
 use crate::error::{unavailable, GatewayError};
 use crate::state::AppState;
-use schemas::{Event, EventDetail, EventKind, Job};
+use schemas::{BodyOmitted, Event, EventDetail, EventKind, Job, OmitReason};
 
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,20 +16,31 @@ pub enum Submitted {
     Duplicate(String),
 }
 
-/// The request body for the `received` event, redacted as the auditor config says, or
-/// `None` when bodies are not audited.
-fn audited_body(st: &AppState, job: &Job) -> Option<serde_json::Value> {
+/// The request body for the `received` event, redacted as the auditor config says, with the
+/// paths it redacted; or why it is left out (bodies not audited, or over the log's cap).
+fn audited_body(st: &AppState, job: &Job) -> Result<(serde_json::Value, Vec<String>), BodyOmitted> {
     let cfg = &st.cfg().auditor;
+    let bytes = job.body.get().len() as u64;
     if !cfg.store_bodies {
-        return None;
+        return Err(BodyOmitted {
+            reason: OmitReason::NotStored,
+            bytes,
+            limit: None,
+        });
     }
-    if job.body.get().len() > broker::audit::MAX_EVENT_BODY_BYTES {
-        tracing::info!(job_id = %job.id, bytes = job.body.get().len(), "request body too large for the request log; not audited");
-        return None;
+    let limit = broker::audit::MAX_EVENT_BODY_BYTES as u64;
+    let too_large = BodyOmitted {
+        reason: OmitReason::TooLarge,
+        bytes,
+        limit: Some(limit),
+    };
+    if bytes > limit {
+        tracing::info!(job_id = %job.id, bytes, "request body too large for the request log; not audited");
+        return Err(too_large);
     }
-    let mut v: serde_json::Value = serde_json::from_str(job.body.get()).ok()?;
-    broker::audit::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
-    Some(v)
+    let mut v: serde_json::Value = serde_json::from_str(job.body.get()).map_err(|_| too_large)?;
+    let redacted = broker::audit::redact::Redactor::new(&cfg.redact_paths).value(&mut v);
+    Ok((v, redacted))
 }
 
 /// Publishes the job and emits `received` and `queued`; an idempotent resubmit of the same
@@ -82,6 +93,10 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
 /// `received`, stamped with the job's creation time, so the record's start and the job's
 /// `created_ms` (from which deadlines and durations count) are the same instant.
 async fn emit_received(st: &AppState, job: &Job) {
+    let (body, redacted, body_omitted) = match audited_body(st, job) {
+        Ok((body, redacted)) => (Some(body), redacted, None),
+        Err(omitted) => (None, Vec::new(), Some(omitted)),
+    };
     let mut received =
         Event::new(&job.id, EventKind::Received, st.events().node()).with(EventDetail {
             mode: Some(job.mode),
@@ -89,7 +104,9 @@ async fn emit_received(st: &AppState, job: &Job) {
             key_id: job.key_id.clone(),
             traceparent: job.traceparent.clone(),
             related_job: job.replay_of.clone(),
-            body: audited_body(st, job),
+            body,
+            redacted,
+            body_omitted,
             ..Default::default()
         });
     received.ts_ms = job.created_ms;
