@@ -327,18 +327,10 @@ async fn auditor_restart_resumes_without_loss_or_duplicates() {
     for id in &ids {
         wait_record(&gw, id, |v| kinds(v).len() == 6).await;
     }
-    // Settle, then count exactly: every event of the stream, stored once.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let in_stream = js
-        .get_stream("SY_EVENTS")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages;
+    // Count exactly: every event of the stream (six per job), stored once.
+    let evs = events_until(&nats, Duration::from_secs(5), |e| e.len() >= 60).await;
+    let in_stream = evs.len() as u64;
+    assert_eq!(in_stream, 60);
     let records = all_records(&gw, "").await;
     assert_eq!(records.len(), 10);
     let mut stored = 0;

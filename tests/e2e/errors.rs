@@ -116,8 +116,8 @@ async fn nats_down_gives_503() {
         200
     );
     let _store = nats.kill();
-    // Give the client a moment to notice the lost connection.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once the client noticed the lost connection.
+    ready_becomes(&gw, 503).await;
     let started = std::time::Instant::now();
     let r = gw
         .post("/v1/chat/completions", chat("mock/echo", "down"))

@@ -67,6 +67,26 @@ async fn load(gw: &Gateway, model: &str, n: usize, parallel: usize) -> Vec<Sent>
     out
 }
 
+/// How many final events (`completed`, `failed`, `cancelled`) job `id` has stored.
+async fn final_events(events: &async_nats::jetstream::stream::Stream, id: &str) -> usize {
+    let mut finals = 0;
+    let mut seq = None;
+    while let Ok(m) = events
+        .direct_get_next_for_subject(format!("sy.events.{id}"), seq)
+        .await
+    {
+        seq = Some(m.sequence + 1);
+        let ev: Value = serde_json::from_slice(&m.payload).unwrap();
+        if matches!(
+            ev["kind"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            finals += 1;
+        }
+    }
+    finals
+}
+
 /// Counts final events per job and checks each client's status against the stored result.
 async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tally {
     let client = async_nats::connect(nats_url).await.unwrap();
@@ -102,23 +122,14 @@ async fn settle(nats_url: &str, gw: &Gateway, sent: &[Sent], name: &str) -> Tall
             );
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let events = js.get_stream("SY_EVENTS").await.unwrap();
     for s in sent {
-        let mut finals = 0;
-        let mut seq = None;
-        while let Ok(m) = events
-            .direct_get_next_for_subject(format!("sy.events.{}", s.id), seq)
-            .await
-        {
-            seq = Some(m.sequence + 1);
-            let ev: Value = serde_json::from_slice(&m.payload).unwrap();
-            if matches!(
-                ev["kind"].as_str(),
-                Some("completed" | "failed" | "cancelled")
-            ) {
-                finals += 1;
-            }
+        // Poll until the job's final event is stored (it follows the stored result).
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut finals = final_events(&events, &s.id).await;
+        while finals == 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            finals = final_events(&events, &s.id).await;
         }
         if finals > 1 {
             t.duplicated += 1;
@@ -202,7 +213,29 @@ async fn fault_worker_sigkill_mid_call() {
     .unwrap();
     let mut a = spawn_worker(&cfg);
     let mut b = spawn_worker(&cfg);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both workers are up once each has a pull request waiting on the mock's consumer.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = match js.get_stream("SY_JOBS").await {
+            Ok(s) => match s
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("sy_worker_mock")
+                .await
+            {
+                Ok(mut c) => c.info().await.map(|i| i.num_waiting).unwrap_or(0),
+                Err(_) => 0,
+            },
+            Err(_) => 0,
+        };
+        if waiting >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the two workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let killer = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         a.kill().unwrap();

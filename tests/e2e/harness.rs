@@ -293,3 +293,79 @@ pub fn report(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
+
+/// The stored events of one job, in stream order.
+pub async fn job_events(nats: &Nats, id: &str) -> Vec<serde_json::Value> {
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("SY_EVENTS").await.expect("SY_EVENTS");
+    let mut out = Vec::new();
+    let mut seq = None;
+    while let Ok(m) = stream
+        .direct_get_next_for_subject(format!("sy.events.{id}"), seq)
+        .await
+    {
+        seq = Some(m.sequence + 1);
+        out.push(serde_json::from_slice(&m.payload).unwrap_or_default());
+    }
+    out
+}
+
+/// Polls [`job_events`] until `done` holds (or 5 s pass); returns the last reading.
+pub async fn job_events_until(
+    nats: &Nats,
+    id: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let evs = job_events(nats, id).await;
+        if done(&evs) || tokio::time::Instant::now() > until {
+            return evs;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether a job's events hold its final event (`completed`, `failed` or `cancelled`).
+pub fn has_final(evs: &[serde_json::Value]) -> bool {
+    evs.iter().any(|e| {
+        matches!(
+            e["kind"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        )
+    })
+}
+
+/// Polls `GET /ready` until it answers `status` (or 5 s pass).
+pub async fn ready_becomes(gw: &Gateway, status: u16) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while gw.get("/ready").await.status().as_u16() != status {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "/ready never answered {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `GET /v1/jobs/{id}` until its status is `status` (or 5 s pass).
+pub async fn job_becomes(gw: &Gateway, id: &str, status: &str) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v: serde_json::Value = gw
+            .get(&format!("/v1/jobs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        if v["status"] == status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "job {id} never became {status}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

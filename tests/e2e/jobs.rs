@@ -86,22 +86,13 @@ async fn idempotent_resubmit_runs_once() {
     let c = send().await.unwrap();
     assert_eq!(job_id(&c), ida);
     // Only one job ran: one `dequeued` event for it, and no other job was created.
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream("SY_EVENTS").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let n = stream.info().await.unwrap().state.messages;
-    let mut dequeued = 0;
-    for seq in 1..=n {
-        if let Ok(m) = stream.get_raw_message(seq).await {
-            let ev: Value = serde_json::from_slice(&m.payload).unwrap();
-            if ev["kind"] == "dequeued" {
-                assert_eq!(ev["job"], ida.as_str());
-                dequeued += 1;
-            }
-        }
-    }
-    assert_eq!(dequeued, 1);
+    let evs = events_until(&nats, Duration::from_secs(5), |e| {
+        count_kind(e, "delivered", None) >= 3
+    })
+    .await;
+    assert_eq!(count_kind(&evs, "delivered", Some(&ida)), 3, "{evs:?}");
+    assert_eq!(count_kind(&evs, "dequeued", None), 1, "{evs:?}");
+    assert_eq!(count_kind(&evs, "dequeued", Some(&ida)), 1);
     gw.stop().await;
 }
 

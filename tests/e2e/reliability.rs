@@ -9,20 +9,9 @@ use switchyard::Roles;
 const FAST_RETRY: &str = "[providers.chaos.retry]\nmax_attempts = 3\nbase_ms = 20\nmax_ms = 50\n";
 
 /// The kinds of the job's stored events, in order.
+/// The job's events once its final event is stored.
 async fn kinds(nats: &Nats, id: &str) -> Vec<Value> {
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client);
-    let stream = js.get_stream("SY_EVENTS").await.unwrap();
-    let mut out = Vec::new();
-    let mut seq = None;
-    while let Ok(m) = stream
-        .direct_get_next_for_subject(format!("sy.events.{id}"), seq)
-        .await
-    {
-        seq = Some(m.sequence + 1);
-        out.push(serde_json::from_slice(&m.payload).unwrap());
-    }
-    out
+    job_events_until(nats, id, has_final).await
 }
 
 #[tokio::test]
@@ -46,7 +35,6 @@ async fn retryable_errors_are_retried_with_backoff() {
     assert_eq!(chaos.count(), 3, "two failures, then success");
     let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
     assert_eq!(j["attempts"], 3);
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let evs = kinds(&nats, &id).await;
     let failed: Vec<&Value> = evs
         .iter()
@@ -122,7 +110,6 @@ async fn fallback_and_weighted_routes() {
     let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
     assert_eq!(j["provider"], "mock");
     assert_eq!(j["attempts"], 4, "three attempts on chaos, one on mock");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let evs = kinds(&nats, &id).await;
     let providers: Vec<&str> = evs
         .iter()
@@ -226,7 +213,7 @@ async fn cancel_running_queued_and_disconnected_jobs() {
         .post("/v1/jobs", chat("mock/slow-5000ms", "stop me"))
         .await;
     let id = job_id(&r);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    job_becomes(&gw, &id, "running").await;
     let started = std::time::Instant::now();
     let c = gw.post(&format!("/v1/jobs/{id}/cancel"), json!({})).await;
     assert_eq!(c.status(), 200);
@@ -391,7 +378,7 @@ async fn shutdown_hands_back_jobs_that_cannot_finish() {
             .post("/v1/jobs", chat("mock/slow-100ms", "finished in the drain"))
             .await,
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    job_becomes(&ingress, &slow, "running").await;
     w1.stop().await;
     let q = wait_job(&ingress, &quick, Duration::from_secs(2)).await;
     assert_eq!(
@@ -418,7 +405,7 @@ async fn queued_jobs_survive_a_nats_restart_and_the_ingress_recovers() {
         ));
     }
     let (dir, port) = nats.kill();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    ready_becomes(&ingress, 503).await;
     assert_eq!(
         ingress
             .post("/v1/jobs", chat("mock/echo", "down"))
@@ -457,7 +444,11 @@ async fn sigterm_drain_answers_requests_in_flight() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The request is in flight once its job is running.
+    events_until(&nats, Duration::from_secs(5), |e| {
+        count_kind(e, "attempt_started", None) >= 1
+    })
+    .await;
     gw.stop().await;
     let r = req
         .await
