@@ -17,7 +17,7 @@ CONNS=${CONNS:-128}            # connections of the closed-loop throughput run
 MAX_SECONDS=${MAX_SECONDS:-20} # seconds of the closed-loop throughput run
 THREADS=${THREADS:-2}          # wrk threads
 AUDITOR=${AUDITOR:-0}          # 1: run the auditor in the gateway process too (serve with every role)
-PROFILE=${PROFILE:-release}    # cargo profile; `profiling` keeps symbols and line tables for perf
+CARGO_PROFILE=${CARGO_PROFILE:-release} # `profiling` keeps symbols and line tables for perf
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -52,9 +52,9 @@ wait_http() { # url what
   die "$2 did not come up at $1; see $WORK/*.log"
 }
 
-say "building $PROFILE binaries (switchyard, mock-upstream, loadgen)"
-cargo build --profile "$PROFILE" --quiet -p switchyard -p switchyard-bench --bins
-BIN="$ROOT/target/$PROFILE"
+say "building $CARGO_PROFILE binaries (switchyard, mock-upstream, loadgen)"
+cargo build --profile "$CARGO_PROFILE" --quiet -p switchyard -p switchyard-bench --bins
+BIN="$ROOT/target/$CARGO_PROFILE"
 
 NATS_PORT=$(free_port); UP_PORT=$(free_port); GW_PORT=$(free_port)
 
@@ -76,7 +76,7 @@ url = "nats://127.0.0.1:$NATS_PORT"
 [providers.up]
 kind = "openai"
 base_url = "http://127.0.0.1:$UP_PORT/v1"
-api_key = "sk-bench"
+api_key = "sk-test-key"
 models = ["gpt-bench"]
 EOF
 
@@ -99,7 +99,7 @@ curl -fsS "$GATEWAY" -H 'content-type: application/json' -d "$BODY" | grep -q '"
 
 loadgen() { # label url
   "$BIN/loadgen" --json --label "$1" --url "$2" --rate "$RATE" --duration "$DURATION" \
-    --warmup "$WARMUP" --body "$BODY" >"$WORK/$1.json"
+    --warmup "$WARMUP" --body "$BODY" --authorization "Bearer sk-test-key" >"$WORK/$1.json"
 }
 
 say "1/3 direct to the mock upstream at $RATE req/s for ${DURATION}s (+${WARMUP}s warm-up)"

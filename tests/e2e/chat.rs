@@ -64,13 +64,13 @@ async fn openai_upstream_gets_the_body_untouched() {
     );
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(
-        v["system_fingerprint"], "fp_test",
+        v["system_fingerprint"], "fp_mock",
         "unknown response fields pass through"
     );
-    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     let seen = up.requests();
     assert_eq!(seen.len(), 1);
-    let sent = &seen[0].body;
+    let sent = &seen[0].json();
     assert_eq!(sent["model"], "gpt-test", "the provider prefix is stripped");
     for key in [
         "messages",
@@ -85,7 +85,7 @@ async fn openai_upstream_gets_the_body_untouched() {
     }
     assert_eq!(
         seen[0].headers.get("authorization").unwrap(),
-        "Bearer sk-test-secret"
+        format!("Bearer {}", crate::upstream::openai::KEY).as_str()
     );
     gw.stop().await;
 }

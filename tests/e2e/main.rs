@@ -8,7 +8,6 @@
 //! the OpenAI wire format.
 
 mod abuse;
-mod anthropic_upstream;
 mod harness;
 mod upstream;
 

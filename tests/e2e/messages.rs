@@ -2,8 +2,8 @@
 //! against the built-in mock, an OpenAI upstream and an Anthropic upstream; and the
 //! `anthropic` adapter behind `/v1/chat/completions`.
 
-use crate::anthropic_upstream::AnthropicUpstream;
 use crate::harness::*;
+use crate::upstream::AnthropicUpstream;
 use crate::upstream::Upstream;
 use serde_json::{json, Value};
 
@@ -151,10 +151,10 @@ async fn messages_translate_to_and_from_an_openai_upstream() {
     assert_eq!(v["stop_reason"], "tool_use");
     assert_eq!(
         v["usage"],
-        json!({"input_tokens": 4, "output_tokens": 3, "cache_read_input_tokens": 1}),
-        "prompt 5 with 1 cached"
+        json!({"input_tokens": 7, "output_tokens": 4, "cache_read_input_tokens": 0}),
+        "prompt 7, none cached"
     );
-    let sent = up.requests().pop().unwrap().body;
+    let sent = up.requests().pop().unwrap().json();
     assert_eq!(
         sent["messages"],
         json!([
@@ -209,7 +209,7 @@ async fn messages_stream_tool_call_from_an_openai_upstream() {
     assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
     assert_eq!(names(&evs).last(), Some(&"message_stop"));
     assert_eq!(
-        up.requests().pop().unwrap().body["stream_options"]["include_usage"],
+        up.requests().pop().unwrap().json()["stream_options"]["include_usage"],
         true
     );
     gw.stop().await;
@@ -285,12 +285,12 @@ async fn count_tokens_where_the_provider_can() {
     assert!(!job_id(&resp).is_empty());
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
-        json!({"input_tokens": 21})
+        json!({"input_tokens": 12})
     );
     let seen = claude.requests().pop().unwrap();
     assert_eq!(seen.path, "/v1/messages/count_tokens");
-    assert_eq!(seen.body["system"], "be brief");
-    assert!(seen.body.get("max_tokens").is_none());
+    assert_eq!(seen.json()["system"], "be brief");
+    assert!(seen.json().get("max_tokens").is_none());
 
     let resp = gw
         .post(
@@ -316,7 +316,7 @@ async fn anthropic_adapter_behind_chat_completions() {
     let nats = Nats::start().await;
     let claude = AnthropicUpstream::start().await;
     let gw = Gateway::start(&nats, &claude.provider_toml("claude")).await;
-    let mut body = chat("claude/claude-test", "hi there");
+    let mut body = chat("claude/text-cached", "hi there");
     body["messages"] =
         json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"}]);
     let resp = gw.post("/v1/chat/completions", body.clone()).await;
@@ -325,23 +325,20 @@ async fn anthropic_adapter_behind_chat_completions() {
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(
         v["choices"][0]["message"]["content"],
-        "claude says: hi there"
+        "upstream says: hi there"
     );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    assert_eq!(
-        v["usage"]["prompt_tokens"], 11,
-        "9 uncached + 2 cache reads"
-    );
-    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
-    assert_eq!(v["usage"]["total_tokens"], 14);
+    assert_eq!(v["usage"]["prompt_tokens"], 7, "4 uncached + 3 cache reads");
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
+    assert_eq!(v["usage"]["total_tokens"], 11);
     let seen = claude.requests().pop().unwrap();
     assert_eq!(seen.path, "/v1/messages");
-    assert_eq!(seen.headers["x-api-key"], "sk-ant-secret");
+    assert_eq!(seen.headers["x-api-key"], crate::upstream::anthropic::KEY);
     assert_eq!(seen.headers["anthropic-version"], "2023-06-01");
-    assert_eq!(seen.body["system"], "be brief");
-    assert_eq!(seen.body["max_tokens"], 4096);
+    assert_eq!(seen.json()["system"], "be brief");
+    assert_eq!(seen.json()["max_tokens"], 4096);
     assert_eq!(
-        seen.body["messages"],
+        seen.json()["messages"],
         json!([{"role": "user", "content": [{"type": "text", "text": "hi there"}]}])
     );
 
@@ -363,7 +360,7 @@ async fn anthropic_adapter_behind_chat_completions() {
                 .map(str::to_string)
         })
         .collect();
-    assert_eq!(content, "claude says: hi there");
+    assert_eq!(content, "upstream says: hi there");
 
     let resp = gw
         .post("/v1/chat/completions", chat("claude/overloaded", "x"))
@@ -385,16 +382,15 @@ async fn messages_round_trip_through_the_anthropic_adapter() {
     let evs = events(&text);
     assert_eq!(names(&evs).first(), Some(&"message_start"));
     assert_eq!(names(&evs).last(), Some(&"message_stop"));
-    assert_eq!(text_of(&evs), "claude says: ping pong");
+    assert_eq!(text_of(&evs), "upstream says: ping pong");
     assert_eq!(
-        evs[0].1["message"]["id"], "msg_e2e",
+        evs[0].1["message"]["id"], "msg_01",
         "the upstream's message id passes through"
     );
     let delta = evs.iter().find(|(n, _)| n == "message_delta").unwrap();
-    assert_eq!(delta.1["usage"]["input_tokens"], 9);
-    assert_eq!(delta.1["usage"]["cache_read_input_tokens"], 2);
-    assert_eq!(delta.1["usage"]["output_tokens"], 3);
-    let sent = claude.requests().pop().unwrap().body;
+    assert_eq!(delta.1["usage"]["input_tokens"], 7);
+    assert_eq!(delta.1["usage"]["output_tokens"], 4);
+    let sent = claude.requests().pop().unwrap().json();
     assert_eq!(sent["system"], "be brief");
     assert_eq!(sent["max_tokens"], 256);
     assert_eq!(sent["stream"], true);

@@ -71,7 +71,7 @@ async fn refresh_merges_the_live_models_of_each_provider() {
     assert_eq!(seen[0].path, "/v1/models");
     assert_eq!(
         seen[0].headers.get("authorization").unwrap(),
-        "Bearer sk-test-secret"
+        format!("Bearer {}", crate::upstream::openai::KEY).as_str()
     );
     // The built-in mock lists what it serves: no error blames it.
     let errors = v["errors"].as_array().unwrap();

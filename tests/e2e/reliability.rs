@@ -524,7 +524,7 @@ async fn an_open_circuit_whose_worker_died_is_trusted_only_until_its_open_period
     }
     let models: Vec<String> = up.requests()[before..]
         .iter()
-        .map(|s| s.body["model"].as_str().unwrap_or("").to_string())
+        .map(|s| s.json()["model"].as_str().unwrap_or("").to_string())
         .collect();
     assert!(
         models.iter().all(|m| m == "b"),
@@ -541,7 +541,7 @@ async fn an_open_circuit_whose_worker_died_is_trusted_only_until_its_open_period
     }
     let to_a = up.requests()[before..]
         .iter()
-        .filter(|s| s.body["model"] == "a")
+        .filter(|s| s.json()["model"] == "a")
         .count();
     assert!(
         to_a > 0,

@@ -18,7 +18,11 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_content_type() {
     assert_eq!(doc["openapi"], "3.1.0");
     let url = gw.url("/openapi.json");
     let report = dir.path().join("schemathesis.xml");
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/schemathesis.toml");
     let args = vec![
+        "--config-file".to_string(),
+        config.display().to_string(),
         "run".to_string(),
         url,
         "--checks".into(),

@@ -90,7 +90,7 @@ async fn openai_stream_with_split_tool_call_is_relayed_and_stored() {
         .collect();
     assert_eq!(args, "{\"city\":\"Paris\"}");
     assert_eq!(
-        up.requests()[0].body["stream_options"]["include_usage"],
+        up.requests()[0].json()["stream_options"]["include_usage"],
         true,
         "the gateway always asks for usage"
     );
@@ -124,7 +124,7 @@ async fn stream_cut_midway_ends_with_an_error_event() {
     let nats = Nats::start().await;
     let up = Upstream::start().await;
     let gw = Gateway::start(&nats, &up.provider_toml("up")).await;
-    let body = json!({"model": "up/cut-model", "stream": true, "messages": [{"role": "user", "content": "a b c d e f"}]});
+    let body = json!({"model": "up/cut", "stream": true, "messages": [{"role": "user", "content": "a b c d e f"}]});
     let resp = gw.post("/v1/chat/completions", body).await;
     assert_eq!(resp.status(), 200);
     let id = job_id(&resp);

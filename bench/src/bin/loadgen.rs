@@ -50,6 +50,9 @@ struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// An `Authorization` header to send (the mock upstream wants `Bearer <its key>`).
+    #[arg(long)]
+    authorization: Option<String>,
 }
 
 /// One finished request, in microseconds.
@@ -69,13 +72,14 @@ struct Phase {
 
 async fn one(client: &reqwest::Client, args: &Args, scheduled: Instant) -> Sample {
     let sent = Instant::now();
-    let ok = match client
+    let mut req = client
         .post(&args.url)
         .header("content-type", "application/json")
-        .body(args.body.clone())
-        .send()
-        .await
-    {
+        .body(args.body.clone());
+    if let Some(a) = &args.authorization {
+        req = req.header("authorization", a);
+    }
+    let ok = match req.send().await {
         Ok(resp) => {
             let status = resp.status();
             match resp.bytes().await {

@@ -200,6 +200,9 @@ fn endpoint<E: Endpoint>(g: &mut SchemaGenerator) -> Value {
     if E::MODE.is_none() || E::MODE == Some(schemas::Mode::Queued) {
         o = o.json::<crate::jobs::JobView>("202", "Queued: the job id to poll or subscribe to.");
     }
+    if E::MODE.is_none() {
+        o = o.error("504", "The request's deadline (X-Switchyard-Timeout-Ms, or server.request_timeout_ms) passed first; the job goes on, and the error names it (also in X-Switchyard-Job-Id).");
+    }
     o.done()
 }
 
@@ -279,6 +282,17 @@ impl Op<'_> {
         self
     }
 
+    /// An error status worth naming on its own (its body is the operation's error shape).
+    fn error(mut self, status: &str, description: &str) -> Self {
+        let schema = match self.shape {
+            Shape::OpenAi => self.g.subschema_for::<schemas::openai::ErrorResponse>(),
+            Shape::Anthropic => self.g.subschema_for::<schemas::anthropic::ErrorResponse>(),
+        };
+        self.v["responses"][status] = json!({"description": description,
+            "content": {"application/json": {"schema": schema.to_value()}}});
+        self
+    }
+
     fn text(mut self, status: &str, content_type: &str, description: &str) -> Self {
         self.v["responses"][status] = json!({"description": description,
             "content": {content_type: {"schema": {"type": "string"}}}});
@@ -292,16 +306,12 @@ impl Op<'_> {
     }
 
     /// Adds the error answers (any other status, JSON in the operation's shape) and ends.
-    fn done(mut self) -> Value {
-        let schema = match self.shape {
-            Shape::OpenAi => self.g.subschema_for::<schemas::openai::ErrorResponse>(),
-            Shape::Anthropic => self.g.subschema_for::<schemas::anthropic::ErrorResponse>(),
-        };
-        self.v["responses"]["default"] = json!({
-            "description": "An error: what is wrong and what to do next, with the HTTP status.",
-            "content": {"application/json": {"schema": schema.to_value()}}
-        });
-        self.v
+    fn done(self) -> Value {
+        self.error(
+            "default",
+            "An error: what is wrong and what to do next, with the HTTP status.",
+        )
+        .v
     }
 }
 

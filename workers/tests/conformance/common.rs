@@ -2,38 +2,14 @@
 
 #![allow(dead_code)]
 
-use axum::http::HeaderMap;
 use futures::StreamExt;
 use schemas::openai::*;
-use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use serde_json::json;
+use std::sync::Arc;
 use switchyard_workers::worker::Assembler;
 use switchyard_workers::{CallCtx, Provider, ProviderError};
 
-/// One request as a mock upstream saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Seen {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    }
-}
-
-/// Requests recorded by a mock upstream.
-pub type Recorder = Arc<Mutex<Vec<Seen>>>;
+pub use upstreams::Recorder;
 
 /// What a fixture hands the suite.
 pub struct Fixture {
@@ -89,35 +65,4 @@ pub async fn collect(
         n += 1;
     }
     Ok((a, n))
-}
-
-/// Records a request.
-pub fn record(
-    rec: &Recorder,
-    method: &str,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) {
-    rec.lock().unwrap().push(Seen {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().map(str::to_string),
-        headers: headers.clone(),
-        body: body.to_vec(),
-    });
-}
-
-/// Serves `app` on a free loopback port; returns `http://127.0.0.1:PORT`.
-pub async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-/// The model named in a request: from the JSON body's `model`, else from the URL path
-/// (providers that put the model in the path pass it here).
-pub fn model_of(body: &Value) -> String {
-    body["model"].as_str().unwrap_or("").to_string()
 }

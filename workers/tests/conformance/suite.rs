@@ -21,7 +21,7 @@ macro_rules! conformance {
                 let u = r.usage.expect("usage reported");
                 assert!(u.prompt_tokens > 0 && u.completion_tokens > 0);
                 assert_eq!(u.total_tokens, u.prompt_tokens + u.completion_tokens);
-                assert_eq!(f.seen.lock().unwrap().len(), 1, "exactly one upstream request");
+                assert_eq!(f.seen.all().len(), 1, "exactly one upstream request");
             }
 
             #[tokio::test]

@@ -1,0 +1,173 @@
+//! Azure OpenAI: `/openai/deployments/{deployment}/chat/completions` and `/embeddings` with
+//! the `api-version` query and the `api-key` header, Azure's error bodies (`content_filter`
+//! with `innererror`) and its leading `prompt_filter_results` stream frame.
+//!
+//! The behaviour comes from the deployment: `dep-<model>` or `<model>` (the adapter's
+//! `deployments` option maps models to deployments).
+
+use super::{calls_a_tool, error_status, record, slow, Recorder, Upstream};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// The API key the mock accepts.
+pub const KEY: &str = "az-test-key";
+/// The `api-version` it serves.
+pub const VERSION: &str = "2024-10-21";
+
+/// Starts the mock on a free port.
+pub async fn start() -> Upstream {
+    super::start_with(handle).await
+}
+
+fn error(status: u16, code: Option<&str>, inner: Option<Value>) -> Response {
+    let mut err = json!({"message": format!("mock azure error {status}"), "type": null, "param": null, "code": code, "status": status});
+    if let Some(inner) = inner {
+        err["innererror"] = inner;
+    }
+    let mut r = (
+        StatusCode::from_u16(status).unwrap(),
+        axum::Json(json!({ "error": err })),
+    )
+        .into_response();
+    if status == 429 {
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
+    }
+    r
+}
+
+async fn handle(
+    State(seen): State<Recorder>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&seen, method.as_str(), &uri, &headers, &body);
+    if headers.get("api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
+        return error(401, Some("401"), None);
+    }
+    if uri.query() != Some(&format!("api-version={VERSION}")) {
+        return error(404, Some("404"), None);
+    }
+    let Some(rest) = uri.path().strip_prefix("/openai/deployments/") else {
+        return error(404, Some("DeploymentNotFound"), None);
+    };
+    let Some((deployment, op)) = rest.split_once('/') else {
+        return error(404, Some("DeploymentNotFound"), None);
+    };
+    let model = deployment
+        .strip_prefix("dep-")
+        .unwrap_or(deployment)
+        .to_string();
+    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(s) = error_status(&model) {
+        return error(s, None, None);
+    }
+    match model.as_str() {
+        "overloaded" => return error(503, Some("server_overloaded"), None),
+        "context-length" => return error(400, Some("context_length_exceeded"), None),
+        "content-filter" => {
+            return error(
+                400,
+                Some("content_filter"),
+                Some(
+                    json!({"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+                    "hate": {"filtered": true, "severity": "high"},
+                    "self_harm": {"filtered": false, "severity": "safe"},
+                    "sexual": {"filtered": false, "severity": "safe"},
+                    "violence": {"filtered": false, "severity": "safe"}}}),
+                ),
+            )
+        }
+        _ => {}
+    }
+    if let Some(d) = slow(&model) {
+        tokio::time::sleep(d).await;
+    }
+    if op == "embeddings" {
+        let n = req["input"].as_array().map(Vec::len).unwrap_or(1);
+        let data: Vec<Value> = (0..n)
+            .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.25, i as f64]}))
+            .collect();
+        return axum::Json(json!({"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {"prompt_tokens": 4, "total_tokens": 4}})).into_response();
+    }
+    if op != "chat/completions" {
+        return error(404, Some("404"), None);
+    }
+    let filters = json!({"hate": {"filtered": false, "severity": "safe"}, "self_harm": {"filtered": false, "severity": "safe"},
+                         "sexual": {"filtered": false, "severity": "safe"}, "violence": {"filtered": false, "severity": "safe"}});
+    let text = format!(
+        "upstream says: {}",
+        req["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+    );
+    let tool = calls_a_tool(&model, req.get("tools").is_some());
+    let stream = req["stream"] == json!(true);
+    if !stream {
+        let (message, finish) = if tool {
+            (
+                json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_az1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
+                "tool_calls",
+            )
+        } else {
+            (json!({"role": "assistant", "content": text}), "stop")
+        };
+        return axum::Json(json!({"id": "chatcmpl-az1", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+            "system_fingerprint": "fp_az",
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filters}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null, "content_filter_results": filters}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14,
+                      "prompt_tokens_details": {"cached_tokens": if model == "text-cached" { 3 } else { 0 }},
+                      "completion_tokens_details": {"reasoning_tokens": 0}}}))
+        .into_response();
+    }
+    assert_eq!(req["stream_options"]["include_usage"], true);
+    let chunk = |delta: Value, finish: Value| json!({"id": "chatcmpl-az1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_az", "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "content_filter_results": {}}]});
+    // Azure opens a stream with the prompt's filter results: no id, no choices.
+    let mut frames = vec![
+        json!({"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filters}]}),
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    ];
+    if tool {
+        frames.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_az1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null));
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]}),
+            Value::Null,
+        ));
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Paris\"}"}}]}),
+            Value::Null,
+        ));
+        frames.push(chunk(json!({}), json!("tool_calls")));
+    } else {
+        for w in text.split_inclusive(' ') {
+            frames.push(chunk(json!({"content": w}), Value::Null));
+        }
+        frames.push(chunk(json!({}), json!("stop")));
+    }
+    let mut out = String::new();
+    let cut = model == "cut";
+    let total = frames.len();
+    for (i, f) in frames.into_iter().enumerate() {
+        if cut && i == total / 2 {
+            break;
+        }
+        out.push_str(&format!("data: {f}\n\n"));
+    }
+    if !cut {
+        let usage = json!({"id": "chatcmpl-az1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-2024-08-06", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}});
+        out.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        Body::from(out),
+    )
+        .into_response()
+}

@@ -1,0 +1,220 @@
+//! The OpenAI API (`/v1/chat/completions` JSON and SSE, `/v1/embeddings`, `GET /v1/models`)
+//! with its error bodies, after OpenAI's API reference. Requests need
+//! `Authorization: Bearer <KEY>`.
+//!
+//! Besides the shared model names: `GET /v1/models` lists `gpt-test`, `gpt-live-only` and
+//! `text-embedding-test`. Answers carry `system_fingerprint` (a field the gateway must pass
+//! through untouched).
+
+use super::{calls_a_tool, error_status, record, slow, text_of, Recorder, Upstream};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+
+/// The API key the mock accepts.
+pub const KEY: &str = "sk-test-key";
+
+/// The models `GET /v1/models` lists.
+pub const LISTED: &[&str] = &["gpt-test", "gpt-live-only", "text-embedding-test"];
+
+/// Starts the mock on a free port.
+pub async fn start() -> Upstream {
+    super::start_with(handle).await
+}
+
+/// The mock's routes, recording into `seen` ([`Recorder::off`] for the load test).
+pub fn router(seen: Recorder) -> Router {
+    Router::new().fallback(handle).with_state(seen)
+}
+
+/// A `[providers.<name>]` entry of kind `openai` pointing at `up`, serving `gpt-test`.
+pub fn provider_toml(up: &Upstream, name: &str) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key = \"{KEY}\"\nmodels = [\"gpt-test\"]\n",
+        up.base
+    )
+}
+
+/// An OpenAI error answer.
+pub fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap(),
+        axum::Json(
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
+        ),
+    )
+        .into_response();
+    if status == 429 {
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
+    }
+    r
+}
+
+/// The text of the last user message.
+pub fn last_user_text(req: &Value) -> String {
+    req["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default()
+}
+
+fn usage(model: &str) -> Value {
+    let cached = if model == "text-cached" { 3 } else { 0 };
+    json!({"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11,
+           "prompt_tokens_details": {"cached_tokens": cached}})
+}
+
+const TOOL_CALL: &str = "{\"city\":\"Paris\"}";
+
+async fn handle(
+    State(seen): State<Recorder>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&seen, method.as_str(), &uri, &headers, &body);
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {KEY}")) {
+        return error(
+            401,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            "Incorrect API key provided.",
+        );
+    }
+    if method == Method::GET && uri.path() == "/v1/models" {
+        let data: Vec<Value> = LISTED
+            .iter()
+            .enumerate()
+            .map(|(i, id)| json!({"id": id, "object": "model", "created": 1700000000 + i, "owned_by": "system"}))
+            .collect();
+        return axum::Json(json!({"object": "list", "data": data})).into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let model = req["model"].as_str().unwrap_or("").to_string();
+    if let Some(s) = error_status(&model) {
+        return error(s, "server_error", None, &format!("mock error {s}"));
+    }
+    match model.as_str() {
+        "overloaded" => {
+            return error(
+                503,
+                "server_error",
+                Some("overloaded"),
+                "The engine is currently overloaded.",
+            )
+        }
+        "context-length" => {
+            return error(
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                "This model's maximum context length is 128000 tokens.",
+            )
+        }
+        "content-filter" => {
+            return error(
+                400,
+                "invalid_request_error",
+                Some("content_filter"),
+                "The response was filtered.",
+            )
+        }
+        _ => {}
+    }
+    if let Some(d) = slow(&model) {
+        tokio::time::sleep(d).await;
+    }
+    match uri.path() {
+        "/v1/embeddings" => return embeddings(&req, &model),
+        "/v1/chat/completions" => {}
+        other => {
+            return error(
+                404,
+                "invalid_request_error",
+                None,
+                &format!("Unknown request URL: POST {other}"),
+            )
+        }
+    }
+    let text = format!("upstream says: {}", last_user_text(&req));
+    let tool = calls_a_tool(&model, req.get("tools").is_some());
+    if req["stream"] == json!(true) {
+        return stream(&req, &model, &text, tool);
+    }
+    let (message, finish) = if tool {
+        (
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": TOOL_CALL}}]}),
+            "tool_calls",
+        )
+    } else {
+        (json!({"role": "assistant", "content": text}), "stop")
+    };
+    axum::Json(
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}],
+        "usage": usage(&model)}),
+    )
+    .into_response()
+}
+
+fn embeddings(req: &Value, model: &str) -> Response {
+    let n = req["input"].as_array().map(Vec::len).unwrap_or(1);
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.5, i as f64]}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 4, "total_tokens": 4}})).into_response()
+}
+
+fn stream(req: &Value, model: &str, text: &str, tool: bool) -> Response {
+    let chunk = |delta: Value, finish: Value| json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model, "system_fingerprint": "fp_mock", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    let mut frames = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    if tool {
+        frames.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null));
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+            Value::Null,
+        ));
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+            Value::Null,
+        ));
+        frames.push(chunk(json!({}), json!("tool_calls")));
+    } else {
+        for w in text.split_inclusive(' ') {
+            frames.push(chunk(json!({"content": w}), Value::Null));
+        }
+        frames.push(chunk(json!({}), json!("stop")));
+    }
+    let mut out = String::new();
+    let cut = model == "cut";
+    let total = frames.len();
+    for (i, f) in frames.into_iter().enumerate() {
+        if cut && i == total / 2 {
+            break;
+        }
+        out.push_str(&format!("data: {f}\n\n"));
+    }
+    if !cut {
+        if req["stream_options"]["include_usage"] == json!(true) {
+            let usage = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage(model)});
+            out.push_str(&format!("data: {usage}\n\n"));
+        }
+        out.push_str("data: [DONE]\n\n");
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        Body::from(out),
+    )
+        .into_response()
+}
