@@ -327,3 +327,50 @@ async fn a_body_over_nats_max_payload_is_413_with_the_real_limit() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_answer_over_nats_max_payload_fails_clearly_instead_of_looping() {
+    // The test server keeps NATS's default max_payload of 1 MiB; the mock answers 1.1 MiB.
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "").await;
+    let t0 = Instant::now();
+    let r = gw
+        .post("/v1/chat/completions", chat("mock/big-1100kb", "large"))
+        .await;
+    assert_eq!(r.status(), 502);
+    let id = job_id(&r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "response_too_large", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_payload"),
+        "{v}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "at once, not after redeliveries"
+    );
+    let evs = job_events_until(&nats, &id, has_final).await;
+    assert_eq!(
+        count_kind(&evs, "dequeued", None),
+        1,
+        "delivered once: {evs:?}"
+    );
+    assert_eq!(count_kind(&evs, "failed", None), 1, "{evs:?}");
+    // A large answer under the limit is delivered.
+    let r = gw
+        .post("/v1/chat/completions", chat("mock/big-600kb", "large"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len()
+            >= 600 * 1024
+    );
+    gw.stop().await;
+}

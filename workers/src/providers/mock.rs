@@ -7,6 +7,7 @@
 //! | `error-<status>` | fails with that upstream status (`429` advises `retry-after: 1`) |
 //! | `stream-<N>ms` | echoes, streaming one word every N milliseconds |
 //! | `embed` | deterministic embeddings derived from the input text |
+//! | `big-<N>kb` | echoes, padded with `.` to about N KiB (large answers) |
 //!
 //! Options: `latency_ms` (added to every call), `failure_rate` (0.0–1.0, fails with 500).
 
@@ -62,6 +63,8 @@ enum Behaviour {
     Error(u16),
     StreamEvery(Duration),
     Embed,
+    /// Echo padded to this many bytes.
+    Big(usize),
 }
 
 fn behaviour(model: &str) -> Behaviour {
@@ -78,6 +81,12 @@ fn behaviour(model: &str) -> Behaviour {
         Behaviour::Error(s)
     } else if model == "embed" {
         Behaviour::Embed
+    } else if let Some(kb) = model
+        .strip_prefix("big-")
+        .and_then(|s| s.strip_suffix("kb"))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Behaviour::Big(kb.min(64 * 1024) * 1024)
     } else {
         Behaviour::Echo
     }
@@ -129,7 +138,13 @@ impl Mock {
             .map(Message::text)
             .unwrap_or_default();
         let prompt: u64 = req.messages.iter().map(|m| words(&m.text())).sum();
-        let text = format!("echo: {last}");
+        let mut text = format!("echo: {last}");
+        if let Behaviour::Big(bytes) = behaviour(&req.model) {
+            if text.len() < bytes {
+                text.push(' ');
+                text.extend(std::iter::repeat_n('.', bytes - text.len()));
+            }
+        }
         let usage = Usage::new(prompt, words(&text));
         (text, usage)
     }

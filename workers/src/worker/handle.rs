@@ -72,6 +72,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
 }
 
 async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
+    let r = fit(shared, r);
     match publish_result(shared, &r).await {
         Ok(duplicate) => {
             if duplicate {
@@ -154,6 +155,36 @@ pub async fn already_done(shared: &Shared, id: &str) -> bool {
         .direct_get_last_for_subject(subject)
         .await
         .is_ok()
+}
+
+/// The result as it can be delivered: one the NATS server cannot carry (its answer is larger
+/// than `max_payload`) becomes a failed result saying so, instead of a publish that fails on
+/// every redelivery until the job is dead-lettered.
+fn fit(shared: &Shared, r: JobResult) -> JobResult {
+    let max = shared.client.server_info().max_payload;
+    let bytes = serde_json::to_vec(&r).map(|p| p.len()).unwrap_or(0);
+    if max == 0 || bytes <= max {
+        return r;
+    }
+    tracing::warn!(
+        bytes,
+        max_payload = max,
+        "the answer is larger than the NATS server's max_payload; answering with an error"
+    );
+    let message = format!(
+        "The upstream's answer ({bytes} bytes) is larger than the NATS server's max_payload ({max} bytes), so it cannot be delivered. Raise max_payload in nats-server's config (the managed server uses 8 MB), or ask for a shorter answer (max_tokens)."
+    );
+    JobResult {
+        status: JobState::Failed,
+        response: None,
+        chunks: None,
+        error: Some(schemas::JobError {
+            status: 502,
+            error: schemas::openai::ErrorBody::new("api_error", message).code("response_too_large"),
+            retryable: false,
+        }),
+        ..r
+    }
 }
 
 /// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
