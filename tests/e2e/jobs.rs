@@ -127,3 +127,23 @@ async fn unknown_job_is_404() {
     assert_eq!(r.status(), 400);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_shows_the_model_as_the_client_named_it_while_queued_and_when_finished() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "[models.fast]\ntarget = \"mock/echo\"\n").await;
+    let r = gw.post("/v1/jobs", chat("fast", "named")).await;
+    assert_eq!(r.status(), 202);
+    let queued: Value = r.json().await.unwrap();
+    assert_eq!(queued["model"], "fast");
+    let id = queued["id"].as_str().unwrap().to_string();
+    let done = wait_job(&gw, &id, Duration::from_secs(5)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["model"], "fast",
+        "the same name as when queued: {done}"
+    );
+    assert_eq!(done["provider"], "mock");
+    assert_eq!(done["provider_model"], "echo");
+    gw.stop().await;
+}

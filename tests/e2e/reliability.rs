@@ -219,6 +219,9 @@ async fn cancel_running_queued_and_disconnected_jobs() {
     assert_eq!(c.status(), 200);
     let v: Value = c.json().await.unwrap();
     assert_eq!(v["status"], "cancelled", "{v}");
+    assert_eq!(v["error"]["code"], "cancelled", "a flat OpenAI error: {v}");
+    assert_eq!(v["error"]["status"], 499, "{v}");
+    assert!(v["error"].get("error").is_none(), "not nested twice: {v}");
     assert!(started.elapsed() < Duration::from_secs(3));
     // Cancelling a finished job is a conflict.
     assert_eq!(
