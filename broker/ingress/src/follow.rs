@@ -50,8 +50,27 @@ fn frame(e: &Event, origin: u64) -> Bytes {
     Bytes::from(format!("event: {}\ndata: {v}\n\n", e.kind.as_str()))
 }
 
+/// When a job id (a UUIDv7) was made, in ms since the epoch.
+fn id_time_ms(id: &str) -> Option<u64> {
+    let u = uuid::Uuid::parse_str(id).ok()?;
+    let (secs, nanos) = u.get_timestamp()?.to_unix();
+    Some(secs * 1000 + u64::from(nanos) / 1_000_000)
+}
+
+/// How long a job made moments ago may take to have its first events stored (they are
+/// published without waiting, so a follow can arrive first).
+const FRESH_GRACE: Duration = Duration::from_secs(2);
+
 async fn backlog(st: &AppState, id: &str) -> Result<Vec<Event>, GatewayError> {
     let mut evs = job_events(st, id, BACKLOG_LIMIT).await?;
+    let fresh = id_time_ms(id).is_some_and(|t| schemas::now_ms().saturating_sub(t) < 10_000);
+    if evs.is_empty() && fresh {
+        let until = tokio::time::Instant::now() + FRESH_GRACE;
+        while evs.is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            evs = job_events(st, id, BACKLOG_LIMIT).await?;
+        }
+    }
     if evs.is_empty() {
         let client = AuditorClient::new(st.client().clone(), st.topo().subjects.prefix());
         let tl: Timeline = client
@@ -128,4 +147,16 @@ pub async fn stream(st: AppState, id: String) -> Result<Response, GatewayError> 
         Body::from_stream(body),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_job_id_tells_when_it_was_made() {
+        let now = schemas::now_ms();
+        let id = uuid::Uuid::now_v7().to_string();
+        let t = super::id_time_ms(&id).unwrap_or(0);
+        assert!(t.abs_diff(now) < 1000, "{t} vs {now}");
+        assert_eq!(super::id_time_ms("not-an-id"), None);
+    }
 }
