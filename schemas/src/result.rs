@@ -16,6 +16,14 @@ pub struct JobError {
     /// Whether trying again later could succeed.
     #[serde(default)]
     pub retryable: bool,
+    /// The low-cardinality class of the failure (`rate_limited`, `context_length`, ...), for
+    /// metrics and the request log; the `error.code` is the upstream's own where it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// How long the upstream (or the gateway) asked to wait before retrying, in ms; answered
+    /// as `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// The final outcome of a job.

@@ -111,6 +111,28 @@ impl ErrorKind {
         }
     }
 
+    /// The OpenAI error `code` a client gets for this class when the upstream named none of
+    /// its own (OpenAI's documented codes where one fits).
+    pub fn openai_code(self) -> Option<&'static str> {
+        Some(match self {
+            Self::BadRequest => return None,
+            Self::Auth => "invalid_api_key",
+            Self::Permission => "insufficient_permissions",
+            Self::NotFound => "model_not_found",
+            Self::Timeout => "timeout",
+            Self::TooLarge => "request_too_large",
+            Self::RateLimited => "rate_limit_exceeded",
+            Self::Server => "server_error",
+            Self::Overloaded => "server_overloaded",
+            Self::ContentFilter => "content_filter",
+            Self::ContextLength => "context_length_exceeded",
+            Self::Network => "upstream_unreachable",
+            Self::Decode => "upstream_invalid_response",
+            Self::Unsupported => "unsupported_parameter",
+            Self::Cancelled => "cancelled",
+        })
+    }
+
     /// The class of an upstream HTTP status.
     pub fn from_status(status: u16) -> Self {
         match status {
@@ -142,6 +164,20 @@ pub struct ProviderError {
     pub message: String,
     /// The upstream's advised wait (`retry-after`).
     pub retry_after: Option<Duration>,
+    /// The upstream's own error `code`, `param` and `type`, kept as they came when the
+    /// upstream speaks OpenAI's error shape (clients key on `context_length_exceeded`, ...).
+    pub upstream: Option<UpstreamError>,
+}
+
+/// The OpenAI-shaped fields of an upstream error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// `code` (a number is kept as its text).
+    pub code: Option<String>,
+    /// `param`.
+    pub param: Option<String>,
+    /// `type`.
+    pub kind: Option<String>,
 }
 
 impl ProviderError {
@@ -153,7 +189,20 @@ impl ProviderError {
             upstream_status: None,
             message: message.into(),
             retry_after: None,
+            upstream: None,
         }
+    }
+
+    /// With the upstream's own OpenAI-shaped `code`, `param` and `type`.
+    pub fn upstream(mut self, e: UpstreamError) -> Self {
+        self.upstream = Some(e);
+        self
+    }
+
+    /// With a `param` naming the request field at fault.
+    pub fn param(mut self, param: &str) -> Self {
+        self.upstream.get_or_insert_with(Default::default).param = Some(param.to_string());
+        self
     }
 
     /// With the upstream status.
@@ -178,13 +227,23 @@ impl ProviderError {
         self.kind.status_code()
     }
 
-    /// The client-facing error of the job.
+    /// The client-facing error of the job: the upstream's own `code`, `param` and `type` where
+    /// it gave them in OpenAI's shape, else OpenAI's documented code for the class.
     pub fn to_job_error(&self) -> JobError {
-        let code = self.kind.as_str();
+        let up = self.upstream.clone().unwrap_or_default();
+        let kind = up.kind.unwrap_or_else(|| self.kind.openai_type().to_string());
+        let mut error = ErrorBody::new(&kind, self.to_string());
+        error.code = up.code.or_else(|| self.kind.openai_code().map(str::to_string));
+        // OpenAI names `messages` on a context overflow; clients key on code and param.
+        error.param = up
+            .param
+            .or_else(|| (self.kind == ErrorKind::ContextLength).then(|| "messages".into()));
         JobError {
             status: self.status_code().as_u16(),
-            error: ErrorBody::new(self.kind.openai_type(), self.to_string()).code(code),
+            error,
             retryable: self.retryable(),
+            kind: Some(self.kind.as_str().to_string()),
+            retry_after_ms: self.retry_after.map(|d| d.as_millis() as u64),
         }
     }
 }

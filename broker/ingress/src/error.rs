@@ -167,6 +167,31 @@ impl GatewayError {
         }
     }
 
+    /// How long a client should wait before trying again (`Retry-After`, whole seconds):
+    /// the upstream's advice on a job's error, else a second on any 429 or 503 the gateway
+    /// answers (NATS unreachable, every target rate-limited or its circuit open).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Job(e) => e
+                .retry_after_ms
+                .map(|ms| ms.div_ceil(1000).max(1))
+                .or_else(|| matches!(e.status, 429 | 503).then_some(1)),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Adds `X-Switchyard-Job-Id` and `Retry-After` where this error carries them.
+    pub fn decorate(&self, resp: &mut Response) {
+        if let Some(id) = self.job_id().and_then(|j| HeaderValue::from_str(j).ok()) {
+            resp.headers_mut().insert(crate::JOB_ID_HEADER, id);
+        }
+        if let Some(s) = self.retry_after_secs() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(s));
+        }
+    }
+
     /// The job id to put in `X-Switchyard-Job-Id`, when the error names one.
     pub fn job_id(&self) -> Option<&str> {
         match self {
@@ -179,12 +204,9 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let job = self.job_id().map(str::to_string);
         let body = ErrorResponse { error: self.body() };
         let mut resp = (status, axum::Json(body)).into_response();
-        if let Some(id) = job.and_then(|j| HeaderValue::from_str(&j).ok()) {
-            resp.headers_mut().insert(crate::JOB_ID_HEADER, id);
-        }
+        self.decorate(&mut resp);
         resp
     }
 }

@@ -113,6 +113,7 @@ async fn answer_failed(shared: &Shared, job: &Job, reason: &str) -> Result<(), a
     e.status = 500;
     e.retryable = false;
     e.error.code = Some("dead_lettered".into());
+    e.kind = Some("dead_lettered".into());
     r.error = Some(e);
     publish_result(shared, &r).await?;
     Ok(())

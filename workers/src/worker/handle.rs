@@ -182,6 +182,8 @@ fn fit(shared: &Shared, r: JobResult) -> JobResult {
             status: 502,
             error: schemas::openai::ErrorBody::new("api_error", message).code("response_too_large"),
             retryable: false,
+            kind: Some("too_large".into()),
+            retry_after_ms: None,
         }),
         ..r
     }
@@ -215,10 +217,16 @@ async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {
         attempt: Some(r.attempts),
         status: Some(r.error.as_ref().map(|e| e.status).unwrap_or(200)),
         error: r.error.as_ref().map(|e| e.error.message.clone()),
-        error_kind: r.error.as_ref().and_then(|e| e.error.code.clone()),
+        error_kind: r
+            .error
+            .as_ref()
+            .and_then(|e| e.kind.clone().or_else(|| e.error.code.clone())),
         duration_ms: Some(r.finished_ms.saturating_sub(job.created_ms)),
         usage: r.usage.clone(),
         ..Default::default()
     };
-    shared.events.emit(&job.id, kind, detail).await;
+    // Stamped with the result's time, so the record's end and the final event agree.
+    let mut ev = schemas::Event::new(&job.id, kind, shared.events.node()).with(detail);
+    ev.ts_ms = r.finished_ms;
+    shared.events.send(ev).await;
 }

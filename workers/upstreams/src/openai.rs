@@ -98,7 +98,15 @@ async fn handle(
     let req: Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = req["model"].as_str().unwrap_or("").to_string();
     if let Some(s) = error_status(&model) {
-        return error(s, "server_error", None, &format!("mock error {s}"));
+        // The type and code OpenAI answers each status with.
+        let (kind, code) = match s {
+            401 => ("invalid_request_error", Some("invalid_api_key")),
+            404 => ("invalid_request_error", Some("model_not_found")),
+            429 => ("requests", Some("rate_limit_exceeded")),
+            400..=499 => ("invalid_request_error", None),
+            _ => ("server_error", None),
+        };
+        return error(s, kind, code, &format!("mock error {s}"));
     }
     match model.as_str() {
         "overloaded" => {

@@ -278,7 +278,11 @@ impl Record {
             Some(e) => {
                 self.status_code = Some(e.status);
                 self.error = Some(super::redact::text(&e.error.message).into_owned());
-                self.error_kind = e.error.code.clone().or(self.error_kind.take());
+                self.error_kind = e
+                    .kind
+                    .clone()
+                    .or_else(|| e.error.code.clone())
+                    .or(self.error_kind.take());
             }
             None if r.status == JobState::Completed => self.status_code = Some(200),
             None => {}

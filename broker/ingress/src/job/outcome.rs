@@ -107,5 +107,7 @@ pub fn missing_error(r: &JobResult) -> schemas::JobError {
             format!("job {} ended as {:?} without an error", r.id, r.status),
         ),
         retryable: false,
+        kind: Some("internal".into()),
+        retry_after_ms: None,
     }
 }

@@ -16,9 +16,7 @@ use crate::chat::{json_answer, validate_chat};
 use crate::endpoint::{Endpoint, Prepared, Shape};
 use crate::error::GatewayError;
 use crate::sse;
-use crate::state::JOB_ID_HEADER;
 use axum::body::Bytes;
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use schemas::anthropic::{
@@ -42,11 +40,8 @@ pub fn error_body(e: &GatewayError) -> ErrorResponse {
 
 /// A gateway error as an Anthropic error answer.
 pub fn error_response(e: GatewayError) -> Response {
-    let job = e.job_id().and_then(|j| HeaderValue::from_str(j).ok());
     let mut resp = (e.status_code(), Json(error_body(&e))).into_response();
-    if let Some(id) = job {
-        resp.headers_mut().insert(JOB_ID_HEADER, id);
-    }
+    e.decorate(&mut resp);
     resp
 }
 

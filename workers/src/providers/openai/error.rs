@@ -3,7 +3,7 @@
 //! Azure OpenAI uses the same envelope, adding `status` and an `innererror` whose code
 //! (`ResponsibleAIPolicyViolation`) marks a content-filter refusal.
 
-use crate::error::{ErrorKind, ProviderError};
+use crate::error::{ErrorKind, ProviderError, UpstreamError};
 use crate::providers::http::{excerpt, status_error};
 use serde::Deserialize;
 
@@ -23,6 +23,8 @@ pub(crate) struct ErrInner {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     #[serde(default)]
+    pub param: Option<serde_json::Value>,
+    #[serde(default)]
     pub innererror: Option<InnerError>,
 }
 
@@ -33,7 +35,25 @@ pub(crate) struct InnerError {
     pub code: Option<String>,
 }
 
+/// A JSON value as text: a string as is, a number or other value as JSON; `null` as none.
+fn text(v: &Option<serde_json::Value>) -> Option<String> {
+    match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
 impl ErrInner {
+    /// The upstream's `code`, `param` and `type`, as they came.
+    fn upstream(&self) -> UpstreamError {
+        UpstreamError {
+            code: text(&self.code),
+            param: text(&self.param),
+            kind: self.kind.clone().filter(|k| !k.is_empty()),
+        }
+    }
+
     /// The class the error's codes name, if they name one.
     fn hint(&self) -> Option<ErrorKind> {
         let code = self.code.as_ref().map(|c| {
@@ -71,7 +91,8 @@ pub(crate) fn from_body(
     match serde_json::from_slice::<ErrEnvelope>(body) {
         Ok(e) => {
             let hint = e.error.hint();
-            status_error(provider, status, headers, e.error.message, hint)
+            let upstream = e.error.upstream();
+            status_error(provider, status, headers, e.error.message, hint).upstream(upstream)
         }
         Err(_) => status_error(provider, status, headers, excerpt(body), None),
     }
@@ -81,11 +102,14 @@ pub(crate) fn from_body(
 pub(crate) fn from_stream_event(provider: &str, data: &str) -> Option<ProviderError> {
     let e = serde_json::from_str::<ErrEnvelope>(data).ok()?;
     let kind = e.error.hint().unwrap_or(ErrorKind::Server);
-    Some(ProviderError::new(
-        kind,
-        provider,
-        format!("upstream stream error: {}", e.error.message),
-    ))
+    Some(
+        ProviderError::new(
+            kind,
+            provider,
+            format!("upstream stream error: {}", e.error.message),
+        )
+        .upstream(e.error.upstream()),
+    )
 }
 
 #[cfg(test)]
