@@ -210,6 +210,44 @@ pub struct ToolCall {
     pub kind: String,
     /// The call.
     pub function: FunctionCall,
+    /// Everything else, passed through; `extra_content.google.thought_signature` carries a
+    /// Gemini thought signature (see [`ToolCall::thought_signature`]).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ToolCall {
+    /// A function call.
+    pub fn function(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: arguments.into(),
+                extra: Extra::new(),
+            },
+            extra: Extra::new(),
+        }
+    }
+
+    /// The Gemini thought signature of the call, where Google's OpenAI-compatible API puts it:
+    /// `extra_content.google.thought_signature`.
+    pub fn thought_signature(&self) -> Option<&str> {
+        self.extra
+            .get("extra_content")?
+            .get("google")?
+            .get("thought_signature")?
+            .as_str()
+    }
+
+    /// Sets the Gemini thought signature (see [`ToolCall::thought_signature`]).
+    pub fn set_thought_signature(&mut self, sig: &str) {
+        self.extra.insert(
+            "extra_content".into(),
+            serde_json::json!({"google": {"thought_signature": sig}}),
+        );
+    }
 }
 
 /// A function call: name and JSON-encoded arguments.
@@ -219,6 +257,9 @@ pub struct FunctionCall {
     pub name: String,
     /// Arguments as a JSON string.
     pub arguments: String,
+    /// Everything else, passed through.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// A chat completion.

@@ -71,6 +71,9 @@ pub struct ToolCallDelta {
     /// Name and argument fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
+    /// Everything else (`extra_content` with a Gemini thought signature), passed through.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// Name and argument fragments of a function call.
@@ -82,6 +85,9 @@ pub struct FunctionCallDelta {
     /// A piece of the JSON arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<String>,
+    /// Everything else, passed through.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 impl ChatChunk {
@@ -106,7 +112,9 @@ impl ChatChunk {
                             function: Some(FunctionCallDelta {
                                 name: Some(t.function.name.clone()),
                                 arguments: Some(t.function.arguments.clone()),
+                                extra: t.function.extra.clone(),
                             }),
+                            extra: t.extra.clone(),
                         })
                         .collect()
                 });

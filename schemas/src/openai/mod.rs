@@ -6,12 +6,14 @@ mod chunk;
 mod embeddings;
 mod error;
 mod models;
+mod reasoning;
 
 pub use chat::*;
 pub use chunk::*;
 pub use embeddings::*;
 pub use error::*;
 pub use models::*;
+pub use reasoning::*;
 
 /// Unknown fields, kept in order of appearance.
 pub type Extra = serde_json::Map<String, serde_json::Value>;
