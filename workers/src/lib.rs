@@ -5,11 +5,12 @@
 //! - [`worker`]: pulls jobs from JetStream, runs them through the pipeline, publishes
 //!   results, chunks and events.
 
+pub mod capability;
 pub mod error;
 pub mod provider;
 pub mod providers;
 pub mod worker;
 
-pub use error::{ErrorKind, ProviderError};
+pub use error::{ErrorKind, ProviderError, UpstreamError};
 pub use provider::{CallCtx, ChunkStream, Provider};
 pub use providers::Registry;

@@ -5,6 +5,7 @@
 //! provider's API inside its own module. Methods return boxed futures, so the trait is
 //! object-safe (`Arc<dyn Provider>`) without `async_trait`.
 
+use crate::capability::Capabilities;
 use crate::error::{ErrorKind, ProviderError};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -32,6 +33,10 @@ pub struct CallCtx {
 pub trait Provider: Send + Sync {
     /// The configured provider name.
     fn name(&self) -> &str;
+
+    /// What the adapter does with each request parameter (checked before every chat call,
+    /// and the source of `docs/CAPABILITIES.md`).
+    fn capabilities(&self) -> &'static Capabilities;
 
     /// A chat completion.
     fn chat<'a>(

@@ -52,7 +52,17 @@ fn segment(s: &str) -> String {
         .collect()
 }
 
+/// Azure OpenAI: the OpenAI API on a deployment.
+pub const CAPABILITIES: crate::capability::Capabilities = crate::capability::Capabilities {
+    kind: "azure",
+    ..super::openai::CAPABILITIES
+};
+
 impl Endpoint for Azure {
+    fn capabilities(&self) -> &'static crate::capability::Capabilities {
+        &CAPABILITIES
+    }
+
     fn url(&self, op: Op, model: &str) -> Option<String> {
         let path = match op {
             Op::Chat => "chat/completions",

@@ -12,6 +12,7 @@
 //! Options: `latency_ms` (added to every call), `failure_rate` (0.0–1.0, fails with 500).
 
 use super::option;
+use crate::capability::{cap, Capabilities, Param, Support};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
 use broker::config::ProviderConfig;
@@ -20,6 +21,37 @@ use futures::StreamExt;
 use schemas::openai::*;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The mock echoes the last user message: parameters cannot change its answer, except `n`,
+/// which the gateway emulates so demos show several choices.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    kind: "mock",
+    lines: &[
+        cap(Param::Tools, Support::Dropped, "the mock echoes"),
+        cap(Param::ToolChoiceNone, Support::Dropped, "the mock echoes"),
+        cap(Param::ToolChoiceRequired, Support::Dropped, "the mock echoes"),
+        cap(Param::ToolChoiceNamed, Support::Dropped, "the mock echoes"),
+        cap(Param::NoParallelToolCalls, Support::Dropped, "the mock echoes"),
+        cap(Param::JsonObject, Support::Dropped, "the mock echoes"),
+        cap(Param::JsonSchema, Support::Dropped, "the mock echoes"),
+        cap(Param::N, Support::Emulated, "n calls, choices merged"),
+        cap(Param::NStream, Support::Emulated, "n streams, choices interleaved"),
+        cap(Param::Stop, Support::Dropped, "the mock echoes"),
+        cap(Param::Seed, Support::Dropped, "the mock echoes"),
+        cap(Param::Penalties, Support::Dropped, "the mock echoes"),
+        cap(Param::LogitBias, Support::Dropped, "the mock echoes"),
+        cap(Param::Logprobs, Support::Dropped, "the mock echoes"),
+        cap(Param::TopK, Support::Dropped, "the mock echoes"),
+        cap(Param::ReasoningEffort, Support::Dropped, "the mock echoes"),
+        cap(Param::Thinking, Support::Dropped, "the mock echoes"),
+        cap(Param::ImageData, Support::Dropped, "the mock echoes"),
+        cap(Param::ImageUrl, Support::Dropped, "the mock echoes"),
+        cap(Param::AudioOrFile, Support::Dropped, "the mock echoes"),
+        cap(Param::ClientMetadata, Support::Dropped, ""),
+        cap(Param::Unknown, Support::Dropped, "the mock echoes"),
+    ],
+    reads: &[],
+};
 
 /// The mock adapter.
 pub struct Mock {
@@ -174,6 +206,10 @@ fn chunk(id: &str, model: &str, delta: Delta, finish: Option<&str>) -> ChatChunk
 impl Provider for Mock {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ProviderError>> {

@@ -92,13 +92,14 @@ fn failed(
 }
 
 /// Whether the next target of the route may succeed where this one failed: yes for failures
-/// of the target (retryable, auth, missing model or deployment, open circuit), no for faults
-/// of the request itself (bad request, context length, content filter).
+/// of the target (retryable, auth, missing model or deployment, open circuit) and for a
+/// parameter the target cannot honour (the next may), no for faults of the request itself
+/// (bad request, context length, content filter).
 fn worth_a_fallback(kind: ErrorKind) -> bool {
     kind.retryable()
         || matches!(
             kind,
-            ErrorKind::Auth | ErrorKind::Permission | ErrorKind::NotFound
+            ErrorKind::Auth | ErrorKind::Permission | ErrorKind::NotFound | ErrorKind::Unsupported
         )
 }
 

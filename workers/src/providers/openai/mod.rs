@@ -12,9 +12,41 @@ mod stream;
 pub use compat::{base_url, Compat, Endpoint, Op};
 
 use super::presets::preset;
+use crate::capability::{cap, Capabilities, Param, Support};
 use crate::provider::Provider;
 use broker::config::ProviderConfig;
 use std::sync::Arc;
+
+/// The OpenAI API (and every OpenAI-compatible preset): the parameters are its own, and
+/// fields it does not know go through for the API to accept or refuse.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    kind: "openai",
+    lines: &[
+        cap(Param::Tools, Support::Native, ""),
+        cap(Param::ToolChoiceNone, Support::Native, ""),
+        cap(Param::ToolChoiceRequired, Support::Native, ""),
+        cap(Param::ToolChoiceNamed, Support::Native, ""),
+        cap(Param::NoParallelToolCalls, Support::Native, ""),
+        cap(Param::JsonObject, Support::Native, ""),
+        cap(Param::JsonSchema, Support::Native, ""),
+        cap(Param::N, Support::Native, ""),
+        cap(Param::NStream, Support::Native, ""),
+        cap(Param::Stop, Support::Native, ""),
+        cap(Param::Seed, Support::Native, ""),
+        cap(Param::Penalties, Support::Native, ""),
+        cap(Param::LogitBias, Support::Native, ""),
+        cap(Param::Logprobs, Support::Native, ""),
+        cap(Param::TopK, Support::PassedThrough, "for compatible servers that take it"),
+        cap(Param::ReasoningEffort, Support::Native, ""),
+        cap(Param::Thinking, Support::PassedThrough, "for compatible servers that take it"),
+        cap(Param::ImageData, Support::Native, ""),
+        cap(Param::ImageUrl, Support::Native, ""),
+        cap(Param::AudioOrFile, Support::Native, ""),
+        cap(Param::ClientMetadata, Support::Native, ""),
+        cap(Param::Unknown, Support::PassedThrough, ""),
+    ],
+    reads: &[],
+};
 
 /// The OpenAI default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -34,6 +66,10 @@ impl Endpoint for Bearer {
             Op::Models => "/models",
         };
         Some(format!("{}{path}", self.base_url))
+    }
+
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
