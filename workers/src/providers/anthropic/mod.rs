@@ -14,6 +14,7 @@ pub mod stream;
 
 use super::http::client;
 use super::option;
+use crate::capability::{cap, Capabilities, Param, Support};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
 use broker::config::ProviderConfig;
@@ -22,6 +23,36 @@ use schemas::anthropic::{CountTokensResponse, MessagesRequest, MessagesResponse}
 use schemas::openai::*;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What the Messages API does with each OpenAI parameter.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    kind: "anthropic",
+    lines: &[
+        cap(Param::Tools, Support::Translated, "tool_use blocks"),
+        cap(Param::ToolChoiceNone, Support::Translated, "tool_choice none"),
+        cap(Param::ToolChoiceRequired, Support::Translated, "tool_choice any"),
+        cap(Param::ToolChoiceNamed, Support::Translated, "tool_choice tool"),
+        cap(Param::NoParallelToolCalls, Support::Translated, "disable_parallel_tool_use"),
+        cap(Param::JsonObject, Support::Refused, "structured output needs a schema: use json_schema"),
+        cap(Param::JsonSchema, Support::Translated, "output_config.format"),
+        cap(Param::N, Support::Emulated, "n calls, choices merged"),
+        cap(Param::NStream, Support::Emulated, "n streams, choices interleaved"),
+        cap(Param::Stop, Support::Translated, "stop_sequences; the sequence hit is kept as stop_sequence"),
+        cap(Param::Seed, Support::Refused, ""),
+        cap(Param::Penalties, Support::Refused, ""),
+        cap(Param::LogitBias, Support::Refused, ""),
+        cap(Param::Logprobs, Support::Refused, ""),
+        cap(Param::TopK, Support::Native, ""),
+        cap(Param::ReasoningEffort, Support::Translated, "thinking budget: minimal/low 1024, medium 4096, high 16384 tokens"),
+        cap(Param::Thinking, Support::Native, "thinking blocks come back as reasoning_content and thinking_blocks"),
+        cap(Param::ImageData, Support::Translated, "base64 image block"),
+        cap(Param::ImageUrl, Support::Translated, "url image block"),
+        cap(Param::AudioOrFile, Support::Refused, ""),
+        cap(Param::ClientMetadata, Support::Dropped, "user is sent as metadata.user_id"),
+        cap(Param::Unknown, Support::Refused, ""),
+    ],
+    reads: request::PASSTHROUGH,
+};
 
 /// An Anthropic upstream.
 pub struct Anthropic {
@@ -115,6 +146,10 @@ impl Anthropic {
 impl Provider for Anthropic {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
     fn chat<'a>(

@@ -9,8 +9,9 @@
 //! - `tool_choice` `auto`/`none`/`required`/named map to `auto`/`none`/`any`/`tool`, and
 //!   `parallel_tool_calls: false` to `disable_parallel_tool_use`;
 //! - `max_tokens` falls back to the adapter's `max_tokens_default`, since Anthropic requires it;
-//! - `top_k`, `thinking` and `metadata` in the request's extra fields pass through; other
-//!   OpenAI-only fields (`n`, `seed`, `response_format`, ...) are not sent.
+//! - `top_k` and Anthropic's own fields ([`PASSTHROUGH`]) pass through; `user` becomes
+//!   `metadata.user_id`. What Anthropic cannot take is refused before translation (see the
+//!   adapter's capability table), so nothing reaches here that would be dropped.
 
 use schemas::anthropic::{
     ContentBlock, ImageSource, InputMessage, MessageContent, MessagesRequest, ToolChoice, ToolDef,
@@ -18,8 +19,15 @@ use schemas::anthropic::{
 use schemas::openai::{ChatRequest, Content, ContentPart, Message};
 use serde_json::{json, Value};
 
-/// Extra request fields that Anthropic understands and that pass through.
-const PASSTHROUGH: &[&str] = &["top_k", "thinking", "metadata", "service_tier"];
+/// Anthropic's own request fields that a client may send (through `extra_body`, or the
+/// Anthropic front door) and that pass through as they are.
+pub const PASSTHROUGH: &[&str] = &[
+    "thinking",
+    "output_config",
+    "context_management",
+    "container",
+    "mcp_servers",
+];
 
 /// Translates a chat request; `Err` says what cannot be expressed for Anthropic.
 pub fn to_messages(req: ChatRequest, max_tokens_default: u32) -> Result<MessagesRequest, String> {
@@ -51,6 +59,23 @@ pub fn to_messages(req: ChatRequest, max_tokens_default: u32) -> Result<Messages
             extra.insert((*key).to_string(), v.clone());
         }
     }
+    if let Some(format) = output_format(req.response_format.as_ref())? {
+        let config = extra
+            .entry("output_config")
+            .or_insert_with(|| json!({}));
+        match config.as_object_mut() {
+            Some(c) => {
+                c.insert("format".into(), format);
+            }
+            None => return Err("output_config must be an object".into()),
+        }
+    }
+    let mut max_tokens = req.max_output_tokens();
+    if let Some(effort) = req.extra.get("reasoning_effort").and_then(Value::as_str) {
+        if let Some(thinking) = thinking_for_effort(effort, &mut max_tokens, max_tokens_default)? {
+            extra.entry("thinking").or_insert(thinking);
+        }
+    }
     let no_parallel = req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false));
     let mut tool_choice = req.tool_choice.as_ref().map(tool_choice).transpose()?;
     if no_parallel {
@@ -60,22 +85,20 @@ pub fn to_messages(req: ChatRequest, max_tokens_default: u32) -> Result<Messages
         });
         tc.disable_parallel_tool_use = Some(true);
     }
-    let mut metadata = extra.remove("metadata");
-    if let (None, Some(user)) = (&metadata, &req.user) {
-        metadata = Some(json!({"user_id": user}));
-    }
+    let metadata = req.user.as_ref().map(|u| json!({ "user_id": u }));
     Ok(MessagesRequest {
         model: req.model.clone(),
         messages: turns,
         system: (!system.is_empty()).then(|| MessageContent::Text(system.join("\n\n"))),
-        max_tokens: Some(req.max_output_tokens().unwrap_or(max_tokens_default)),
+        max_tokens: Some(max_tokens.unwrap_or(max_tokens_default)),
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
         stream: None,
         temperature: req.temperature,
         top_p: req.top_p,
-        top_k: extra
-            .remove("top_k")
-            .and_then(|v| v.as_u64())
+        top_k: req
+            .extra
+            .get("top_k")
+            .and_then(Value::as_u64)
             .map(|k| k as u32),
         tools: req.tools.as_ref().map(|tools| {
             tools
@@ -169,7 +192,7 @@ pub fn image_source(url: &str) -> Result<ImageSource, String> {
 }
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, String> {
-    let mut blocks = Vec::new();
+    let mut blocks = thinking_blocks(m, i)?;
     let text = m.text();
     if !text.is_empty() {
         blocks.push(ContentBlock::text(text));
@@ -233,4 +256,87 @@ fn tool_choice(v: &Value) -> Result<ToolChoice, String> {
         },
         _ => Err("tool_choice must be a string or an object".into()),
     }
+}
+
+/// The signed thinking an earlier answer carried (`thinking_blocks`), restored at the head
+/// of its turn as Anthropic requires. Blocks without a signature (thinking shown by another
+/// provider) cannot be verified by Anthropic and are left out.
+fn thinking_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, String> {
+    let mut out = Vec::new();
+    for (j, b) in m.thinking_blocks().iter().enumerate() {
+        let block: ContentBlock = serde_json::from_value(b.clone()).map_err(|e| {
+            format!("messages[{i}].thinking_blocks[{j}] is not a thinking block ({e}); send back the blocks as the gateway gave them")
+        })?;
+        let signed = match block.kind.as_str() {
+            "thinking" => block
+                .extra
+                .get("signature")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
+            "redacted_thinking" => block.extra.get("data").is_some_and(|d| d.is_string()),
+            other => {
+                return Err(format!(
+                    "messages[{i}].thinking_blocks[{j}].type `{other}` is not thinking or redacted_thinking"
+                ))
+            }
+        };
+        if signed {
+            out.push(block);
+        }
+    }
+    Ok(out)
+}
+
+/// `response_format` as Anthropic's `output_config.format`: a JSON schema is sent as is;
+/// `json_object` has no Anthropic form (the capability table refuses it first).
+fn output_format(rf: Option<&Value>) -> Result<Option<Value>, String> {
+    let Some(rf) = rf else { return Ok(None) };
+    match rf["type"].as_str() {
+        None | Some("text") => Ok(None),
+        Some("json_schema") => match rf["json_schema"].get("schema") {
+            Some(schema) => Ok(Some(json!({"type": "json_schema", "schema": schema}))),
+            None => Err("response_format.json_schema.schema is required".into()),
+        },
+        Some(other) => Err(format!(
+            "response_format `{other}` cannot be sent to Anthropic; use json_schema with a schema"
+        )),
+    }
+}
+
+/// The thinking budget of a `reasoning_effort` (see the adapter's capability table).
+pub fn effort_budget(effort: &str) -> Result<Option<u32>, String> {
+    match effort {
+        "none" => Ok(None),
+        "minimal" | "low" => Ok(Some(1024)),
+        "medium" => Ok(Some(4096)),
+        "high" | "xhigh" => Ok(Some(16384)),
+        other => Err(format!(
+            "reasoning_effort `{other}` is not none, minimal, low, medium or high"
+        )),
+    }
+}
+
+/// `reasoning_effort` as `thinking`: the budget fits under the client's token limit (which
+/// counts reasoning, as OpenAI's does); without a limit, the answer keeps the default on top.
+fn thinking_for_effort(
+    effort: &str,
+    max_tokens: &mut Option<u32>,
+    default: u32,
+) -> Result<Option<Value>, String> {
+    let Some(budget) = effort_budget(effort)? else {
+        return Ok(None);
+    };
+    let budget = match *max_tokens {
+        None => {
+            *max_tokens = Some(budget + default);
+            budget
+        }
+        Some(m) if m > 1024 => budget.min(m - 1).max(1024),
+        Some(m) => {
+            return Err(format!(
+                "max_completion_tokens {m} leaves no room for reasoning_effort `{effort}`: Anthropic thinks with at least 1024 tokens; raise the limit above 1024"
+            ))
+        }
+    };
+    Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
 }

@@ -1,5 +1,9 @@
 //! Anthropic `message` -> OpenAI `ChatResponse`; usage and stop reasons.
 //!
+//! Thinking comes back in the gateway's reasoning shape (`schemas::openai::reasoning`):
+//! the text as `reasoning_content`, the signed blocks as they are in `thinking_blocks`, and
+//! the stop sequence that ended the answer as the choice's `stop_sequence`.
+//!
 //! Usage: Anthropic's `input_tokens` counts only uncached input, while OpenAI's
 //! `prompt_tokens` counts all of it. So `prompt_tokens = input_tokens +
 //! cache_read_input_tokens + cache_creation_input_tokens`, with the cache reads reported as
@@ -45,14 +49,16 @@ pub fn now_s() -> u64 {
 pub fn to_chat(m: MessagesResponse) -> ChatResponse {
     let mut text = String::new();
     let mut thinking = String::new();
+    let mut signed = Vec::new();
     let mut calls = Vec::new();
     for b in &m.content {
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
-            "thinking" => {
+            "thinking" | "redacted_thinking" => {
                 if let Some(t) = b.extra.get("thinking").and_then(|v| v.as_str()) {
                     thinking.push_str(t);
                 }
+                signed.push(serde_json::to_value(b).unwrap_or_default());
             }
             "tool_use" => calls.push(ToolCall {
                 id: b.id.clone().unwrap_or_default(),
@@ -64,14 +70,23 @@ pub fn to_chat(m: MessagesResponse) -> ChatResponse {
                         .as_ref()
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "{}".into()),
+                        extra: Default::default(),
                 },
+                extra: Default::default(),
             }),
             _ => {}
         }
     }
     let mut extra = Extra::new();
     if !thinking.is_empty() {
-        extra.insert("reasoning_content".into(), thinking.into());
+        extra.insert(REASONING_CONTENT.into(), thinking.into());
+    }
+    if !signed.is_empty() {
+        extra.insert(THINKING_BLOCKS.into(), signed.into());
+    }
+    let mut choice_extra = Extra::new();
+    if let Some(seq) = &m.stop_sequence {
+        choice_extra.insert(STOP_SEQUENCE.into(), seq.clone().into());
     }
     let message = Message {
         role: "assistant".into(),
@@ -89,7 +104,7 @@ pub fn to_chat(m: MessagesResponse) -> ChatResponse {
             index: 0,
             message,
             finish_reason: m.stop_reason.as_deref().map(finish_reason),
-            extra: Default::default(),
+            extra: choice_extra,
         }],
         usage: Some(usage(&m.usage)),
         extra: Default::default(),

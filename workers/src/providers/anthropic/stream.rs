@@ -5,6 +5,11 @@
 //! and argument fragments, `message_delta` carries the finish reason and the cumulative
 //! usage, and `message_stop` ends the stream with a usage chunk (empty choices). A stream
 //! that ends without `message_stop` ends with a retryable error.
+//!
+//! Thinking: `thinking_delta` becomes `reasoning_content`; when a thinking block closes, the
+//! whole signed block (text and `signature_delta`) comes in one `thinking_blocks` delta, and
+//! a `redacted_thinking` block likewise; the stop sequence that ended the answer is the
+//! last choice delta's `stop_sequence`.
 
 use super::error;
 use super::response::{finish_reason, now_s};
@@ -12,8 +17,9 @@ use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ChunkStream;
 use crate::providers::{http::excerpt, http::transport_error, sse};
 use futures::StreamExt;
-use schemas::anthropic::{MessagesUsage, StreamEvent};
+use schemas::anthropic::{ContentBlock, MessagesUsage, StreamEvent};
 use schemas::openai::*;
+use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The translation state of one stream.
@@ -24,6 +30,8 @@ pub struct Translator {
     created: u64,
     /// Content block index -> tool call index.
     tools: BTreeMap<u32, u32>,
+    /// Content block index -> the thinking block being written.
+    thinking: BTreeMap<u32, ContentBlock>,
     usage: MessagesUsage,
     /// Whether `message_stop` arrived.
     pub stopped: bool,
@@ -92,13 +100,25 @@ impl Translator {
                         function: Some(FunctionCallDelta {
                             name: b.name,
                             arguments: Some(String::new()),
+                            ..Default::default()
                         }),
+                        ..Default::default()
                     })]
                 }
                 "text" => match b.text.filter(|t| !t.is_empty()) {
                     Some(t) => vec![self.text(t)],
                     None => Vec::new(),
                 },
+                "thinking" | "redacted_thinking" => {
+                    let first = b
+                        .extra
+                        .get("thinking")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| self.reasoning(t.to_string()));
+                    self.thinking.insert(index, b);
+                    first.into_iter().collect()
+                }
                 _ => Vec::new(),
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta.kind.as_str() {
@@ -111,6 +131,7 @@ impl Translator {
                             function: Some(FunctionCallDelta {
                                 name: None,
                                 arguments: Some(part),
+                                ..Default::default()
                             }),
                             ..Default::default()
                         })],
@@ -118,18 +139,49 @@ impl Translator {
                     }
                 }
                 "thinking_delta" => {
-                    let mut d = Delta::default();
-                    if let Some(t) = delta.extra.get("thinking") {
-                        d.extra.insert("reasoning_content".into(), t.clone());
+                    let t = delta
+                        .extra
+                        .get("thinking")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(b) = self.thinking.get_mut(&index) {
+                        let acc = b.extra.entry("thinking").or_insert_with(|| "".into());
+                        if let Value::String(acc) = acc {
+                            acc.push_str(&t);
+                        }
                     }
-                    vec![self.chunk(d, None)]
+                    vec![self.reasoning(t)]
+                }
+                "signature_delta" => {
+                    if let (Some(b), Some(sig)) =
+                        (self.thinking.get_mut(&index), delta.extra.get("signature"))
+                    {
+                        b.extra.insert("signature".into(), sig.clone());
+                    }
+                    Vec::new()
                 }
                 _ => Vec::new(),
+            },
+            StreamEvent::ContentBlockStop { index } => match self.thinking.remove(&index) {
+                Some(b) => {
+                    let mut d = Delta::default();
+                    let block = serde_json::to_value(&b).unwrap_or_default();
+                    d.extra.insert(THINKING_BLOCKS.into(), vec![block].into());
+                    vec![self.chunk(d, None)]
+                }
+                None => Vec::new(),
             },
             StreamEvent::MessageDelta { delta, usage } => {
                 self.merge_usage(&usage);
                 match delta.stop_reason {
-                    Some(r) => vec![self.chunk(Delta::default(), Some(finish_reason(&r)))],
+                    Some(r) => {
+                        let mut c = self.chunk(Delta::default(), Some(finish_reason(&r)));
+                        if let Some(seq) = delta.stop_sequence {
+                            c.choices[0].extra.insert(STOP_SEQUENCE.into(), seq.into());
+                        }
+                        vec![c]
+                    }
                     None => Vec::new(),
                 }
             }
@@ -141,11 +193,15 @@ impl Translator {
                 vec![c]
             }
             StreamEvent::Error { error } => return Err(error::from_event(provider, &error)),
-            StreamEvent::ContentBlockStop { .. } | StreamEvent::Ping | StreamEvent::Unknown => {
-                Vec::new()
-            }
+            StreamEvent::Ping | StreamEvent::Unknown => Vec::new(),
         };
         Ok(out)
+    }
+
+    fn reasoning(&self, t: String) -> ChatChunk {
+        let mut d = Delta::default();
+        d.extra.insert(REASONING_CONTENT.into(), t.into());
+        self.chunk(d, None)
     }
 
     fn text(&self, t: String) -> ChatChunk {
