@@ -14,6 +14,7 @@ mod wire;
 
 use super::http::{client, excerpt, transport_error};
 use super::option;
+use crate::capability::{cap, Capabilities, Param, Support};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
 use broker::config::ProviderConfig;
@@ -21,6 +22,36 @@ use futures::future::BoxFuture;
 use schemas::openai::*;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What `generateContent` does with each OpenAI parameter.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    kind: "gemini",
+    lines: &[
+        cap(Param::Tools, Support::Translated, "functionDeclarations; $ref inlined"),
+        cap(Param::ToolChoiceNone, Support::Translated, "mode NONE"),
+        cap(Param::ToolChoiceRequired, Support::Translated, "mode ANY"),
+        cap(Param::ToolChoiceNamed, Support::Translated, "mode ANY with allowedFunctionNames"),
+        cap(Param::NoParallelToolCalls, Support::Emulated, "the first call is kept"),
+        cap(Param::JsonObject, Support::Translated, "responseMimeType application/json"),
+        cap(Param::JsonSchema, Support::Translated, "responseJsonSchema"),
+        cap(Param::N, Support::Translated, "candidateCount"),
+        cap(Param::NStream, Support::Translated, "candidateCount"),
+        cap(Param::Stop, Support::Translated, "stopSequences"),
+        cap(Param::Seed, Support::Translated, "seed"),
+        cap(Param::Penalties, Support::Translated, "presencePenalty, frequencyPenalty"),
+        cap(Param::LogitBias, Support::Refused, ""),
+        cap(Param::Logprobs, Support::Refused, ""),
+        cap(Param::TopK, Support::Translated, "topK"),
+        cap(Param::ReasoningEffort, Support::Translated, "thinkingConfig: thinkingLevel on Gemini 3, else thinkingBudget"),
+        cap(Param::Thinking, Support::Translated, "thinkingConfig.thinkingBudget"),
+        cap(Param::ImageData, Support::Translated, "inlineData"),
+        cap(Param::ImageUrl, Support::Translated, "fileData"),
+        cap(Param::AudioOrFile, Support::Refused, ""),
+        cap(Param::ClientMetadata, Support::Dropped, ""),
+        cap(Param::Unknown, Support::Refused, ""),
+    ],
+    reads: request::PASSTHROUGH,
+};
 
 /// The Gemini adapter.
 pub struct Gemini {
@@ -116,6 +147,10 @@ impl Gemini {
 impl Provider for Gemini {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
     fn chat<'a>(

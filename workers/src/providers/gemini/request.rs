@@ -1,11 +1,27 @@
 //! OpenAI chat request -> Gemini `generateContent` body.
 
-use super::schema::clean_schema;
+use super::schema::{for_gemini, GeminiSchema};
 use super::wire::*;
 use crate::error::{ErrorKind, ProviderError};
 use schemas::openai::{ChatRequest, Content as OaContent, Message};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+
+/// Gemini's own request fields a client may send, with the name Gemini gives them.
+const RENAMED: &[(&str, &str)] = &[
+    ("safety_settings", "safetySettings"),
+    ("safetySettings", "safetySettings"),
+    ("cached_content", "cachedContent"),
+    ("cachedContent", "cachedContent"),
+];
+
+/// The extra fields the adapter reads.
+pub const PASSTHROUGH: &[&str] = &[
+    "safety_settings",
+    "safetySettings",
+    "cached_content",
+    "cachedContent",
+];
 
 /// Translates a chat request. Errors name the message or field at fault.
 pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, ProviderError> {
@@ -61,16 +77,17 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, P
                     t.kind
                 )));
             }
-            decls.push(FunctionDecl {
+            let mut decl = FunctionDecl {
                 name: t.function.name.clone(),
                 description: t.function.description.clone(),
-                parameters: t
-                    .function
-                    .parameters
-                    .as_ref()
-                    .map(clean_schema)
-                    .filter(has_properties),
-            });
+                ..Default::default()
+            };
+            match t.function.parameters.as_ref().map(for_gemini) {
+                Some(GeminiSchema::OpenApi(s)) => decl.parameters = Some(s).filter(has_properties),
+                Some(GeminiSchema::Json(s)) => decl.parameters_json_schema = Some(s),
+                None => {}
+            }
+            decls.push(decl);
         }
         if !decls.is_empty() {
             out.tools = Some(vec![ToolDecl {
@@ -83,15 +100,11 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<GenerateRequest, P
             function_calling_config: tool_choice(choice).map_err(bad)?,
         });
     }
-    out.generation_config = Some(generation_config(req).map_err(bad)?);
-    for (key, gemini_key) in [
-        ("safety_settings", "safetySettings"),
-        ("safetySettings", "safetySettings"),
-        ("cached_content", "cachedContent"),
-        ("cachedContent", "cachedContent"),
-    ] {
-        if let Some(v) = req.extra.get(key) {
-            out.extra.insert(gemini_key.into(), v.clone());
+    let config = generation_config(req).map_err(bad)?;
+    out.generation_config = (!config.is_empty()).then_some(config);
+    for (key, gemini_key) in RENAMED {
+        if let Some(v) = req.extra.get(*key) {
+            out.extra.insert((*gemini_key).into(), v.clone());
         }
     }
     Ok(out)
@@ -191,14 +204,19 @@ fn assistant_parts(m: &Message, names: &mut HashMap<String, String>) -> Result<V
                 .map_err(|e| format!("tool_calls[{j}].function.arguments is not JSON ({e}); send the arguments as a JSON object string"))?
         };
         names.insert(call.id.clone(), call.function.name.clone());
-        parts.push(Part {
+        let mut part = Part {
             function_call: Some(FunctionCall {
                 id: None,
                 name: call.function.name.clone(),
                 args,
             }),
             ..Default::default()
-        });
+        };
+        if let Some(sig) = call.thought_signature() {
+            part.extra
+                .insert("thoughtSignature".into(), Value::String(sig.to_string()));
+        }
+        parts.push(part);
     }
     Ok(parts)
 }
@@ -260,7 +278,11 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, String> {
             Some("json_object") => g.response_mime_type = Some("application/json".into()),
             Some("json_schema") => {
                 g.response_mime_type = Some("application/json".into());
-                g.response_schema = rf["json_schema"].get("schema").map(clean_schema);
+                match rf["json_schema"].get("schema").map(for_gemini) {
+                    Some(GeminiSchema::OpenApi(s)) => g.response_schema = Some(s),
+                    Some(GeminiSchema::Json(s)) => g.response_json_schema = Some(s),
+                    None => return Err("response_format.json_schema.schema is required".into()),
+                }
             }
             Some(other) => {
                 return Err(format!(
@@ -269,5 +291,45 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, String> {
             }
         }
     }
+    g.thinking_config = thinking_config(req)?;
     Ok(g)
+}
+
+/// `reasoning_effort` or Anthropic's `thinking` as `thinkingConfig`. Gemini 3 models take a
+/// `thinkingLevel` (`low`, `high`); earlier ones a `thinkingBudget` in tokens. Thoughts are
+/// included, so they come back as `reasoning_content`.
+fn thinking_config(req: &ChatRequest) -> Result<Option<Value>, String> {
+    let gemini_3 = req.model.trim_start_matches("models/").starts_with("gemini-3");
+    if let Some(effort) = req.extra.get("reasoning_effort").and_then(Value::as_str) {
+        let (level, budget) = match effort {
+            "none" => ("low", 0),
+            "minimal" | "low" => ("low", 1024),
+            "medium" => ("high", 8192),
+            "high" | "xhigh" => ("high", 24576),
+            other => {
+                return Err(format!(
+                    "reasoning_effort: `{other}` is not none, minimal, low, medium or high"
+                ))
+            }
+        };
+        return Ok(Some(if gemini_3 {
+            json!({"thinkingLevel": level, "includeThoughts": budget > 0})
+        } else if budget == 0 {
+            json!({"thinkingBudget": 0})
+        } else {
+            json!({"thinkingBudget": budget, "includeThoughts": true})
+        }));
+    }
+    let Some(t) = req.extra.get("thinking").filter(|t| !t.is_null()) else {
+        return Ok(None);
+    };
+    match t["type"].as_str() {
+        Some("disabled") => Ok(Some(json!({"thinkingBudget": 0}))),
+        Some("enabled") => match t["budget_tokens"].as_u64() {
+            Some(b) => Ok(Some(json!({"thinkingBudget": b, "includeThoughts": true}))),
+            None => Err("thinking.budget_tokens is required when thinking.type is enabled".into()),
+        },
+        Some("adaptive") => Ok(Some(json!({"thinkingBudget": -1, "includeThoughts": true}))),
+        _ => Err("thinking.type must be enabled, disabled or adaptive".into()),
+    }
 }

@@ -75,8 +75,19 @@ pub struct Split {
     pub text: String,
     /// Thinking text.
     pub thought: String,
-    /// Function calls.
-    pub calls: Vec<GCall>,
+    /// Function calls, each with the part's `thoughtSignature` (Gemini 3 signs them and
+    /// refuses the next turn without the signature).
+    pub calls: Vec<(GCall, Option<String>)>,
+}
+
+/// A function call in the OpenAI shape, its signature where Google's OpenAI-compatible API
+/// puts it (`extra_content.google.thought_signature`).
+pub fn tool_call(fc: &GCall, signature: Option<&str>) -> ToolCall {
+    let mut call = ToolCall::function(call_id(fc.id.as_deref()), fc.name.clone(), arguments(&fc.args));
+    if let Some(sig) = signature {
+        call.set_thought_signature(sig);
+    }
+    call
 }
 
 /// Splits parts into text, thinking and calls.
@@ -91,7 +102,8 @@ pub fn split(content: Option<&GContent>) -> Split {
             }
         }
         if let Some(fc) = &p.function_call {
-            s.calls.push(fc.clone());
+            let sig = p.extra.get("thoughtSignature").and_then(Value::as_str);
+            s.calls.push((fc.clone(), sig.map(str::to_string)));
         }
     }
     s
@@ -112,14 +124,7 @@ pub fn to_chat(
         let calls: Vec<ToolCall> = s
             .calls
             .iter()
-            .map(|fc| ToolCall {
-                id: call_id(fc.id.as_deref()),
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: fc.name.clone(),
-                    arguments: arguments(&fc.args),
-                },
-            })
+            .map(|(fc, sig)| tool_call(fc, sig.as_deref()))
             .collect();
         let mut message = Message {
             role: "assistant".into(),

@@ -7,7 +7,7 @@
 //! retryable error rather than a complete answer.
 
 use super::error::ErrEnvelope;
-use super::response::{arguments, blocked, call_id, finish_reason, new_id, now, split, usage};
+use super::response::{blocked, finish_reason, new_id, now, split, tool_call, usage};
 use super::wire::GenerateResponse;
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ChunkStream;
@@ -107,16 +107,19 @@ impl Translator {
                 let calls = s
                     .calls
                     .iter()
-                    .map(|fc| {
+                    .map(|(fc, sig)| {
                         st.calls += 1;
+                        let call = tool_call(fc, sig.as_deref());
                         ToolCallDelta {
                             index: st.calls - 1,
-                            id: Some(call_id(fc.id.as_deref())),
-                            kind: Some("function".into()),
+                            id: Some(call.id),
+                            kind: Some(call.kind),
                             function: Some(FunctionCallDelta {
-                                name: Some(fc.name.clone()),
-                                arguments: Some(arguments(&fc.args)),
+                                name: Some(call.function.name),
+                                arguments: Some(call.function.arguments),
+                                ..Default::default()
                             }),
+                            extra: call.extra,
                         }
                     })
                     .collect();

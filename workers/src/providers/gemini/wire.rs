@@ -128,6 +128,9 @@ pub struct FunctionDecl {
     /// The argument schema (OpenAPI subset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
+    /// The argument schema as JSON Schema (for recursive schemas).
+    #[serde(rename = "parametersJsonSchema", skip_serializing_if = "Option::is_none")]
+    pub parameters_json_schema: Option<Value>,
 }
 
 /// `toolConfig`.
@@ -183,9 +186,22 @@ pub struct GenerationConfig {
     /// `application/json` for JSON output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_mime_type: Option<String>,
-    /// The JSON output schema.
+    /// The JSON output schema (OpenAPI subset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
+    /// The JSON output schema as JSON Schema (for recursive schemas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
+    /// Thinking: `thinkingBudget` or `thinkingLevel`, and `includeThoughts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<Value>,
+}
+
+impl GenerationConfig {
+    /// Whether nothing is set (an empty `generationConfig` is left out of the request).
+    pub fn is_empty(&self) -> bool {
+        serde_json::to_value(self).is_ok_and(|v| v.as_object().is_none_or(|o| o.is_empty()))
+    }
 }
 
 /// A `generateContent` answer (also each streamed event).
