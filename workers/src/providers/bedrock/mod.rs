@@ -20,6 +20,7 @@ mod wire;
 
 use super::http::{client, excerpt, transport_error};
 use super::option;
+use crate::capability::{cap, Capabilities, Param, Support};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
 use broker::config::ProviderConfig;
@@ -28,6 +29,36 @@ use schemas::openai::*;
 use sigv4::Credentials;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+/// What `Converse` does with each OpenAI parameter.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    kind: "bedrock",
+    lines: &[
+        cap(Param::Tools, Support::Translated, "toolConfig"),
+        cap(Param::ToolChoiceNone, Support::Translated, "the tools are left out; refused when earlier turns hold tool calls"),
+        cap(Param::ToolChoiceRequired, Support::Translated, "toolChoice any"),
+        cap(Param::ToolChoiceNamed, Support::Translated, "toolChoice tool"),
+        cap(Param::NoParallelToolCalls, Support::Emulated, "the first call is kept"),
+        cap(Param::JsonObject, Support::Refused, "structured output needs a schema: use json_schema"),
+        cap(Param::JsonSchema, Support::Translated, "outputConfig.textFormat"),
+        cap(Param::N, Support::Emulated, "n calls, choices merged"),
+        cap(Param::NStream, Support::Emulated, "n streams, choices interleaved"),
+        cap(Param::Stop, Support::Translated, "inferenceConfig.stopSequences"),
+        cap(Param::Seed, Support::Refused, "model-specific: use additionalModelRequestFields"),
+        cap(Param::Penalties, Support::Refused, "model-specific: use additionalModelRequestFields"),
+        cap(Param::LogitBias, Support::Refused, ""),
+        cap(Param::Logprobs, Support::Refused, ""),
+        cap(Param::TopK, Support::Refused, "model-specific: use additionalModelRequestFields"),
+        cap(Param::ReasoningEffort, Support::Refused, "model-specific: use thinking (Claude) or additionalModelRequestFields"),
+        cap(Param::Thinking, Support::Translated, "additionalModelRequestFields.thinking (Claude models)"),
+        cap(Param::ImageData, Support::Translated, "image bytes"),
+        cap(Param::ImageUrl, Support::Refused, "Converse takes bytes: send a data: URL"),
+        cap(Param::AudioOrFile, Support::Refused, ""),
+        cap(Param::ClientMetadata, Support::Dropped, ""),
+        cap(Param::Unknown, Support::Refused, ""),
+    ],
+    reads: request::PASS_THROUGH,
+};
 
 /// How requests are authenticated.
 enum Auth {
@@ -196,6 +227,10 @@ impl Bedrock {
 impl Provider for Bedrock {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
     fn chat<'a>(

@@ -6,7 +6,7 @@ use schemas::openai::{ChatRequest, Content, Message as OaMessage};
 use serde_json::{json, Value};
 
 /// Bedrock fields a client may pass through unchanged.
-const PASS_THROUGH: &[&str] = &[
+pub const PASS_THROUGH: &[&str] = &[
     "additionalModelRequestFields",
     "additionalModelResponseFieldPaths",
     "guardrailConfig",
@@ -80,21 +80,70 @@ pub fn translate(provider: &str, req: &ChatRequest) -> Result<ConverseRequest, P
         });
     }
     out.tool_config = tool_config(req).map_err(bad)?;
-    if let Some(rf) = &req.response_format {
-        if rf["type"].as_str().is_some_and(|t| t != "text") {
+    if req.tool_choice.as_ref().is_some_and(|c| c == "none") {
+        // Converse has no `none`: the tools are left out, which it allows only while no
+        // earlier turn holds a tool call or result.
+        let history = out
+            .messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .any(|b| b.tool_use.is_some() || b.tool_result.is_some());
+        if history {
             return Err(ProviderError::new(
                 ErrorKind::Unsupported,
                 provider,
-                "response_format json_object/json_schema is not supported by Bedrock Converse; describe the JSON in the prompt or use a tool",
-            ));
+                "tool_choice `none` cannot be sent to Bedrock once the conversation holds tool calls (Converse needs the tools declared then, and has no `none`); use `auto`",
+            )
+            .param("tool_choice"));
         }
+        out.tool_config = None;
     }
+    out.output_config = output_config(req).map_err(bad)?;
     for key in PASS_THROUGH {
         if let Some(v) = req.extra.get(*key) {
             out.extra.insert((*key).into(), v.clone());
         }
     }
+    if let Some(t) = req.extra.get("thinking").filter(|t| !t.is_null()) {
+        let fields = out
+            .extra
+            .entry("additionalModelRequestFields")
+            .or_insert_with(|| json!({}));
+        match fields.as_object_mut() {
+            Some(f) => {
+                f.entry("thinking").or_insert_with(|| t.clone());
+            }
+            None => return Err(bad("additionalModelRequestFields must be an object".into())),
+        }
+    }
     Ok(out)
+}
+
+/// `response_format` with a JSON schema as `outputConfig.textFormat` (the schema as a JSON
+/// string, as Converse takes it). `json_object` has no Converse form; the capability table
+/// refuses it before this.
+fn output_config(req: &ChatRequest) -> Result<Option<Value>, String> {
+    let Some(rf) = &req.response_format else {
+        return Ok(None);
+    };
+    match rf["type"].as_str() {
+        None | Some("text") => Ok(None),
+        Some("json_schema") => {
+            let js = &rf["json_schema"];
+            let schema = js
+                .get("schema")
+                .ok_or("response_format.json_schema.schema is required")?;
+            let mut def = json!({"schema": schema.to_string(),
+                "name": js["name"].as_str().unwrap_or("response")});
+            if let Some(d) = js["description"].as_str() {
+                def["description"] = Value::String(d.to_string());
+            }
+            Ok(Some(json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": def}}})))
+        }
+        Some(other) => Err(format!(
+            "response_format `{other}` cannot be sent to Bedrock; use json_schema with a schema"
+        )),
+    }
 }
 
 fn text_block(text: String) -> Block {
@@ -165,7 +214,17 @@ fn image_block(url: &str) -> Result<Block, String> {
 }
 
 fn assistant_blocks(m: &OaMessage) -> Result<Vec<Block>, String> {
-    let mut out = Vec::new();
+    // Signed thinking first, as Claude on Bedrock requires when a tool-use turn goes on.
+    let mut out: Vec<Block> = m
+        .thinking_blocks()
+        .iter()
+        .filter_map(super::response::reasoning_content)
+        .map(|rc| {
+            let mut b = Block::default();
+            b.extra.insert("reasoningContent".into(), rc);
+            b
+        })
+        .collect();
     let text = m.text();
     if !text.is_empty() {
         out.push(text_block(text));

@@ -2,7 +2,7 @@
 
 use super::wire::{ConverseResponse, TokenUsage};
 use schemas::openai::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The OpenAI finish reason of a Converse `stopReason`.
 pub fn finish_reason(reason: &str) -> String {
@@ -53,10 +53,35 @@ pub fn reasoning_text(extra: &Extra) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// A `reasoningContent` block in the gateway's `thinking_blocks` shape:
+/// `reasoningText {text, signature}` as a `thinking` block, `redactedContent` as a
+/// `redacted_thinking` one.
+pub fn thinking_block(rc: &Value) -> Option<Value> {
+    if let Some(data) = rc.get("redactedContent").and_then(Value::as_str) {
+        return Some(json!({"type": "redacted_thinking", "data": data}));
+    }
+    let t = rc.get("reasoningText")?;
+    let sig = t.get("signature").and_then(Value::as_str)?;
+    Some(json!({"type": "thinking", "thinking": t["text"].as_str().unwrap_or(""), "signature": sig}))
+}
+
+/// The inverse of [`thinking_block`], for an earlier turn sent back.
+pub fn reasoning_content(block: &Value) -> Option<Value> {
+    match block["type"].as_str()? {
+        "thinking" => Some(json!({"reasoningText": {
+            "text": block["thinking"].as_str().unwrap_or(""),
+            "signature": block["signature"].as_str().filter(|s| !s.is_empty())?,
+        }})),
+        "redacted_thinking" => Some(json!({"redactedContent": block["data"].as_str()?})),
+        _ => None,
+    }
+}
+
 /// The whole answer.
 pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
     let mut text = String::new();
     let mut reasoning = String::new();
+    let mut signed = Vec::new();
     let mut calls = Vec::new();
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);
     for b in blocks.unwrap_or_default() {
@@ -66,19 +91,16 @@ pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
         if let Some(t) = reasoning_text(&b.extra) {
             reasoning.push_str(t);
         }
+        if let Some(tb) = b.extra.get("reasoningContent").and_then(thinking_block) {
+            signed.push(tb);
+        }
         if let Some(tu) = b.tool_use {
-            calls.push(ToolCall {
-                id: tu.tool_use_id,
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: tu.name,
-                    arguments: if tu.input.is_null() {
-                        "{}".into()
-                    } else {
-                        tu.input.to_string()
-                    },
-                },
-            });
+            let args = if tu.input.is_null() {
+                "{}".into()
+            } else {
+                tu.input.to_string()
+            };
+            calls.push(ToolCall::function(tu.tool_use_id, tu.name, args));
         }
     }
     let mut message = Message {
@@ -90,7 +112,10 @@ pub fn to_chat(model: &str, r: ConverseResponse) -> ChatResponse {
     if !reasoning.is_empty() {
         message
             .extra
-            .insert("reasoning_content".into(), Value::String(reasoning));
+            .insert(REASONING_CONTENT.into(), Value::String(reasoning));
+    }
+    if !signed.is_empty() {
+        message.extra.insert(THINKING_BLOCKS.into(), signed.into());
     }
     let mut extra = Extra::new();
     if let Some(m) = r.extra.get("metrics") {

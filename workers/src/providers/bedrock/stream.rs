@@ -7,7 +7,7 @@
 
 use super::error::from_exception;
 use super::eventstream::{Decoder, Message};
-use super::response::{finish_reason, new_id, now, reasoning_text, usage};
+use super::response::{finish_reason, new_id, now, reasoning_text, thinking_block, usage};
 use super::wire::TokenUsage;
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ChunkStream;
@@ -25,6 +25,8 @@ pub struct Translator {
     created: u64,
     /// contentBlockIndex -> tool call index.
     tools: HashMap<u64, u32>,
+    /// contentBlockIndex -> the `reasoningContent` being written (text, signature, redacted).
+    reasoning: HashMap<u64, Value>,
     stopped: bool,
 }
 
@@ -37,6 +39,7 @@ impl Translator {
             id: new_id(),
             created: now(),
             tools: HashMap::new(),
+            reasoning: HashMap::new(),
             stopped: false,
         }
     }
@@ -107,7 +110,9 @@ impl Translator {
                         function: Some(FunctionCallDelta {
                             name: tu["name"].as_str().map(str::to_string),
                             arguments: Some(String::new()),
+                            ..Default::default()
                         }),
+                        ..Default::default()
                     };
                     Some(self.chunk(
                         Delta {
@@ -134,16 +139,30 @@ impl Translator {
                         function: Some(FunctionCallDelta {
                             name: None,
                             arguments: Some(input.to_string()),
+                            ..Default::default()
                         }),
                         ..Default::default()
                     }]);
-                } else if let Some(t) = d.as_object().and_then(reasoning_text) {
-                    delta
-                        .extra
-                        .insert("reasoning_content".into(), Value::String(t.to_string()));
+                } else if let Some(rc) = d.get("reasoningContent") {
+                    self.fold_reasoning(block, rc);
+                    match d.as_object().and_then(reasoning_text) {
+                        Some(t) => delta
+                            .extra
+                            .insert(REASONING_CONTENT.into(), Value::String(t.to_string())),
+                        None => return Ok(None),
+                    };
                 } else {
                     return Ok(None);
                 }
+                Some(self.chunk(delta, None, None))
+            }
+            "contentBlockStop" => {
+                let Some(tb) = self.reasoning.remove(&block).as_ref().and_then(thinking_block)
+                else {
+                    return Ok(None);
+                };
+                let mut delta = Delta::default();
+                delta.extra.insert(THINKING_BLOCKS.into(), vec![tb].into());
                 Some(self.chunk(delta, None, None))
             }
             "messageStop" => {
@@ -159,6 +178,26 @@ impl Translator {
             _ => None,
         };
         Ok(out)
+    }
+
+    /// Adds a `reasoningContent` delta (text, signature or redacted bytes) to its block.
+    fn fold_reasoning(&mut self, block: u64, rc: &Value) {
+        let acc = self
+            .reasoning
+            .entry(block)
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(data) = rc.get("redactedContent") {
+            acc["redactedContent"] = data.clone();
+            return;
+        }
+        let text = &mut acc["reasoningText"];
+        if let Some(t) = rc.get("text").and_then(Value::as_str) {
+            let prev = text["text"].as_str().unwrap_or("").to_string();
+            text["text"] = Value::String(prev + t);
+        }
+        if let Some(sig) = rc.get("signature") {
+            text["signature"] = sig.clone();
+        }
     }
 
     /// At the end of the body: an error unless `messageStop` came and no frame is cut.

@@ -19,6 +19,9 @@ pub struct ConverseRequest {
     /// Tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
+    /// Structured output: `{"textFormat": {...}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<Value>,
     /// Bedrock fields passed through (`additionalModelRequestFields`, `guardrailConfig`, ...).
     #[serde(flatten)]
     pub extra: Extra,
