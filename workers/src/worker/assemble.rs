@@ -1,6 +1,12 @@
 //! Assembling a whole chat completion from streamed chunks.
+//!
+//! Besides text and tool calls, a delta's other fields are folded the way the non-streamed
+//! message has them: `reasoning_content` and `refusal` fragments are joined,
+//! `thinking_blocks` lists are concatenated, tool call extras (a Gemini thought signature)
+//! and choice extras (`stop_sequence`) are kept; any other field keeps its last value.
 
 use schemas::openai::*;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -10,6 +16,24 @@ struct ChoiceAcc {
     has_content: bool,
     tool_calls: BTreeMap<u32, ToolCall>,
     finish_reason: Option<String>,
+    /// The message's other fields.
+    extra: Extra,
+    /// The choice's other fields.
+    choice_extra: Extra,
+}
+
+/// Folds one delta field into the message's fields.
+fn fold(into: &mut Extra, key: &str, v: &Value) {
+    match (into.get_mut(key), v) {
+        (Some(Value::String(acc)), Value::String(s)) => acc.push_str(s),
+        (Some(Value::Array(acc)), Value::Array(more)) => acc.extend(more.iter().cloned()),
+        (_, Value::Null) => {
+            into.entry(key.to_string()).or_insert(Value::Null);
+        }
+        _ => {
+            into.insert(key.to_string(), v.clone());
+        }
+    }
 }
 
 /// Folds chunks into the completion a non-streamed call would have returned.
@@ -49,10 +73,13 @@ impl Assembler {
                     id: String::new(),
                     kind: "function".into(),
                     function: FunctionCall::default(),
+                    extra: Default::default(),
                 });
                 if let Some(id) = &tc.id {
                     call.id = id.clone();
                 }
+                call.extra
+                    .extend(tc.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
                 if let Some(f) = &tc.function {
                     if let Some(n) = &f.name {
                         call.function.name.push_str(n);
@@ -60,6 +87,17 @@ impl Assembler {
                     if let Some(a) = &f.arguments {
                         call.function.arguments.push_str(a);
                     }
+                    call.function
+                        .extra
+                        .extend(f.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            for (k, v) in &ch.delta.extra {
+                fold(&mut acc.extra, k, v);
+            }
+            for (k, v) in &ch.extra {
+                if !v.is_null() || !acc.choice_extra.contains_key(k) {
+                    acc.choice_extra.insert(k.clone(), v.clone());
                 }
             }
             if ch.finish_reason.is_some() {
@@ -88,10 +126,11 @@ impl Assembler {
                         content: (acc.has_content || tool_calls.is_empty())
                             .then_some(Content::Text(acc.content)),
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                        extra: acc.extra,
                         ..Default::default()
                     },
                     finish_reason: acc.finish_reason,
-                    extra: Default::default(),
+                    extra: acc.choice_extra,
                 }
             })
             .collect();
@@ -154,7 +193,9 @@ mod tests {
                 function: Some(FunctionCallDelta {
                     name: name.map(Into::into),
                     arguments: Some(args.into()),
+                    ..Default::default()
                 }),
+                ..Default::default()
             }]),
             ..Default::default()
         };
@@ -167,5 +208,34 @@ mod tests {
         assert_eq!(calls[0].id, "call_1");
         assert_eq!(calls[0].function.arguments, "{\"a\":1}");
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+    }
+
+    #[test]
+    fn folds_reasoning_thinking_blocks_signatures_and_stop_sequence() {
+        let d = |v: serde_json::Value| -> Delta { serde_json::from_value(v).unwrap_or_default() };
+        let mut a = Assembler::default();
+        a.push(&chunk(d(serde_json::json!({"role": "assistant", "reasoning_content": "Let me "})), None));
+        a.push(&chunk(d(serde_json::json!({"reasoning_content": "think."})), None));
+        a.push(&chunk(
+            d(serde_json::json!({"thinking_blocks": [{"type": "thinking", "thinking": "Let me think.", "signature": "sig"}]})),
+            None,
+        ));
+        a.push(&chunk(
+            d(serde_json::json!({"tool_calls": [{"index": 0, "id": "c", "type": "function",
+                "function": {"name": "f", "arguments": "{}"},
+                "extra_content": {"google": {"thought_signature": "g"}}}]})),
+            None,
+        ));
+        let mut last = chunk(Delta::default(), Some("tool_calls"));
+        last.choices[0].extra.insert("stop_sequence".into(), serde_json::json!("END"));
+        a.push(&last);
+        let r = a.finish();
+        let m = &r.choices[0].message;
+        assert_eq!(m.reasoning_content(), Some("Let me think."));
+        assert_eq!(m.thinking_blocks().len(), 1);
+        assert_eq!(m.thinking_blocks()[0]["signature"], "sig");
+        let calls = m.tool_calls.clone().unwrap_or_default();
+        assert_eq!(calls[0].thought_signature(), Some("g"));
+        assert_eq!(r.choices[0].stop_sequence(), Some("END"));
     }
 }

@@ -32,6 +32,8 @@ pub trait Endpoint: Send + Sync + 'static {
     fn url(&self, op: Op, model: &str) -> Option<String>;
     /// Adds the credentials to a request.
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
+    /// What the API does with each parameter.
+    fn capabilities(&self) -> &'static crate::capability::Capabilities;
 }
 
 /// An adapter speaking the OpenAI wire format to `E`.
@@ -121,9 +123,22 @@ struct ModelEntry {
     created: Option<u64>,
 }
 
+/// Removes what only the gateway defines: the `thinking_blocks` of earlier answers (signed
+/// thinking of another provider, which an OpenAI-compatible API cannot take back).
+/// `reasoning_content` stays: some compatible APIs (DeepSeek, Moonshot) want it back.
+fn outgoing(req: &mut ChatRequest) {
+    for m in &mut req.messages {
+        m.extra.remove(schemas::openai::THINKING_BLOCKS);
+    }
+}
+
 impl<E: Endpoint> Provider for Compat<E> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> &'static crate::capability::Capabilities {
+        self.endpoint.capabilities()
     }
 
     fn chat<'a>(
@@ -132,6 +147,7 @@ impl<E: Endpoint> Provider for Compat<E> {
         ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
+            outgoing(&mut req);
             req.stream = None;
             req.stream_options = None;
             let url = self.url(Op::Chat, &req.model)?;
@@ -149,6 +165,7 @@ impl<E: Endpoint> Provider for Compat<E> {
         ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         Box::pin(async move {
+            outgoing(&mut req);
             req.stream = Some(true);
             let mut opts = req.stream_options.take().unwrap_or_default();
             opts.include_usage = Some(true);
