@@ -99,7 +99,8 @@ async fn messages_stream_events_in_order_against_mock() {
     let evs = events(&body);
     let n = names(&evs);
     assert_eq!(n[0], "message_start", "{n:?}");
-    assert_eq!(n[1], "content_block_start");
+    assert_eq!(n[1], "ping", "a ping follows message_start, as on Anthropic's API");
+    assert_eq!(n[2], "content_block_start");
     let deltas = n.iter().filter(|x| **x == "content_block_delta").count();
     assert!(deltas >= 3, "word by word: {n:?}");
     assert_eq!(
@@ -110,7 +111,7 @@ async fn messages_stream_events_in_order_against_mock() {
     assert_eq!(evs[0].1["message"]["role"], "assistant");
     assert_eq!(evs[0].1["message"]["content"], json!([]));
     assert_eq!(
-        evs[1].1["content_block"],
+        evs[2].1["content_block"],
         json!({"type": "text", "text": ""})
     );
     assert_eq!(text_of(&evs), "echo: one two three");
@@ -367,7 +368,7 @@ async fn anthropic_adapter_behind_chat_completions() {
         .await;
     assert_eq!(resp.status(), 503, "Anthropic 529 -> overloaded");
     let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "overloaded", "{v}");
+    assert_eq!(v["error"]["code"], "server_overloaded", "{v}");
     gw.stop().await;
 }
 
@@ -442,6 +443,7 @@ async fn messages_queued_and_idempotent_stream_replay() {
         names(&evs),
         [
             "message_start",
+            "ping",
             "content_block_start",
             "content_block_delta",
             "content_block_stop",

@@ -6,9 +6,14 @@
 //! `auto`/`any`/`tool`/`none` map to `auto`/`required`/named/`none`,
 //! `disable_parallel_tool_use` to `parallel_tool_calls: false`, `stop_sequences` to `stop`
 //! and `metadata.user_id` to `user`. Streams always ask for usage, which the
-//! `message_delta` event needs. `thinking` blocks of earlier turns are dropped; `top_k`,
-//! `thinking` and other Anthropic-only parameters have no OpenAI equivalent and are not
-//! forwarded.
+//! `message_delta` event needs.
+//!
+//! Nothing is dropped: `top_k`, `thinking` and every other top-level field the OpenAI shape
+//! has no name for go on as fields of the chat request, where the target's adapter sends,
+//! translates or refuses them (docs/CAPABILITIES.md). `output_config.format` (and the older
+//! `output_format`) become `response_format` with the JSON schema; the thinking blocks of
+//! earlier turns become the assistant message's `thinking_blocks`, as they were, so an
+//! Anthropic upstream gets them back signed.
 
 use crate::error::GatewayError;
 use schemas::anthropic::{ContentBlock, MessagesRequest, ToolChoice};
@@ -21,7 +26,7 @@ fn bad(message: String, param: &str) -> GatewayError {
 
 /// Translates a request; `require_max_tokens` for `/v1/messages` (not for `count_tokens`).
 pub fn to_chat(
-    req: MessagesRequest,
+    mut req: MessagesRequest,
     require_max_tokens: bool,
 ) -> Result<ChatRequest, GatewayError> {
     if require_max_tokens && req.max_tokens.is_none() {
@@ -37,13 +42,13 @@ pub fn to_chat(
         ));
     }
     let mut messages = Vec::new();
-    if let Some(system) = req.system {
+    if let Some(system) = req.system.take() {
         let text = join_text(system.into_blocks());
         if !text.is_empty() {
             messages.push(text_message("system", text));
         }
     }
-    for (i, m) in req.messages.into_iter().enumerate() {
+    for (i, m) in std::mem::take(&mut req.messages).into_iter().enumerate() {
         match m.role.as_str() {
             "user" => user_turn(m.content.into_blocks(), i, &mut messages)?,
             "assistant" => messages.push(assistant_turn(m.content.into_blocks())),
@@ -56,6 +61,13 @@ pub fn to_chat(
         }
     }
     let mut extra = Extra::new();
+    let response_format = structured_output(&mut req)?;
+    if let Some(k) = req.top_k {
+        extra.insert("top_k".into(), k.into());
+    }
+    for (k, v) in std::mem::take(&mut req.extra) {
+        extra.insert(k, v);
+    }
     if let Some(tc) = &req.tool_choice {
         if tc.disable_parallel_tool_use == Some(true) {
             extra.insert("parallel_tool_calls".into(), Value::Bool(false));
@@ -63,7 +75,7 @@ pub fn to_chat(
     }
     let stream = req.stream == Some(true);
     Ok(ChatRequest {
-        model: req.model,
+        model: std::mem::take(&mut req.model),
         messages,
         stream: stream.then_some(true),
         stream_options: stream.then(|| StreamOptions {
@@ -73,8 +85,9 @@ pub fn to_chat(
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: req.stop_sequences.filter(|s| !s.is_empty()).map(Stop::Many),
-        tools: req.tools.map(tools).transpose()?,
+        stop: req.stop_sequences.take().filter(|s| !s.is_empty()).map(Stop::Many),
+        tools: req.tools.take().map(tools).transpose()?,
+        response_format,
         tool_choice: req.tool_choice.as_ref().map(tool_choice).transpose()?,
         user: req
             .metadata
@@ -179,25 +192,61 @@ fn image_url(b: &ContentBlock, i: usize, j: usize) -> Result<String, GatewayErro
 fn assistant_turn(blocks: Vec<ContentBlock>) -> Message {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     for b in blocks {
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
+            "thinking" | "redacted_thinking" => {
+                thinking.push(serde_json::to_value(&b).unwrap_or_default());
+            }
             "tool_use" => calls.push(ToolCall {
                 id: b.id.unwrap_or_default(),
                 kind: "function".into(),
                 function: FunctionCall {
+                    extra: Default::default(),
                     name: b.name.unwrap_or_default(),
                     arguments: b.input.unwrap_or_else(|| json!({})).to_string(),
                 },
+                extra: Default::default(),
             }),
             _ => {}
         }
+    }
+    let mut extra = Extra::new();
+    if !thinking.is_empty() {
+        extra.insert(THINKING_BLOCKS.into(), thinking.into());
     }
     Message {
         role: "assistant".into(),
         content: (!text.is_empty() || calls.is_empty()).then_some(Content::Text(text)),
         tool_calls: (!calls.is_empty()).then_some(calls),
+        extra,
         ..Default::default()
+    }
+}
+
+/// `output_config.format` (or the older top-level `output_format`) as `response_format`; the
+/// rest of `output_config` (`effort`, ...) stays for the adapter.
+fn structured_output(req: &mut MessagesRequest) -> Result<Option<Value>, GatewayError> {
+    let mut format = req.extra.remove("output_format");
+    if let Some(Value::Object(cfg)) = req.extra.get_mut("output_config") {
+        if let Some(f) = cfg.remove("format") {
+            format = Some(f);
+        }
+        if cfg.is_empty() {
+            req.extra.remove("output_config");
+        }
+    }
+    let Some(f) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match (f["type"].as_str(), f.get("schema")) {
+        (Some("json_schema"), Some(schema)) => Ok(Some(json!({"type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": true}}))),
+        _ => Err(bad(
+            "output_config.format: must be {\"type\":\"json_schema\",\"schema\":{...}}.".into(),
+            "output_config.format",
+        )),
     }
 }
 

@@ -6,7 +6,7 @@
 //! (the inverse of the `anthropic` adapter's mapping).
 
 use schemas::anthropic::{ContentBlock, MessagesResponse, MessagesUsage};
-use schemas::openai::{ChatResponse, Usage};
+use schemas::openai::{ChatResponse, Choice, Message, Usage};
 use serde_json::{json, Value};
 
 /// The Anthropic `stop_reason` of an OpenAI `finish_reason`.
@@ -53,12 +53,55 @@ pub fn tool_input(arguments: &str) -> Value {
     }
 }
 
+/// The thinking of a message as Anthropic blocks: its signed `thinking_blocks` as they
+/// are, else its `reasoning_content` as a thinking block without a signature (thinking
+/// from a provider that does not sign).
+pub fn thinking(m: &Message) -> Vec<ContentBlock> {
+    let signed: Vec<ContentBlock> = m
+        .thinking_blocks()
+        .iter()
+        .filter_map(|b| serde_json::from_value(b.clone()).ok())
+        .collect();
+    if !signed.is_empty() {
+        return signed;
+    }
+    match m.reasoning_content() {
+        Some(t) => vec![thinking_block(t, "")],
+        None => Vec::new(),
+    }
+}
+
+/// A `thinking` block.
+pub fn thinking_block(text: &str, signature: &str) -> ContentBlock {
+    let mut b = ContentBlock {
+        kind: "thinking".into(),
+        ..Default::default()
+    };
+    b.extra.insert("thinking".into(), text.into());
+    b.extra.insert("signature".into(), signature.into());
+    b
+}
+
+/// The `stop_reason` and `stop_sequence` of a choice: a refusal is `refusal`, a matched
+/// stop sequence is `stop_sequence`.
+pub fn stop_of(c: &Choice) -> (String, Option<String>) {
+    if c.message.refusal().is_some() {
+        return ("refusal".into(), None);
+    }
+    if let Some(seq) = c.stop_sequence() {
+        return ("stop_sequence".into(), Some(seq.to_string()));
+    }
+    let r = stop_reason(c.finish_reason.as_deref().unwrap_or("stop"));
+    (r.into(), None)
+}
+
 /// The message of a completion (its first choice), answering for `model`.
 pub fn to_message(resp: &ChatResponse, model: &str) -> MessagesResponse {
     let mut content = Vec::new();
     let choice = resp.choices.first();
     if let Some(c) = choice {
-        let text = c.message.text();
+        content.extend(thinking(&c.message));
+        let text = c.message.refusal().map(str::to_string).unwrap_or_else(|| c.message.text());
         if !text.is_empty() {
             content.push(ContentBlock::text(text));
         }
@@ -70,21 +113,17 @@ pub fn to_message(resp: &ChatResponse, model: &str) -> MessagesResponse {
             ));
         }
     }
+    let stop = choice
+        .map(stop_of)
+        .unwrap_or_else(|| ("end_turn".into(), None));
     MessagesResponse {
         id: message_id(&resp.id),
         kind: "message".into(),
         role: "assistant".into(),
         content,
         model: model.to_string(),
-        stop_reason: Some(
-            stop_reason(
-                choice
-                    .and_then(|c| c.finish_reason.as_deref())
-                    .unwrap_or("stop"),
-            )
-            .into(),
-        ),
-        stop_sequence: None,
+        stop_reason: Some(stop.0),
+        stop_sequence: stop.1,
         usage: resp.usage.as_ref().map(usage).unwrap_or_default(),
         extra: Default::default(),
     }
