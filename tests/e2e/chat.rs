@@ -53,7 +53,8 @@ async fn openai_upstream_gets_the_body_untouched() {
         "response_format": {"type": "json_object"},
         "temperature": 0.2,
         "seed": 7,
-        "x_vendor_field": {"keep": ["me"]}
+        "metadata": {"keep": "me"},
+        "prompt_cache_key": "k-1"
     });
     let resp = gw.post("/v1/chat/completions", body.clone()).await;
     assert_eq!(resp.status(), 200);
@@ -79,7 +80,8 @@ async fn openai_upstream_gets_the_body_untouched() {
         "response_format",
         "temperature",
         "seed",
-        "x_vendor_field",
+        "metadata",
+        "prompt_cache_key",
     ] {
         assert_eq!(sent[key], body[key], "{key} passes through untouched");
     }
@@ -87,6 +89,25 @@ async fn openai_upstream_gets_the_body_untouched() {
         seen[0].headers.get("authorization").unwrap(),
         format!("Bearer {}", crate::upstream::openai::KEY).as_str()
     );
+    gw.stop().await;
+}
+
+/// A field the OpenAI API does not know goes through (the openai adapter passes fields
+/// through) and the upstream's own 400 comes back, naming it: loud, not dropped.
+#[tokio::test]
+async fn an_unknown_field_reaches_the_openai_upstream_which_refuses_it() {
+    let nats = Nats::start().await;
+    let up = Upstream::start().await;
+    let gw = Gateway::start(&nats, &up.provider_toml("up")).await;
+    let body = json!({"model": "up/gpt-test", "messages": [{"role": "user", "content": "hi"}],
+        "x_vendor_field": {"keep": ["me"]}});
+    let resp = gw.post("/v1/chat/completions", body).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("Unrecognized request argument supplied: x_vendor_field"), "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(up.requests()[0].json()["x_vendor_field"], json!({"keep": ["me"]}));
     gw.stop().await;
 }
 

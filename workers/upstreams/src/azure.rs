@@ -5,7 +5,9 @@
 //! The behaviour comes from the deployment: `dep-<model>` or `<model>` (the adapter's
 //! `deployments` option maps models to deployments).
 
-use super::{calls_a_tool, error_status, record, slow, Recorder, Upstream};
+use super::openai::{chat, check};
+use super::{error_status, record, slow, Recorder, Upstream};
+use crate::reply::reply;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -99,58 +101,33 @@ async fn handle(
     }
     let filters = json!({"hate": {"filtered": false, "severity": "safe"}, "self_harm": {"filtered": false, "severity": "safe"},
                          "sexual": {"filtered": false, "severity": "safe"}, "violence": {"filtered": false, "severity": "safe"}});
-    let text = format!(
-        "upstream says: {}",
-        req["messages"]
-            .as_array()
-            .and_then(|m| m.last())
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-    );
-    let tool = calls_a_tool(&model, req.get("tools").is_some());
-    let stream = req["stream"] == json!(true);
-    if !stream {
-        let (message, finish) = if tool {
-            (
-                json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_az1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
-                "tool_calls",
-            )
-        } else {
-            (json!({"role": "assistant", "content": text}), "stop")
-        };
-        return axum::Json(json!({"id": "chatcmpl-az1", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
-            "system_fingerprint": "fp_az",
-            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filters}],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null, "content_filter_results": filters}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14,
-                      "prompt_tokens_details": {"cached_tokens": if model == "text-cached" { 3 } else { 0 }},
-                      "completion_tokens_details": {"reasoning_tokens": 0}}}))
-        .into_response();
+    if let Err((message, param)) = check::request(&req) {
+        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null, "status": 400}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let r = reply(&chat::ask(&req, &model));
+    let n = req["n"].as_u64().unwrap_or(1).max(1) as usize;
+    let cached = if model == "text-cached" { 3 } else { 0 };
+    let f = chat::Flavor {
+        id: "chatcmpl-az1",
+        model: Some("gpt-4o-2024-08-06"),
+        fingerprint: "fp_az",
+        choice_extra: json!({"content_filter_results": filters}),
+        usage: json!({"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14,
+            "prompt_tokens_details": {"cached_tokens": cached},
+            "completion_tokens_details": {"reasoning_tokens": 0}}),
+    };
+    if req["stream"] != json!(true) {
+        let mut c = chat::completion(&f, &model, &r, n, false);
+        c["prompt_filter_results"] = json!([{"prompt_index": 0, "content_filter_results": filters}]);
+        return axum::Json(c).into_response();
     }
     assert_eq!(req["stream_options"]["include_usage"], true);
-    let chunk = |delta: Value, finish: Value| json!({"id": "chatcmpl-az1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_az", "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "content_filter_results": {}}]});
     // Azure opens a stream with the prompt's filter results: no id, no choices.
     let mut frames = vec![
         json!({"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filters}]}),
-        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
     ];
-    if tool {
-        frames.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_az1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null));
-        frames.push(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]}),
-            Value::Null,
-        ));
-        frames.push(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Paris\"}"}}]}),
-            Value::Null,
-        ));
-        frames.push(chunk(json!({}), json!("tool_calls")));
-    } else {
-        for w in text.split_inclusive(' ') {
-            frames.push(chunk(json!({"content": w}), Value::Null));
-        }
-        frames.push(chunk(json!({}), json!("stop")));
-    }
+    frames.extend(chat::chunks(&f, &model, &r, n, false));
     let mut out = String::new();
     let cut = model == "cut";
     let total = frames.len();

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `text` (or any name not below) | a text answer `upstream says: <last user text>` with usage |
 //! | `tool` | a call of `get_weather` with `{"city":"Paris"}` (streamed: arguments split over chunks) |
+//! | `tool-parallel` | two calls (Paris, London); one when parallel calls are off |
 //! | `error-<status>` | that status with the provider's error body (429 with `retry-after: 1`) |
 //! | `cut` | a stream that stops mid-way, without its end event |
 //! | `text-cached` | like `text`, with 3 cached prompt tokens in the provider's usage shape |
@@ -18,8 +19,11 @@
 //! | `slow-<N>ms` | like `text`, after N milliseconds |
 //! | `embed` (embeddings) | one embedding per input |
 //!
-//! Provider modules document the names they add. A mock also answers with a tool call when
-//! the request offers tools and the model is not a `text…` one.
+//! Provider modules document the names they add. The answer itself (tool calls and the tool
+//! choice, structured output, stop sequences, thinking, images) follows [`reply`], the same
+//! for every mock; each mock checks requests the way its real API does and refuses what it
+//! refuses (unknown fields, unpaired tool calls and results, missing signatures), so a
+//! translation bug fails a test instead of passing silently.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -28,6 +32,7 @@ pub mod azure;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub mod reply;
 
 use axum::http::{HeaderMap, Uri};
 use serde_json::Value;
@@ -164,12 +169,6 @@ pub fn slow(model: &str) -> Option<Duration> {
         .and_then(|s| s.strip_suffix("ms"))
         .and_then(|s| s.parse().ok())
         .map(Duration::from_millis)
-}
-
-/// Whether the mock answers with a tool call: model `tool`, or tools offered to a model that
-/// is not a `text…` one.
-pub fn calls_a_tool(model: &str, tools_offered: bool) -> bool {
-    model == "tool" || (tools_offered && !model.starts_with("text"))
 }
 
 /// The text of a message `content`: a string, or the text parts of a list (`text` fields).

@@ -5,16 +5,22 @@
 //! what arrived on the wire (403 `InvalidSignatureException` if it differs); a Bedrock API
 //! key (`Authorization: Bearer <API_KEY>`) is accepted too.
 //!
+//! Requests are checked as Converse checks them (`check`); answers follow
+//! [`crate::reply`], with signed `reasoningContent` first when Claude thinking is on
+//! (`additionalModelRequestFields.thinking`).
+//!
 //! The model id is taken from the URL-encoded path. Real ids (`anthropic.claude-...`,
 //! `meta.llama3-...`) answer like `text`. Extra names: `stream-throttled` (an exception
 //! message after the first event), `bad-crc` (a frame with a corrupted CRC). `invoke` answers
 //! with the Amazon Titan Text Embeddings shape.
 
 mod aws;
+mod check;
 
 pub use aws::{frame, verify_sigv4};
 
 use super::{error_status, record, slow, Recorder, Upstream};
+use crate::reply::{reply, signature, Ask, Reply, ToolChoice};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -94,40 +100,113 @@ fn usage(model: &str) -> Value {
     }
 }
 
-fn stream_frames(model: &str, text: &str) -> Vec<Vec<u8>> {
-    let mut f = vec![event("messageStart", json!({"role": "assistant"}))];
-    let stop = if model == "tool" {
-        f.push(event("contentBlockStart", json!({"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}})));
-        for piece in ["{\"city\":", "\"Paris\"}"] {
-            f.push(event(
-                "contentBlockDelta",
-                json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": piece}}}),
-            ));
-        }
-        "tool_use"
-    } else {
-        for w in text.split_inclusive(' ') {
-            f.push(event(
-                "contentBlockDelta",
-                json!({"contentBlockIndex": 0, "delta": {"text": w}}),
-            ));
-        }
-        if model == "stream-throttled" {
-            f.truncate(2);
-            let ex = frame(
-                &[
-                    (":exception-type", "throttlingException"),
-                    (":content-type", "application/json"),
-                    (":message-type", "exception"),
-                ],
-                br#"{"message":"Too many tokens, please wait before trying again."}"#,
-            );
-            f.push(ex);
-            return f;
-        }
-        "end_turn"
+/// The request, read for [`reply`].
+fn ask(req: &Value, model: &str) -> Ask {
+    let msgs = req["messages"].as_array().cloned().unwrap_or_default();
+    let blocks = |m: &Value| m["content"].as_array().cloned().unwrap_or_default();
+    let last = msgs.last().map(blocks).unwrap_or_default();
+    let last_user = msgs
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user" && blocks(m).iter().any(|b| b.get("text").is_some()))
+        .map(blocks)
+        .unwrap_or_default();
+    let tc = &req["toolConfig"]["toolChoice"];
+    let out = &req["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"];
+    Ask {
+        model: model.to_string(),
+        last_user: last_user.iter().filter_map(|b| b["text"].as_str()).collect(),
+        images: last_user.iter().filter(|b| b.get("image").is_some()).count(),
+        tool_result: last
+            .iter()
+            .find_map(|b| b.get("toolResult"))
+            .map(|r| r["content"][0]["text"].as_str().unwrap_or("").to_string()),
+        tools: req["toolConfig"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["toolSpec"]["name"].as_str().map(str::to_string))
+            .collect(),
+        choice: if tc.get("any").is_some() {
+            ToolChoice::Required
+        } else if let Some(n) = tc["tool"]["name"].as_str() {
+            ToolChoice::Named(n.into())
+        } else {
+            ToolChoice::Auto
+        },
+        parallel: true,
+        stop: req["inferenceConfig"]["stopSequences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        schema: out.as_str().and_then(|s| serde_json::from_str(s).ok()),
+        thinking: req["additionalModelRequestFields"]["thinking"]["type"] == "enabled",
+    }
+}
+
+/// The content blocks and stop reason of a reply.
+fn content(model: &str, r: &Reply) -> (Vec<Value>, &'static str) {
+    let mut out = Vec::new();
+    if let Some(t) = &r.thinking {
+        out.push(json!({"reasoningContent": {"reasoningText": {"text": t, "signature": signature(t)}}}));
+    }
+    if model == "content-filter" {
+        out.push(json!({"text": "I can't help with that."}));
+        return (out, "content_filtered");
+    }
+    if !r.text.is_empty() || r.calls.is_empty() {
+        out.push(json!({"text": r.text}));
+    }
+    for c in &r.calls {
+        let id = c.id.replace("call_", "tooluse_");
+        out.push(json!({"toolUse": {"toolUseId": id, "name": c.name, "input": c.args}}));
+    }
+    let stop = match (&r.stop_sequence, r.calls.is_empty()) {
+        (_, false) => "tool_use",
+        (Some(_), true) => "stop_sequence",
+        (None, true) => "end_turn",
     };
-    f.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+    (out, stop)
+}
+
+fn stream_frames(model: &str, blocks: &[Value], stop: &str) -> Vec<Vec<u8>> {
+    let mut f = vec![event("messageStart", json!({"role": "assistant"}))];
+    let delta = |i: usize, d: Value| event("contentBlockDelta", json!({"contentBlockIndex": i, "delta": d}));
+    for (i, b) in blocks.iter().enumerate() {
+        if let Some(r) = b["reasoningContent"].get("reasoningText") {
+            for w in r["text"].as_str().unwrap_or("").split_inclusive(' ') {
+                f.push(delta(i, json!({"reasoningContent": {"text": w}})));
+            }
+            f.push(delta(i, json!({"reasoningContent": {"signature": r["signature"]}})));
+        } else if let Some(tu) = b.get("toolUse") {
+            f.push(event("contentBlockStart", json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": tu["toolUseId"], "name": tu["name"]}}})));
+            let args = tu["input"].to_string();
+            let (a, rest) = args.split_at(args.len() / 2);
+            for piece in [a, rest] {
+                f.push(delta(i, json!({"toolUse": {"input": piece}})));
+            }
+        } else {
+            for w in b["text"].as_str().unwrap_or("").split_inclusive(' ') {
+                f.push(delta(i, json!({"text": w})));
+            }
+            if model == "stream-throttled" {
+                f.truncate(2);
+                let ex = frame(
+                    &[
+                        (":exception-type", "throttlingException"),
+                        (":content-type", "application/json"),
+                        (":message-type", "exception"),
+                    ],
+                    br#"{"message":"Too many tokens, please wait before trying again."}"#,
+                );
+                f.push(ex);
+                return f;
+            }
+        }
+        f.push(event("contentBlockStop", json!({"contentBlockIndex": i})));
+    }
     f.push(event("messageStop", json!({"stopReason": stop})));
     f.push(event(
         "metadata",
@@ -140,8 +219,7 @@ fn stream_frames(model: &str, text: &str) -> Vec<Vec<u8>> {
     f
 }
 
-fn stream(model: &str, text: &str) -> Response {
-    let frames = stream_frames(model, text);
+fn stream(model: &str, frames: Vec<Vec<u8>>) -> Response {
     let bytes: Vec<u8> = if model == "cut" {
         // Whole frames up to the middle, then half of the next one.
         let half = frames.len() / 2;
@@ -227,22 +305,6 @@ async fn handle(
         }
         _ => {}
     }
-    // A request offering tools gets a call, as from model `tool`.
-    let model = if super::calls_a_tool(&model, req.get("toolConfig").is_some()) {
-        "tool".to_string()
-    } else {
-        model
-    };
-    let last = req["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .cloned()
-        .unwrap_or_default();
-    let said = last["content"]
-        .as_array()
-        .and_then(|c| c.iter().find_map(|b| b["text"].as_str()))
-        .unwrap_or("");
-    let text = format!("upstream says: {said}");
     match action {
         "invoke" => {
             // Amazon Titan Text Embeddings.
@@ -250,20 +312,16 @@ async fn handle(
             axum::Json(json!({"embedding": [0.5, input.len() as f64], "inputTextTokenCount": input.split_whitespace().count()}))
                 .into_response()
         }
-        "converse-stream" => stream(&model, &text),
-        "converse" => {
-            let (content, stop) = match model.as_str() {
-                "tool" => (
-                    json!([{"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}}]),
-                    "tool_use",
-                ),
-                "content-filter" => (
-                    json!([{"text": "I can't help with that."}]),
-                    "content_filtered",
-                ),
-                _ => (json!([{"text": text}]), "end_turn"),
-            };
-            axum::Json(json!({"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
+        "converse" | "converse-stream" => {
+            if let Err(e) = check::request(&req) {
+                return error(400, "ValidationException", &e);
+            }
+            let r = reply(&ask(&req, &model));
+            let (blocks, stop) = content(&model, &r);
+            if action == "converse-stream" {
+                return stream(&model, stream_frames(&model, &blocks, stop));
+            }
+            axum::Json(json!({"output": {"message": {"role": "assistant", "content": blocks}}, "stopReason": stop,
                 "usage": usage(&model), "metrics": {"latencyMs": 42}}))
             .into_response()
         }

@@ -2,12 +2,22 @@
 //! `streamGenerateContent?alt=sse`, `embedContent`, `batchEmbedContents`, and Google RPC
 //! error bodies, after the Gemini API reference. Requests need `x-goog-api-key: <KEY>`.
 //!
+//! Requests are checked as the API checks them (`check`): unknown fields and schema
+//! keywords, unpaired function calls and responses, and the thought signatures Gemini 3 (and
+//! any thinking request) requires on the function calls of the current turn. Answers follow
+//! [`crate::reply`]: thought parts when thoughts are included, function calls signed
+//! (`thoughtSignature`) for Gemini 3 and thinking requests, `candidateCount` candidates.
+//!
 //! Besides the shared model names: `tool-2` (two calls in two stream events), `blocked` (a
 //! prompt blocked by `promptFeedback`), `thinking` (thought parts and `thoughtsTokenCount`),
 //! `max-tokens` (`MAX_TOKENS` finish), `broken` (a connection that breaks after two
-//! events), `stream-error` (an error event after the first text).
+//! events), `stream-error` (an error event after the first text), `gemini-3…` (signs its
+//! calls and requires the signatures back).
+
+mod check;
 
 use super::{error_status, record, slow, Recorder, Upstream};
+use crate::reply::{reply, Ask, Reply, ToolChoice};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -72,46 +82,128 @@ fn candidate(parts: Value, finish: Option<&str>) -> Value {
     c
 }
 
-fn last_user_text(req: &Value) -> String {
-    req["contents"]
-        .as_array()
-        .and_then(|c| c.iter().rev().find(|c| c["role"] == "user"))
-        .and_then(|c| c["parts"].as_array())
-        .and_then(|p| p.iter().find_map(|p| p["text"].as_str()))
-        .unwrap_or("")
-        .to_string()
+/// The request, read for [`reply`].
+fn ask(req: &Value, model: &str) -> Ask {
+    let contents = req["contents"].as_array().cloned().unwrap_or_default();
+    let parts = |c: &Value| c["parts"].as_array().cloned().unwrap_or_default();
+    let last = contents.last().map(parts).unwrap_or_default();
+    let last_user = contents
+        .iter()
+        .rev()
+        .find(|c| c["role"] == "user" && parts(c).iter().any(|p| p.get("text").is_some()))
+        .map(parts)
+        .unwrap_or_default();
+    let g = &req["generationConfig"];
+    let fc = &req["toolConfig"]["functionCallingConfig"];
+    Ask {
+        model: model.to_string(),
+        last_user: last_user.iter().filter_map(|p| p["text"].as_str()).collect(),
+        images: last_user
+            .iter()
+            .filter(|p| p.get("inlineData").is_some() || p.get("fileData").is_some())
+            .count(),
+        tool_result: last
+            .iter()
+            .find_map(|p| p.get("functionResponse"))
+            .map(|r| {
+                r["response"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| r["response"].to_string())
+            }),
+        tools: req["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["functionDeclarations"].as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d["name"].as_str().map(str::to_string))
+            .collect(),
+        choice: match (fc["mode"].as_str(), fc["allowedFunctionNames"].as_array()) {
+            (Some("NONE"), _) => ToolChoice::None,
+            (Some("ANY"), Some(n)) if n.len() == 1 => {
+                ToolChoice::Named(n[0].as_str().unwrap_or("").into())
+            }
+            (Some("ANY"), _) => ToolChoice::Required,
+            _ => ToolChoice::Auto,
+        },
+        parallel: true,
+        stop: g["stopSequences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        schema: g.get("responseSchema").or(g.get("responseJsonSchema")).cloned(),
+        thinking: g["thinkingConfig"]["includeThoughts"] == json!(true) || model == "thinking",
+    }
 }
 
-/// The events of a streamed answer (each a whole `GenerateContentResponse`).
-fn stream_events(model: &str, text: &str) -> Vec<Value> {
-    let call =
-        |city: &str, name: &str| json!([{"functionCall": {"name": name, "args": {"city": city}}}]);
-    let last = |parts: Value, finish: &str| json!({"candidates": [candidate(parts, Some(finish))], "usageMetadata": usage(model), "modelVersion": model, "responseId": "resp-1"});
-    match model {
-        "tool" => vec![
-            json!({"candidates": [candidate(call("Paris", "get_weather"), None)], "modelVersion": model}),
-            last(json!([{"text": ""}]), "STOP"),
-        ],
-        "stream-error" => vec![
+/// Whether the model signs its function calls (Gemini 3, or thinking asked for).
+fn signs(req: &Value, model: &str) -> bool {
+    model.starts_with("gemini-3") || req["generationConfig"].get("thinkingConfig").is_some()
+}
+
+/// The parts of a reply: thoughts first, then the text, then the calls (the first signed).
+fn parts(r: &Reply, sign: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    if let Some(t) = &r.thinking {
+        out.push(json!({"text": t, "thought": true}));
+    }
+    if !r.text.is_empty() || r.calls.is_empty() {
+        out.push(json!({"text": r.text}));
+    }
+    for (i, c) in r.calls.iter().enumerate() {
+        let call = json!({"name": c.name, "args": c.args});
+        let mut p = json!({"functionCall": call});
+        if sign && i == 0 {
+            p["thoughtSignature"] = json!(check::call_signature(&call));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// The events of a streamed answer (each a whole `GenerateContentResponse`): one per
+/// thought, word and call of each candidate, the last with its finish reason and usage.
+fn stream_events(model: &str, answer: &[Vec<Value>]) -> Vec<Value> {
+    let mut evs = Vec::new();
+    if model == "stream-error" {
+        return vec![
             json!({"candidates": [candidate(json!([{"text": "partial "}]), None)]}),
             json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED",
                              "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"}]}}),
-        ],
-        "tool-2" => vec![
-            json!({"candidates": [candidate(call("Paris", "get_weather"), None)]}),
-            json!({"candidates": [candidate(call("Rome", "get_weather"), None)]}),
-            last(json!([{"text": ""}]), "STOP"),
-        ],
-        _ => {
-            let words: Vec<&str> = text.split_inclusive(' ').collect();
-            let mut evs: Vec<Value> = words[..words.len() - 1]
-                .iter()
-                .map(|w| json!({"candidates": [candidate(json!([{"text": w}]), None)], "usageMetadata": {"promptTokenCount": 7}}))
-                .collect();
-            evs.push(last(json!([{"text": words[words.len() - 1]}]), "STOP"));
-            evs
+        ];
+    }
+    for (i, parts) in answer.iter().enumerate() {
+        let mut pieces: Vec<Value> = Vec::new();
+        for p in parts {
+            match p["text"].as_str() {
+                Some(t) if !t.is_empty() => {
+                    for w in t.split_inclusive(' ') {
+                        let mut q = p.clone();
+                        q["text"] = json!(w);
+                        pieces.push(q);
+                    }
+                }
+                _ => pieces.push(p.clone()),
+            }
+        }
+        let n = pieces.len();
+        for (k, p) in pieces.into_iter().enumerate() {
+            let finish = (k + 1 == n).then_some("STOP");
+            let mut c = candidate(json!([p]), finish);
+            c["index"] = json!(i);
+            let mut ev = json!({"candidates": [c], "modelVersion": model});
+            if finish.is_some() && i + 1 == answer.len() {
+                ev["usageMetadata"] = usage(model);
+                ev["responseId"] = json!("resp-1");
+            } else {
+                ev["usageMetadata"] = json!({"promptTokenCount": 7});
+            }
+            evs.push(ev);
         }
     }
+    evs
 }
 
 fn sse(events: Vec<Value>, model: &str) -> Response {
@@ -196,36 +288,42 @@ async fn handle(
         "generateContent" | "streamGenerateContent" => {}
         other => return error(404, &format!("method {other} not found")),
     }
-    // A request offering tools gets a call, as from model `tool`.
-    let model = if super::calls_a_tool(model, req.get("tools").is_some()) && model != "tool-2" {
-        "tool"
-    } else {
-        model
-    };
-    let text = format!("upstream says: {}", last_user_text(&req));
+    if let Err(e) = check::request(&req, model) {
+        return error(400, &e);
+    }
+    let r = reply(&ask(&req, model));
+    let n = req["generationConfig"]["candidateCount"].as_u64().unwrap_or(1).max(1) as usize;
+    let sign = signs(&req, model);
+    let mut answer: Vec<Vec<Value>> = (0..n).map(|_| parts(&r, sign)).collect();
+    if model == "tool-2" {
+        answer = vec![vec![
+            json!({"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}),
+            json!({"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}),
+        ]];
+    }
     if action == "streamGenerateContent" {
         assert_eq!(uri.query(), Some("alt=sse"));
-        return sse(stream_events(model, &text), model);
+        return sse(stream_events(model, &answer), model);
     }
-    let answer = match model {
-        "tool" => {
-            json!({"candidates": [candidate(json!([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]), Some("STOP"))]})
-        }
+    let finish = if model == "max-tokens" { "MAX_TOKENS" } else { "STOP" };
+    let candidates: Vec<Value> = answer
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut c = candidate(Value::Array(p), Some(finish));
+            c["index"] = json!(i);
+            c
+        })
+        .collect();
+    let mut answer = match model {
         "content-filter" => {
             json!({"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": [
             {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": true}]}]})
         }
         "blocked" => json!({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
             {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}]}}),
-        "thinking" => {
-            json!({"candidates": [candidate(json!([{"text": "let me think", "thought": true}, {"text": text}]), Some("STOP"))]})
-        }
-        "max-tokens" => {
-            json!({"candidates": [candidate(json!([{"text": "upstream"}]), Some("MAX_TOKENS"))]})
-        }
-        _ => json!({"candidates": [candidate(json!([{"text": text}]), Some("STOP"))]}),
+        _ => json!({ "candidates": candidates }),
     };
-    let mut answer = answer;
     answer["usageMetadata"] = usage(model);
     answer["modelVersion"] = json!(model);
     answer["responseId"] = json!("resp-1");

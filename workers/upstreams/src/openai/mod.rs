@@ -2,11 +2,21 @@
 //! with its error bodies, after OpenAI's API reference. Requests need
 //! `Authorization: Bearer <KEY>`.
 //!
-//! Besides the shared model names: `GET /v1/models` lists `gpt-test`, `gpt-live-only` and
-//! `text-embedding-test`. Answers carry `system_fingerprint` (a field the gateway must pass
-//! through untouched).
+//! Requests are checked as the API checks them (`check`): unknown arguments and message
+//! fields, unanswered tool calls and stray tool results are refused with its 400. Answers
+//! follow [`crate::reply`], with `n` choices.
+//!
+//! Besides the shared model names: `refusal` (a refusal, `message.refusal`), `bad-param`
+//! (a 400 naming `temperature` with code `invalid_value`). `GET /v1/models` lists
+//! `gpt-test`, `gpt-live-only` and `text-embedding-test`. Answers carry
+//! `system_fingerprint` (a field the gateway must pass through untouched).
 
-use super::{calls_a_tool, error_status, record, slow, text_of, Recorder, Upstream};
+pub mod chat;
+pub mod check;
+
+use super::{error_status, record, slow, Recorder, Upstream};
+use crate::reply::reply;
+pub use chat::last_user_text;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -40,10 +50,21 @@ pub fn provider_toml(up: &Upstream, name: &str) -> String {
 
 /// An OpenAI error answer.
 pub fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
+    error_at(status, kind, code, None, message)
+}
+
+/// An OpenAI error answer naming the `param` at fault.
+pub fn error_at(
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+    message: &str,
+) -> Response {
     let mut r = (
         StatusCode::from_u16(status).unwrap(),
         axum::Json(
-            json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
+            json!({"error": {"message": message, "type": kind, "param": param, "code": code}}),
         ),
     )
         .into_response();
@@ -53,22 +74,11 @@ pub fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Resp
     r
 }
 
-/// The text of the last user message.
-pub fn last_user_text(req: &Value) -> String {
-    req["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .map(|m| text_of(&m["content"]))
-        .unwrap_or_default()
-}
-
 fn usage(model: &str) -> Value {
     let cached = if model == "text-cached" { 3 } else { 0 };
     json!({"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11,
            "prompt_tokens_details": {"cached_tokens": cached}})
 }
-
-const TOOL_CALL: &str = "{\"city\":\"Paris\"}";
 
 async fn handle(
     State(seen): State<Recorder>,
@@ -133,6 +143,15 @@ async fn handle(
                 "The response was filtered.",
             )
         }
+        "bad-param" => {
+            return error_at(
+                400,
+                "invalid_request_error",
+                Some("invalid_value"),
+                Some("temperature"),
+                "Invalid value for 'temperature': must be between 0 and 2.",
+            )
+        }
         _ => {}
     }
     if let Some(d) = slow(&model) {
@@ -150,26 +169,23 @@ async fn handle(
             )
         }
     }
-    let text = format!("upstream says: {}", last_user_text(&req));
-    let tool = calls_a_tool(&model, req.get("tools").is_some());
-    if req["stream"] == json!(true) {
-        return stream(&req, &model, &text, tool);
+    if let Err((message, param)) = check::request(&req) {
+        return error_at(400, "invalid_request_error", None, param.as_deref(), &message);
     }
-    let (message, finish) = if tool {
-        (
-            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": TOOL_CALL}}]}),
-            "tool_calls",
-        )
-    } else {
-        (json!({"role": "assistant", "content": text}), "stop")
+    let r = reply(&chat::ask(&req, &model));
+    let n = req["n"].as_u64().unwrap_or(1).max(1) as usize;
+    let refusal = model == "refusal";
+    let f = chat::Flavor {
+        id: "chatcmpl-1",
+        model: None,
+        fingerprint: "fp_mock",
+        choice_extra: json!({}),
+        usage: usage(&model),
     };
-    axum::Json(
-        json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
-        "system_fingerprint": "fp_mock",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}],
-        "usage": usage(&model)}),
-    )
-    .into_response()
+    if req["stream"] == json!(true) {
+        return stream(&req, &model, chat::chunks(&f, &model, &r, n, refusal));
+    }
+    axum::Json(chat::completion(&f, &model, &r, n, refusal)).into_response()
 }
 
 fn embeddings(req: &Value, model: &str) -> Response {
@@ -180,29 +196,7 @@ fn embeddings(req: &Value, model: &str) -> Response {
     axum::Json(json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 4, "total_tokens": 4}})).into_response()
 }
 
-fn stream(req: &Value, model: &str, text: &str, tool: bool) -> Response {
-    let chunk = |delta: Value, finish: Value| json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model, "system_fingerprint": "fp_mock", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-    let mut frames = vec![chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    )];
-    if tool {
-        frames.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null));
-        frames.push(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
-            Value::Null,
-        ));
-        frames.push(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
-            Value::Null,
-        ));
-        frames.push(chunk(json!({}), json!("tool_calls")));
-    } else {
-        for w in text.split_inclusive(' ') {
-            frames.push(chunk(json!({"content": w}), Value::Null));
-        }
-        frames.push(chunk(json!({}), json!("stop")));
-    }
+fn stream(req: &Value, model: &str, frames: Vec<Value>) -> Response {
     let mut out = String::new();
     let cut = model == "cut";
     let total = frames.len();
