@@ -92,6 +92,12 @@ enum Cmd {
     },
     /// Print the effective config (secrets hidden) and exit.
     Config,
+    /// Print the capability matrix (what each adapter does with each chat parameter).
+    Capabilities {
+        /// Write it to this file instead (docs/CAPABILITIES.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Write the JSON Schema files of the wire types.
     Schemas {
         /// Output directory.
@@ -179,6 +185,18 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 toml::to_string_pretty(&cfg).context("cannot print the config")?
             );
+            return Ok(());
+        }
+        Cmd::Capabilities { write } => {
+            let doc = workers::capability::document();
+            match write {
+                Some(path) => {
+                    std::fs::write(&path, doc)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{doc}"),
+            }
             return Ok(());
         }
         Cmd::Schemas { out } => {

@@ -160,7 +160,7 @@ pub fn admit(
         let note = caps.line(p).map(|c| c.note).unwrap_or("");
         match caps.support(p) {
             Support::Refused => return refuse(&field, p.label(), note),
-            Support::Emulated if p == Param::N => {
+            Support::Emulated if matches!(p, Param::N | Param::NStream) => {
                 plan.calls = req.extra.get("n").and_then(Value::as_u64).map(|n| n as u32);
             }
             Support::Emulated if p == Param::NoParallelToolCalls => plan.first_call_only = true,

@@ -14,7 +14,7 @@ mod matrix;
 
 pub use admit::{admit, used, Plan};
 pub use emulate::{chat, chat_stream};
-pub use matrix::{markdown, tables};
+pub use matrix::{document, markdown, tables};
 
 /// How an adapter handles a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use schemas::openai::*;
 use serde_json::json;
 use std::sync::Arc;
 use switchyard_workers::worker::Assembler;
+use switchyard_workers::capability::{self, Param, Support};
 use switchyard_workers::{CallCtx, Provider, ProviderError};
 
 pub use upstreams::Recorder;
@@ -19,6 +20,70 @@ pub struct Fixture {
     pub embeddings: bool,
     /// Whether the provider reports cached prompt tokens (model `text-cached` must report 3).
     pub cached_tokens: bool,
+    /// Whether the upstream speaks OpenAI's error shape (its `code` and `param` are kept).
+    pub openai_errors: bool,
+    /// Whether the provider says which stop sequence ended an answer.
+    pub reports_stop_sequence: bool,
+    /// Whether the provider signs its thinking and refuses a tool-use turn without it.
+    pub signs_thinking: bool,
+}
+
+impl Fixture {
+    /// What the adapter's table says it does with `p`.
+    pub fn support(&self, p: Param) -> Support {
+        self.provider.capabilities().support(p)
+    }
+
+    /// A chat completion the way the worker calls: admitted against the table, with the
+    /// emulated parameters done around the call.
+    pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        capability::chat(self.provider.as_ref(), req, &ctx()).await
+    }
+
+    /// The same, streamed and assembled; an unfinished stream is an error.
+    pub async fn stream(&self, req: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let c = ctx();
+        let mut s = capability::chat_stream(self.provider.as_ref(), req, &c).await?;
+        let mut a = Assembler::default();
+        while let Some(item) = s.next().await {
+            a.push(&item?);
+        }
+        assert!(a.finished, "the stream finished");
+        Ok(a.finish())
+    }
+
+    /// `chat` or `stream`.
+    pub async fn call(&self, req: ChatRequest, streamed: bool) -> Result<ChatResponse, ProviderError> {
+        if streamed {
+            self.stream(req).await
+        } else {
+            self.chat(req).await
+        }
+    }
+
+    /// How many requests the upstream got.
+    pub fn upstream_calls(&self) -> usize {
+        self.seen.all().len()
+    }
+}
+
+/// A request from JSON.
+pub fn req(v: serde_json::Value) -> ChatRequest {
+    serde_json::from_value(v).unwrap()
+}
+
+/// A message through JSON, as a client sends back what it got.
+pub fn as_client_sends(m: &Message) -> Message {
+    serde_json::from_value(serde_json::to_value(m).unwrap()).unwrap()
+}
+
+/// Two tools, both taking a city.
+pub fn two_tools() -> serde_json::Value {
+    let params = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": params}},
+        {"type": "function", "function": {"name": "get_time", "description": "Time in a city", "parameters": params}}
+    ])
 }
 
 pub fn ctx() -> CallCtx {

@@ -24,5 +24,7 @@
 mod common;
 #[macro_use]
 mod suite;
+#[macro_use]
+mod fidelity;
 
 mod fixtures;

@@ -1,11 +1,26 @@
-//! The shared test list, generated per fixture by `conformance!`.
+//! The shared test list, generated per fixture by `conformance!`: the basics here (text,
+//! streams, tool calls, errors, usage, embeddings), translation fidelity in `fidelity.rs`.
 
-/// `conformance!(name, fixture_fn)` generates the shared tests for one adapter. `fixture_fn`
-/// is an `async fn() -> Fixture`.
+/// `conformance!(name, fixture_fn)` generates the shared tests for one adapter, in two
+/// modules (`basics`, `fidelity`). `fixture_fn` is an `async fn() -> Fixture`.
 #[macro_export]
 macro_rules! conformance {
     ($name:ident, $fixture:path) => {
         mod $name {
+            mod basics {
+                $crate::basics!($fixture);
+            }
+            mod fidelity {
+                $crate::fidelity!($fixture);
+            }
+        }
+    };
+}
+
+/// The basic tests of one adapter (see [`conformance!`]).
+#[macro_export]
+macro_rules! basics {
+    ($fixture:path) => {
             use $crate::common::*;
             use switchyard_workers::ErrorKind;
             use std::time::Duration;
@@ -69,6 +84,9 @@ macro_rules! conformance {
                 assert!(e.retryable());
                 assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
                 assert_eq!(e.status_code().as_u16(), 429);
+                let je = e.to_job_error();
+                assert_eq!(je.retry_after_ms, Some(1000), "the upstream's wait reaches the job error");
+                assert_eq!(je.error.code.as_deref(), Some("rate_limit_exceeded"));
             }
 
             #[tokio::test]
@@ -166,6 +184,5 @@ macro_rules! conformance {
                     assert_eq!(e.kind, ErrorKind::Unsupported);
                 }
             }
-        }
     };
 }

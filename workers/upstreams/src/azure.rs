@@ -71,6 +71,11 @@ async fn handle(
     match model.as_str() {
         "overloaded" => return error(503, Some("server_overloaded"), None),
         "context-length" => return error(400, Some("context_length_exceeded"), None),
+        "bad-param" => {
+            let body = json!({"error": {"message": "Invalid value for 'temperature': must be between 0 and 2.",
+                "type": "invalid_request_error", "param": "temperature", "code": "invalid_value", "status": 400}});
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
         "content-filter" => {
             return error(
                 400,
