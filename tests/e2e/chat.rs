@@ -105,9 +105,15 @@ async fn an_unknown_field_reaches_the_openai_upstream_which_refuses_it() {
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     let msg = v["error"]["message"].as_str().unwrap_or("");
-    assert!(msg.contains("Unrecognized request argument supplied: x_vendor_field"), "{v}");
+    assert!(
+        msg.contains("Unrecognized request argument supplied: x_vendor_field"),
+        "{v}"
+    );
     assert_eq!(v["error"]["type"], "invalid_request_error");
-    assert_eq!(up.requests()[0].json()["x_vendor_field"], json!({"keep": ["me"]}));
+    assert_eq!(
+        up.requests()[0].json()["x_vendor_field"],
+        json!({"keep": ["me"]})
+    );
     gw.stop().await;
 }
 

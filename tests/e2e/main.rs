@@ -17,6 +17,7 @@ mod chat;
 mod embeddings;
 mod errors;
 mod faults;
+mod fidelity;
 mod idempotency;
 mod jobs;
 mod messages;

@@ -7,13 +7,13 @@ use crate::upstream::AnthropicUpstream;
 use crate::upstream::Upstream;
 use serde_json::{json, Value};
 
-fn msg(model: &str, text: &str) -> Value {
+pub(crate) fn msg(model: &str, text: &str) -> Value {
     json!({"model": model, "max_tokens": 256, "system": "be brief",
            "messages": [{"role": "user", "content": text}]})
 }
 
 /// `(event name, data)` of each SSE event; asserts each data's `type` is its name.
-fn events(body: &str) -> Vec<(String, Value)> {
+pub(crate) fn events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")
         .filter(|e| !e.trim().is_empty())
         .map(|e| {
@@ -38,18 +38,18 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn names(evs: &[(String, Value)]) -> Vec<&str> {
+pub(crate) fn names(evs: &[(String, Value)]) -> Vec<&str> {
     evs.iter().map(|(n, _)| n.as_str()).collect()
 }
 
-fn text_of(evs: &[(String, Value)]) -> String {
+pub(crate) fn text_of(evs: &[(String, Value)]) -> String {
     evs.iter()
         .filter(|(n, d)| n == "content_block_delta" && d["delta"]["type"] == "text_delta")
         .filter_map(|(_, d)| d["delta"]["text"].as_str())
         .collect()
 }
 
-async fn post_stream(
+pub(crate) async fn post_stream(
     gw: &Gateway,
     path: &str,
     mut body: Value,
@@ -99,7 +99,10 @@ async fn messages_stream_events_in_order_against_mock() {
     let evs = events(&body);
     let n = names(&evs);
     assert_eq!(n[0], "message_start", "{n:?}");
-    assert_eq!(n[1], "ping", "a ping follows message_start, as on Anthropic's API");
+    assert_eq!(
+        n[1], "ping",
+        "a ping follows message_start, as on Anthropic's API"
+    );
     assert_eq!(n[2], "content_block_start");
     let deltas = n.iter().filter(|x| **x == "content_block_delta").count();
     assert!(deltas >= 3, "word by word: {n:?}");

@@ -1,28 +1,78 @@
 //! The official OpenAI Python SDK works unmodified against the gateway.
 
 use crate::harness::*;
+use crate::upstream::{gemini, AnthropicUpstream, Upstream};
 use std::process::Command;
 
-#[tokio::test]
-async fn official_openai_python_sdk_works_unmodified() {
+/// Runs `tests/sdk/<script>` with the venv's python and `args`; its stdout, after asserting
+/// it succeeded.
+async fn run_sdk_script(script: &str, args: Vec<String>) -> String {
     let python = venv_bin("python");
-    let nats = Nats::start().await;
-    let gw = Gateway::start(&nats, "[models.fast]\ntarget = \"mock/echo\"\n").await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk.py");
-    let base = gw.url("/v1");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(script);
     let out =
-        tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(base).output())
+        tokio::task::spawn_blocking(move || Command::new(python).arg(script).args(args).output())
             .await
             .unwrap()
             .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
         "SDK checks failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn official_openai_python_sdk_works_unmodified() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "[models.fast]\ntarget = \"mock/echo\"\n").await;
+    let stdout = run_sdk_script("openai_sdk.py", vec![gw.url("/v1")]).await;
     for check in ["chat", "job id header", "stream", "errors", "models"] {
         assert!(stdout.contains(&format!("ok {check}")), "{stdout}");
     }
+    gw.stop().await;
+}
+
+/// What used to break silently: `parse()` with a nested pydantic model (a `$ref` schema) and
+/// a second tool-calling turn with reasoning on, the SDK's own message object sent back —
+/// against Anthropic and Gemini 3 upstreams that check it as their APIs do.
+#[tokio::test]
+async fn official_openai_sdk_keeps_structured_output_and_signed_tool_turns() {
+    let nats = Nats::start().await;
+    let oai = Upstream::start().await;
+    let claude = AnthropicUpstream::start().await;
+    let gem = gemini::start().await;
+    let cfg = format!(
+        "{}{}{}",
+        oai.provider_toml("up"),
+        claude.provider_toml("claude"),
+        gemini::provider_toml(&gem, "gem")
+    );
+    let gw = Gateway::start(&nats, &cfg).await;
+    let models = [
+        "up/gpt-test",
+        "claude/claude-test",
+        "gem/gemini-3-pro-preview",
+    ];
+    let mut args = vec![gw.url("/v1")];
+    args.extend(models.iter().map(|m| m.to_string()));
+    let stdout = run_sdk_script("openai_fidelity.py", args).await;
+    for m in models {
+        for check in ["parse", "tools"] {
+            assert!(stdout.contains(&format!("ok {check} {m}")), "{stdout}");
+        }
+    }
+    let thinking = claude
+        .requests()
+        .iter()
+        .filter(|s| s.json()["thinking"]["type"] == "enabled")
+        .count();
+    assert!(
+        thinking >= 2,
+        "reasoning_effort reached Anthropic as thinking"
+    );
     gw.stop().await;
 }

@@ -115,7 +115,10 @@ async fn upstream_error_before_first_chunk_is_an_http_error() {
     let resp = gw.post("/v1/chat/completions", body).await;
     assert_eq!(resp.status(), 401);
     let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "invalid_request_error", "the upstream's own type: {v}");
+    assert_eq!(
+        v["error"]["type"], "invalid_request_error",
+        "the upstream's own type: {v}"
+    );
     assert_eq!(v["error"]["code"], "invalid_api_key", "{v}");
     gw.stop().await;
 }

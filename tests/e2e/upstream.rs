@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-pub use upstreams::{anthropic, openai, Seen};
+pub use upstreams::{anthropic, gemini, openai, Seen};
 
 /// The OpenAI mock.
 pub struct Upstream(pub upstreams::Upstream);

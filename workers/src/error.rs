@@ -166,7 +166,7 @@ pub struct ProviderError {
     pub retry_after: Option<Duration>,
     /// The upstream's own error `code`, `param` and `type`, kept as they came when the
     /// upstream speaks OpenAI's error shape (clients key on `context_length_exceeded`, ...).
-    pub upstream: Option<UpstreamError>,
+    pub upstream: Option<Box<UpstreamError>>,
 }
 
 /// The OpenAI-shaped fields of an upstream error.
@@ -195,7 +195,7 @@ impl ProviderError {
 
     /// With the upstream's own OpenAI-shaped `code`, `param` and `type`.
     pub fn upstream(mut self, e: UpstreamError) -> Self {
-        self.upstream = Some(e);
+        self.upstream = Some(Box::new(e));
         self
     }
 
@@ -230,10 +230,14 @@ impl ProviderError {
     /// The client-facing error of the job: the upstream's own `code`, `param` and `type` where
     /// it gave them in OpenAI's shape, else OpenAI's documented code for the class.
     pub fn to_job_error(&self) -> JobError {
-        let up = self.upstream.clone().unwrap_or_default();
-        let kind = up.kind.unwrap_or_else(|| self.kind.openai_type().to_string());
+        let up = self.upstream.as_deref().cloned().unwrap_or_default();
+        let kind = up
+            .kind
+            .unwrap_or_else(|| self.kind.openai_type().to_string());
         let mut error = ErrorBody::new(&kind, self.to_string());
-        error.code = up.code.or_else(|| self.kind.openai_code().map(str::to_string));
+        error.code = up
+            .code
+            .or_else(|| self.kind.openai_code().map(str::to_string));
         // OpenAI names `messages` on a context overflow; clients key on code and param.
         error.param = up
             .param

@@ -45,7 +45,7 @@ pub enum GatewayError {
     },
     /// The job failed upstream or in a worker.
     #[error("{}", .0.error.message)]
-    Job(JobError),
+    Job(Box<JobError>),
     /// A refusal at the HTTP level: a method the route does not take, a media type or
     /// encoding it cannot read, a request hyper or the router could not parse.
     #[error("{message}")]

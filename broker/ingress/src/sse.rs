@@ -262,11 +262,11 @@ impl<F: Framer> Stream<F> {
     async fn finish(mut self, r: JobResult) {
         self.late_chunks(r.chunks.unwrap_or(self.sent)).await;
         if r.status != JobState::Completed {
-            let e = GatewayError::Job(
+            let e = GatewayError::Job(Box::new(
                 r.error
                     .clone()
                     .unwrap_or_else(|| crate::job::missing_error(&r)),
-            );
+            ));
             self.error(&e).await;
         }
         let frames = self.framer.end(&r);

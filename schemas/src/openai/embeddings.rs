@@ -92,4 +92,8 @@ pub struct EmbeddingsUsage {
     pub prompt_tokens: u64,
     /// Same as prompt tokens.
     pub total_tokens: u64,
+    /// Everything else; the gateway sets `estimated: true` where the provider reports no
+    /// token count and the figure is its estimate (Gemini embeddings).
+    #[serde(flatten)]
+    pub extra: super::Extra,
 }

@@ -54,7 +54,11 @@ pub fn used(req: &ChatRequest, stream: bool) -> Vec<(Param, String)> {
     if extra("parallel_tool_calls") == Some(&Value::Bool(false)) {
         add(Param::NoParallelToolCalls, "parallel_tool_calls");
     }
-    match req.response_format.as_ref().and_then(|r| r["type"].as_str()) {
+    match req
+        .response_format
+        .as_ref()
+        .and_then(|r| r["type"].as_str())
+    {
         Some("json_object") => add(Param::JsonObject, "response_format"),
         Some("json_schema") => add(Param::JsonSchema, "response_format"),
         _ => {}
@@ -88,7 +92,11 @@ pub fn used(req: &ChatRequest, stream: bool) -> Vec<(Param, String)> {
             let field = format!("messages[{i}].content[{j}]");
             match part.kind.as_str() {
                 "image_url" => {
-                    let url = part.image_url.as_ref().map(|u| u.url.as_str()).unwrap_or("");
+                    let url = part
+                        .image_url
+                        .as_ref()
+                        .map(|u| u.url.as_str())
+                        .unwrap_or("");
                     if url.starts_with("data:") {
                         add(Param::ImageData, &field);
                     } else {
@@ -200,10 +208,17 @@ mod tests {
         let r = req(serde_json::json!({"model": "m", "messages": [], "seed": 3}));
         let e = admit(&T, "p", &r, false).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unsupported);
-        assert!(e.message.contains("`seed`") && e.message.contains("test adapter"), "{}", e.message);
+        assert!(
+            e.message.contains("`seed`") && e.message.contains("test adapter"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.to_job_error().error.param.as_deref(), Some("seed"));
         let r = req(serde_json::json!({"model": "m", "messages": [], "n": 2}));
-        assert!(admit(&T, "p", &r, true).is_err(), "n with stream is not emulated here");
+        assert!(
+            admit(&T, "p", &r, true).is_err(),
+            "n with stream is not emulated here"
+        );
         let r = req(serde_json::json!({"model": "m", "messages": [], "x_vendor": 1}));
         let e = admit(&T, "p", &r, false).unwrap_err();
         assert!(e.message.contains("`x_vendor`"), "{}", e.message);
@@ -211,8 +226,10 @@ mod tests {
 
     #[test]
     fn emulated_and_dropped_parameters_pass_with_a_plan() {
-        let r = req(serde_json::json!({"model": "m", "messages": [], "n": 3, "user": "u",
-            "stop": ["x"], "safety_settings": []}));
+        let r = req(
+            serde_json::json!({"model": "m", "messages": [], "n": 3, "user": "u",
+            "stop": ["x"], "safety_settings": []}),
+        );
         let plan = admit(&T, "p", &r, false).unwrap_or_default();
         assert_eq!(plan.calls, Some(3));
         let md = markdown(&[&T]);

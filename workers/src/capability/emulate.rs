@@ -199,7 +199,13 @@ mod tests {
         });
         let b = Usage::new(3, 5);
         let u = add_usage(Some(a), Some(b)).unwrap_or_default();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (6, 9, 15));
-        assert_eq!(u.prompt_tokens_details.and_then(|d| d.cached_tokens), Some(2));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (6, 9, 15)
+        );
+        assert_eq!(
+            u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            Some(2)
+        );
     }
 }

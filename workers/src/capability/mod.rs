@@ -194,4 +194,3 @@ impl Capabilities {
         self.lines.iter().find(|c| c.param == p)
     }
 }
-

@@ -8,8 +8,11 @@
 //!
 //! Requests, streams and errors are the shared OpenAI core's: Azure's content-filter answers
 //! (400 `content_filter` with `innererror`, or `finish_reason: content_filter`) map there.
-//! Live model listing is not offered: the data plane lists the resource's base models, not
-//! the deployments requests are routed to.
+//! The live model list (`GET /v1/models?refresh=true`) is the resource's deployments
+//! (`GET /openai/deployments?api-version=2022-12-01`, the data-plane version that lists
+//! them), each named as clients call it: the model the `deployments` table maps to it, else
+//! the deployment name. A resource that no longer answers that call lists nothing live;
+//! list its models under `models` in the config entry.
 
 use super::openai::{base_url, Compat, Endpoint, Op};
 use super::option;
@@ -20,6 +23,9 @@ use std::sync::Arc;
 
 /// The Azure OpenAI data-plane GA API version used when `api_version` is not set.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// The data-plane API version that lists a resource's deployments.
+pub const DEPLOYMENTS_API_VERSION: &str = "2022-12-01";
 
 /// An Azure OpenAI resource.
 #[derive(Debug, Clone)]
@@ -63,11 +69,24 @@ impl Endpoint for Azure {
         &CAPABILITIES
     }
 
+    fn listed_model(&self, deployment: &str) -> String {
+        self.deployments
+            .iter()
+            .find(|(_, d)| d.as_str() == deployment)
+            .map(|(m, _)| m.clone())
+            .unwrap_or_else(|| deployment.to_string())
+    }
+
     fn url(&self, op: Op, model: &str) -> Option<String> {
         let path = match op {
             Op::Chat => "chat/completions",
             Op::Embeddings => "embeddings",
-            Op::Models => return None,
+            Op::Models => {
+                return Some(format!(
+                    "{}/openai/deployments?api-version={DEPLOYMENTS_API_VERSION}",
+                    self.base_url
+                ))
+            }
         };
         Some(format!(
             "{}/openai/deployments/{}/{path}?api-version={}",
@@ -142,7 +161,16 @@ mod tests {
             a.url(Op::Embeddings, "text-embedding-3-small").as_deref(),
             Some("https://res.openai.azure.com/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21")
         );
-        assert_eq!(a.url(Op::Models, "x"), None);
+        assert_eq!(
+            a.url(Op::Models, "").as_deref(),
+            Some("https://res.openai.azure.com/openai/deployments?api-version=2022-12-01")
+        );
+        assert_eq!(
+            a.listed_model("prod-4o"),
+            "gpt-4o",
+            "named as clients call it"
+        );
+        assert_eq!(a.listed_model("other"), "other");
         assert_eq!(
             a.url(Op::Chat, "a/b c").as_deref(),
             Some("https://res.openai.azure.com/openai/deployments/a%2Fb%20c/chat/completions?api-version=2024-10-21")

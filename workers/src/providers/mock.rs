@@ -29,13 +29,25 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     lines: &[
         cap(Param::Tools, Support::Dropped, "the mock echoes"),
         cap(Param::ToolChoiceNone, Support::Dropped, "the mock echoes"),
-        cap(Param::ToolChoiceRequired, Support::Dropped, "the mock echoes"),
+        cap(
+            Param::ToolChoiceRequired,
+            Support::Dropped,
+            "the mock echoes",
+        ),
         cap(Param::ToolChoiceNamed, Support::Dropped, "the mock echoes"),
-        cap(Param::NoParallelToolCalls, Support::Dropped, "the mock echoes"),
+        cap(
+            Param::NoParallelToolCalls,
+            Support::Dropped,
+            "the mock echoes",
+        ),
         cap(Param::JsonObject, Support::Dropped, "the mock echoes"),
         cap(Param::JsonSchema, Support::Dropped, "the mock echoes"),
         cap(Param::N, Support::Emulated, "n calls, choices merged"),
-        cap(Param::NStream, Support::Emulated, "n streams, choices interleaved"),
+        cap(
+            Param::NStream,
+            Support::Emulated,
+            "n streams, choices interleaved",
+        ),
         cap(Param::Stop, Support::Dropped, "the mock echoes"),
         cap(Param::Seed, Support::Dropped, "the mock echoes"),
         cap(Param::Penalties, Support::Dropped, "the mock echoes"),
@@ -336,6 +348,7 @@ impl Provider for Mock {
                 usage: EmbeddingsUsage {
                     prompt_tokens: tokens,
                     total_tokens: tokens,
+                    extra: Default::default(),
                 },
                 extra: Default::default(),
             })

@@ -214,20 +214,30 @@ mod tests {
     fn folds_reasoning_thinking_blocks_signatures_and_stop_sequence() {
         let d = |v: serde_json::Value| -> Delta { serde_json::from_value(v).unwrap_or_default() };
         let mut a = Assembler::default();
-        a.push(&chunk(d(serde_json::json!({"role": "assistant", "reasoning_content": "Let me "})), None));
-        a.push(&chunk(d(serde_json::json!({"reasoning_content": "think."})), None));
+        a.push(&chunk(
+            d(serde_json::json!({"role": "assistant", "reasoning_content": "Let me "})),
+            None,
+        ));
+        a.push(&chunk(
+            d(serde_json::json!({"reasoning_content": "think."})),
+            None,
+        ));
         a.push(&chunk(
             d(serde_json::json!({"thinking_blocks": [{"type": "thinking", "thinking": "Let me think.", "signature": "sig"}]})),
             None,
         ));
         a.push(&chunk(
-            d(serde_json::json!({"tool_calls": [{"index": 0, "id": "c", "type": "function",
+            d(
+                serde_json::json!({"tool_calls": [{"index": 0, "id": "c", "type": "function",
                 "function": {"name": "f", "arguments": "{}"},
-                "extra_content": {"google": {"thought_signature": "g"}}}]})),
+                "extra_content": {"google": {"thought_signature": "g"}}}]}),
+            ),
             None,
         ));
         let mut last = chunk(Delta::default(), Some("tool_calls"));
-        last.choices[0].extra.insert("stop_sequence".into(), serde_json::json!("END"));
+        last.choices[0]
+            .extra
+            .insert("stop_sequence".into(), serde_json::json!("END"));
         a.push(&last);
         let r = a.finish();
         let m = &r.choices[0].message;

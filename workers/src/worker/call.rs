@@ -87,9 +87,10 @@ pub async fn call(
             if job.mode.streams() {
                 return stream(shared, adapter, req, &ctx, job, delivery, t).await;
             }
-            let resp = tokio::time::timeout(total, crate::capability::chat(adapter.as_ref(), req, &ctx))
-                .await
-                .map_err(|_| timed_out(p, "answer", total))??;
+            let resp =
+                tokio::time::timeout(total, crate::capability::chat(adapter.as_ref(), req, &ctx))
+                    .await
+                    .map_err(|_| timed_out(p, "answer", total))??;
             Ok(Done {
                 usage: resp.usage.clone(),
                 response: raw(p, &resp)?,
@@ -141,9 +142,12 @@ async fn stream(
     let first_byte = Duration::from_millis(t.first_byte_ms);
     let idle = Duration::from_millis(t.idle_ms);
     let end = tokio::time::Instant::now() + Duration::from_millis(t.total_ms);
-    let mut s = tokio::time::timeout(first_byte, crate::capability::chat_stream(adapter.as_ref(), req, ctx))
-        .await
-        .map_err(|_| timed_out(&provider, "first byte", first_byte))??;
+    let mut s = tokio::time::timeout(
+        first_byte,
+        crate::capability::chat_stream(adapter.as_ref(), req, ctx),
+    )
+    .await
+    .map_err(|_| timed_out(&provider, "first byte", first_byte))??;
     let subject = shared.topo.subjects.chunks(&job.id);
     let mut asm = Assembler::default();
     let mut seq: u64 = 0;

@@ -6,8 +6,8 @@ use futures::StreamExt;
 use schemas::openai::*;
 use serde_json::json;
 use std::sync::Arc;
-use switchyard_workers::worker::Assembler;
 use switchyard_workers::capability::{self, Param, Support};
+use switchyard_workers::worker::Assembler;
 use switchyard_workers::{CallCtx, Provider, ProviderError};
 
 pub use upstreams::Recorder;
@@ -53,7 +53,11 @@ impl Fixture {
     }
 
     /// `chat` or `stream`.
-    pub async fn call(&self, req: ChatRequest, streamed: bool) -> Result<ChatResponse, ProviderError> {
+    pub async fn call(
+        &self,
+        req: ChatRequest,
+        streamed: bool,
+    ) -> Result<ChatResponse, ProviderError> {
         if streamed {
             self.stream(req).await
         } else {
@@ -79,7 +83,8 @@ pub fn as_client_sends(m: &Message) -> Message {
 
 /// Two tools, both taking a city.
 pub fn two_tools() -> serde_json::Value {
-    let params = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let params =
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
     json!([
         {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": params}},
         {"type": "function", "function": {"name": "get_time", "description": "Time in a city", "parameters": params}}

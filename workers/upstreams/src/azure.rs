@@ -2,6 +2,8 @@
 //! the `api-version` query and the `api-key` header, Azure's error bodies (`content_filter`
 //! with `innererror`) and its leading `prompt_filter_results` stream frame.
 //!
+//! `GET /openai/deployments?api-version=2022-12-01` lists [`LISTED_DEPLOYMENTS`].
+//!
 //! The behaviour comes from the deployment: `dep-<model>` or `<model>` (the adapter's
 //! `deployments` option maps models to deployments).
 
@@ -16,6 +18,12 @@ use serde_json::{json, Value};
 
 /// The API key the mock accepts.
 pub const KEY: &str = "az-test-key";
+/// The deployments `GET /openai/deployments` lists: (deployment, base model).
+pub const LISTED_DEPLOYMENTS: &[(&str, &str)] = &[
+    ("dep-text", "gpt-4o"),
+    ("emb-prod", "text-embedding-3-small"),
+];
+
 /// The `api-version` it serves.
 pub const VERSION: &str = "2024-10-21";
 
@@ -50,6 +58,18 @@ async fn handle(
     record(&seen, method.as_str(), &uri, &headers, &body);
     if headers.get("api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
         return error(401, Some("401"), None);
+    }
+    if method == Method::GET && uri.path() == "/openai/deployments" {
+        if uri.query() != Some("api-version=2022-12-01") {
+            return error(404, Some("404"), None);
+        }
+        let data: Vec<Value> = LISTED_DEPLOYMENTS
+            .iter()
+            .map(|(id, model)| json!({"id": id, "model": model, "owner": "organization-owner", "object": "deployment",
+                "status": "succeeded", "created_at": 1700000000, "updated_at": 1700000000,
+                "scale_settings": {"scale_type": "standard"}}))
+            .collect();
+        return axum::Json(json!({"data": data, "object": "list"})).into_response();
     }
     if uri.query() != Some(&format!("api-version={VERSION}")) {
         return error(404, Some("404"), None);
@@ -124,7 +144,8 @@ async fn handle(
     };
     if req["stream"] != json!(true) {
         let mut c = chat::completion(&f, &model, &r, n, false);
-        c["prompt_filter_results"] = json!([{"prompt_index": 0, "content_filter_results": filters}]);
+        c["prompt_filter_results"] =
+            json!([{"prompt_index": 0, "content_filter_results": filters}]);
         return axum::Json(c).into_response();
     }
     assert_eq!(req["stream_options"]["include_usage"], true);

@@ -128,7 +128,11 @@ fn calls(a: &Ask) -> Option<Vec<Call>> {
     }
     let name = match &a.choice {
         ToolChoice::Named(n) => n.clone(),
-        _ => a.tools.first().cloned().unwrap_or_else(|| "get_weather".into()),
+        _ => a
+            .tools
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "get_weather".into()),
     };
     let mut out = vec![Call {
         id: "call_1".into(),
@@ -164,7 +168,11 @@ pub fn instance(schema: &Value, root: &Value, depth: usize) -> Value {
     if let Some(v) = s.get("const") {
         return v.clone();
     }
-    if let Some(v) = s.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(v) = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return v.clone();
     }
     for key in ["anyOf", "oneOf", "allOf"] {
@@ -173,10 +181,18 @@ pub fn instance(schema: &Value, root: &Value, depth: usize) -> Value {
         }
     }
     let ty = match &s["type"] {
-        Value::Array(t) => t.iter().find(|t| *t != "null").cloned().unwrap_or(Value::Null),
+        Value::Array(t) => t
+            .iter()
+            .find(|t| *t != "null")
+            .cloned()
+            .unwrap_or(Value::Null),
         t => t.clone(),
     };
-    match ty.as_str().unwrap_or(if s.get("properties").is_some() { "object" } else { "string" }) {
+    match ty.as_str().unwrap_or(if s.get("properties").is_some() {
+        "object"
+    } else {
+        "string"
+    }) {
         "object" => {
             let mut o = Map::new();
             for (k, v) in s["properties"].as_object().into_iter().flatten() {
@@ -223,7 +239,10 @@ mod tests {
     fn nested_schemas_get_nested_instances() {
         let s = json!({"type": "object", "$defs": {"A": {"type": "object", "properties": {"city": {"type": "string"}}}},
             "properties": {"address": {"$ref": "#/$defs/A"}, "n": {"type": "integer"}}});
-        assert_eq!(instance(&s, &s, 0), json!({"address": {"city": "x"}, "n": 1}));
+        assert_eq!(
+            instance(&s, &s, 0),
+            json!({"address": {"city": "x"}, "n": 1})
+        );
     }
 
     #[test]

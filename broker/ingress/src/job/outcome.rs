@@ -90,9 +90,9 @@ pub async fn delivered(st: &AppState, r: JobResult) -> Result<Box<RawValue>, Gat
         .emit(&r.id, EventKind::Delivered, EventDetail::default())
         .await;
     if r.status != JobState::Completed {
-        return Err(GatewayError::Job(
+        return Err(GatewayError::Job(Box::new(
             r.error.clone().unwrap_or_else(|| missing_error(&r)),
-        ));
+        )));
     }
     r.response
         .ok_or_else(|| GatewayError::Internal(format!("job {} completed without a response", r.id)))

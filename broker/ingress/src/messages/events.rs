@@ -113,7 +113,12 @@ impl Events {
             if let Some(t) = x.get(REASONING_CONTENT).and_then(Value::as_str) {
                 self.thinking_text(t, &mut out);
             }
-            for b in x.get(THINKING_BLOCKS).and_then(Value::as_array).into_iter().flatten() {
+            for b in x
+                .get(THINKING_BLOCKS)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 self.signed_block(b, &mut out);
             }
             if let Some(text) = x.get(REFUSAL).and_then(Value::as_str) {
@@ -177,7 +182,11 @@ impl Events {
             self.close(out);
             return;
         }
-        let text = block.extra.get("thinking").and_then(Value::as_str).unwrap_or("");
+        let text = block
+            .extra
+            .get("thinking")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let index = match self.open {
             Some(Open::Thinking(i)) => i,
             _ => {
@@ -425,7 +434,10 @@ mod tests {
     fn thinking_streams_as_a_signed_block_and_stop_sequences_are_kept() {
         let mut ev = Events::new("m".into());
         let mut all = Vec::new();
-        all.extend(ev.push(&chunk(json!({"role": "assistant", "reasoning_content": "Hmm, "}), None)));
+        all.extend(ev.push(&chunk(
+            json!({"role": "assistant", "reasoning_content": "Hmm, "}),
+            None,
+        )));
         all.extend(ev.push(&chunk(json!({"reasoning_content": "yes."}), None)));
         all.extend(ev.push(&chunk(
             json!({"thinking_blocks": [{"type": "thinking", "thinking": "Hmm, yes.", "signature": "s1"}]}),
@@ -433,13 +445,17 @@ mod tests {
         )));
         all.extend(ev.push(&chunk(json!({"content": "One two"}), None)));
         let mut last = chunk(json!({}), Some("stop"));
-        last.choices[0].extra.insert("stop_sequence".into(), json!("END"));
+        last.choices[0]
+            .extra
+            .insert("stop_sequence".into(), json!("END"));
         all.extend(ev.push(&last));
         all.extend(ev.finish("c1", None));
         let names: Vec<String> = all
             .iter()
             .map(|e| match e {
-                StreamEvent::ContentBlockStart { content_block, .. } => format!("start:{}", content_block.kind),
+                StreamEvent::ContentBlockStart { content_block, .. } => {
+                    format!("start:{}", content_block.kind)
+                }
                 StreamEvent::ContentBlockDelta { delta, .. } => delta.kind.clone(),
                 StreamEvent::MessageDelta { delta, .. } => format!(
                     "md:{}:{}",
@@ -452,9 +468,18 @@ mod tests {
         assert_eq!(
             names,
             [
-                "message_start", "ping", "start:thinking", "thinking_delta", "thinking_delta",
-                "signature_delta", "content_block_stop", "start:text", "text_delta",
-                "content_block_stop", "md:stop_sequence:END", "message_stop"
+                "message_start",
+                "ping",
+                "start:thinking",
+                "thinking_delta",
+                "thinking_delta",
+                "signature_delta",
+                "content_block_stop",
+                "start:text",
+                "text_delta",
+                "content_block_stop",
+                "md:stop_sequence:END",
+                "message_stop"
             ]
         );
     }
@@ -462,12 +487,19 @@ mod tests {
     #[test]
     fn a_refusal_is_text_with_stop_reason_refusal() {
         let mut ev = Events::new("m".into());
-        let mut all = ev.push(&chunk(json!({"role": "assistant", "content": null, "refusal": "I can't help with that."}), None));
+        let mut all = ev.push(&chunk(
+            json!({"role": "assistant", "content": null, "refusal": "I can't help with that."}),
+            None,
+        ));
         all.extend(ev.push(&chunk(json!({}), Some("stop"))));
         all.extend(ev.finish("c1", None));
-        assert!(all.iter().any(|e| matches!(e, StreamEvent::ContentBlockDelta { delta, .. }
+        assert!(all
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ContentBlockDelta { delta, .. }
             if delta.text.as_deref() == Some("I can't help with that."))));
-        assert!(all.iter().any(|e| matches!(e, StreamEvent::MessageDelta { delta, .. }
+        assert!(all
+            .iter()
+            .any(|e| matches!(e, StreamEvent::MessageDelta { delta, .. }
             if delta.stop_reason.as_deref() == Some("refusal"))));
     }
 }

@@ -85,7 +85,11 @@ pub fn to_chat(
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: req.stop_sequences.take().filter(|s| !s.is_empty()).map(Stop::Many),
+        stop: req
+            .stop_sequences
+            .take()
+            .filter(|s| !s.is_empty())
+            .map(Stop::Many),
         tools: req.tools.take().map(tools).transpose()?,
         response_format,
         tool_choice: req.tool_choice.as_ref().map(tool_choice).transpose()?,

@@ -101,7 +101,11 @@ pub fn to_message(resp: &ChatResponse, model: &str) -> MessagesResponse {
     let choice = resp.choices.first();
     if let Some(c) = choice {
         content.extend(thinking(&c.message));
-        let text = c.message.refusal().map(str::to_string).unwrap_or_else(|| c.message.text());
+        let text = c
+            .message
+            .refusal()
+            .map(str::to_string)
+            .unwrap_or_else(|| c.message.text());
         if !text.is_empty() {
             content.push(ContentBlock::text(text));
         }

@@ -60,9 +60,7 @@ pub fn to_messages(req: ChatRequest, max_tokens_default: u32) -> Result<Messages
         }
     }
     if let Some(format) = output_format(req.response_format.as_ref())? {
-        let config = extra
-            .entry("output_config")
-            .or_insert_with(|| json!({}));
+        let config = extra.entry("output_config").or_insert_with(|| json!({}));
         match config.as_object_mut() {
             Some(c) => {
                 c.insert("format".into(), format);

@@ -70,7 +70,7 @@ pub fn to_chat(m: MessagesResponse) -> ChatResponse {
                         .as_ref()
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "{}".into()),
-                        extra: Default::default(),
+                    extra: Default::default(),
                 },
                 extra: Default::default(),
             }),

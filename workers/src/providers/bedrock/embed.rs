@@ -70,6 +70,7 @@ pub fn to_openai(model: &str, answers: Vec<TitanResponse>) -> EmbeddingsResponse
         usage: EmbeddingsUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,
+            extra: Default::default(),
         },
         extra: Default::default(),
     }

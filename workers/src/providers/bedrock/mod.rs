@@ -6,9 +6,12 @@
 //! Options: `region` (else `AWS_REGION` / `AWS_DEFAULT_REGION`), `access_key_id`,
 //! `secret_access_key`, `session_token` (else `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), `connect_timeout_ms`. Without AWS keys, an `api_key` (a Bedrock API
-//! key) is sent as a bearer token. Embeddings go through `InvokeModel` (`/model/{modelId}/invoke`)
+//! key) is sent as a bearer token; without either, credentials come from the container
+//! endpoint or the shared credentials file, refreshed as they expire or change
+//! ([`credentials`]). Embeddings go through `InvokeModel` (`/model/{modelId}/invoke`)
 //! with the Amazon Titan Text Embeddings body.
 
+pub mod credentials;
 mod embed;
 mod error;
 pub mod eventstream;
@@ -24,6 +27,7 @@ use crate::capability::{cap, Capabilities, Param, Support};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::{CallCtx, ChunkStream, Provider};
 use broker::config::ProviderConfig;
+use credentials::{Chain, Source};
 use futures::future::BoxFuture;
 use schemas::openai::*;
 use sigv4::Credentials;
@@ -35,24 +39,80 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     kind: "bedrock",
     lines: &[
         cap(Param::Tools, Support::Translated, "toolConfig"),
-        cap(Param::ToolChoiceNone, Support::Translated, "the tools are left out; refused when earlier turns hold tool calls"),
-        cap(Param::ToolChoiceRequired, Support::Translated, "toolChoice any"),
-        cap(Param::ToolChoiceNamed, Support::Translated, "toolChoice tool"),
-        cap(Param::NoParallelToolCalls, Support::Emulated, "the first call is kept"),
-        cap(Param::JsonObject, Support::Refused, "structured output needs a schema: use json_schema"),
-        cap(Param::JsonSchema, Support::Translated, "outputConfig.textFormat"),
+        cap(
+            Param::ToolChoiceNone,
+            Support::Translated,
+            "the tools are left out; refused when earlier turns hold tool calls",
+        ),
+        cap(
+            Param::ToolChoiceRequired,
+            Support::Translated,
+            "toolChoice any",
+        ),
+        cap(
+            Param::ToolChoiceNamed,
+            Support::Translated,
+            "toolChoice tool",
+        ),
+        cap(
+            Param::NoParallelToolCalls,
+            Support::Emulated,
+            "the first call is kept",
+        ),
+        cap(
+            Param::JsonObject,
+            Support::Refused,
+            "structured output needs a schema: use json_schema",
+        ),
+        cap(
+            Param::JsonSchema,
+            Support::Translated,
+            "outputConfig.textFormat",
+        ),
         cap(Param::N, Support::Emulated, "n calls, choices merged"),
-        cap(Param::NStream, Support::Emulated, "n streams, choices interleaved"),
-        cap(Param::Stop, Support::Translated, "inferenceConfig.stopSequences"),
-        cap(Param::Seed, Support::Refused, "model-specific: use additionalModelRequestFields"),
-        cap(Param::Penalties, Support::Refused, "model-specific: use additionalModelRequestFields"),
+        cap(
+            Param::NStream,
+            Support::Emulated,
+            "n streams, choices interleaved",
+        ),
+        cap(
+            Param::Stop,
+            Support::Translated,
+            "inferenceConfig.stopSequences",
+        ),
+        cap(
+            Param::Seed,
+            Support::Refused,
+            "model-specific: use additionalModelRequestFields",
+        ),
+        cap(
+            Param::Penalties,
+            Support::Refused,
+            "model-specific: use additionalModelRequestFields",
+        ),
         cap(Param::LogitBias, Support::Refused, ""),
         cap(Param::Logprobs, Support::Refused, ""),
-        cap(Param::TopK, Support::Refused, "model-specific: use additionalModelRequestFields"),
-        cap(Param::ReasoningEffort, Support::Refused, "model-specific: use thinking (Claude) or additionalModelRequestFields"),
-        cap(Param::Thinking, Support::Translated, "additionalModelRequestFields.thinking (Claude models)"),
+        cap(
+            Param::TopK,
+            Support::Refused,
+            "model-specific: use additionalModelRequestFields",
+        ),
+        cap(
+            Param::ReasoningEffort,
+            Support::Refused,
+            "model-specific: use thinking (Claude) or additionalModelRequestFields",
+        ),
+        cap(
+            Param::Thinking,
+            Support::Translated,
+            "additionalModelRequestFields.thinking (Claude models)",
+        ),
         cap(Param::ImageData, Support::Translated, "image bytes"),
-        cap(Param::ImageUrl, Support::Refused, "Converse takes bytes: send a data: URL"),
+        cap(
+            Param::ImageUrl,
+            Support::Refused,
+            "Converse takes bytes: send a data: URL",
+        ),
         cap(Param::AudioOrFile, Support::Refused, ""),
         cap(Param::ClientMetadata, Support::Dropped, ""),
         cap(Param::Unknown, Support::Refused, ""),
@@ -60,9 +120,13 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reads: request::PASS_THROUGH,
 };
 
+fn sigv4(s: Source) -> Auth {
+    Auth::SigV4(Box::new(Chain::new(s)))
+}
+
 /// How requests are authenticated.
 enum Auth {
-    SigV4(Credentials),
+    SigV4(Box<credentials::Chain>),
     Bearer(String),
 }
 
@@ -108,16 +172,45 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
         .as_ref()
         .map(|k| k.expose().to_string())
         .filter(|k| !k.is_empty());
-    let auth = match (key_id, secret, api_key) {
-        (Some(access_key_id), Some(secret_access_key), _) => Auth::SigV4(Credentials {
+    let chosen: Option<String> = option(cfg, "credential_source")?;
+    let sources = credentials::Options {
+        container_uri: option(cfg, "container_credentials_uri")?,
+        container_token: option(cfg, "container_authorization_token")?,
+        file: option::<String>(cfg, "credentials_file")?.map(std::path::PathBuf::from),
+        profile: option(cfg, "profile")?,
+    };
+    let fixed = match (key_id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(Source::Static(Credentials {
             access_key_id,
             secret_access_key,
             session_token: opt("session_token", "AWS_SESSION_TOKEN")?,
-        }),
-        (None, None, Some(k)) => Auth::Bearer(k),
-        _ => {
-            return Err("no AWS credentials: set access_key_id and secret_access_key (or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY env vars), or a Bedrock api_key".into())
+        })),
+        (None, None) => None,
+        _ => return Err("access_key_id and secret_access_key go together: set both (or both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither".into()),
+    };
+    const NO_CONTAINER: &str = "credential_source = \"container\" but no endpoint is set: set container_credentials_uri, or run where AWS_CONTAINER_CREDENTIALS_FULL_URI or AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set";
+    const NO_FILE: &str = "credential_source = \"file\" but no credentials file exists: set credentials_file, or AWS_SHARED_CREDENTIALS_FILE, or create ~/.aws/credentials";
+    const NONE: &str = "no AWS credentials: set access_key_id and secret_access_key (or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY env vars), a Bedrock api_key, or run where container credentials or ~/.aws/credentials are available";
+    let auth = match chosen.as_deref() {
+        Some("static") => sigv4(fixed.ok_or(
+            "credential_source = \"static\" but access_key_id and secret_access_key are not set",
+        )?),
+        Some("container") => sigv4(credentials::container(&sources).ok_or(NO_CONTAINER)?),
+        Some("file") => sigv4(credentials::file(&sources).ok_or(NO_FILE)?),
+        Some(other) => {
+            return Err(format!(
+                "credential_source: `{other}` is not static, container or file"
+            ))
         }
+        None => match (fixed, api_key) {
+            (Some(s), _) => sigv4(s),
+            (None, Some(k)) => Auth::Bearer(k),
+            (None, None) => sigv4(
+                credentials::container(&sources)
+                    .or_else(|| credentials::file(&sources))
+                    .ok_or(NONE)?,
+            ),
+        },
     };
     let connect: u64 = option(cfg, "connect_timeout_ms")?.unwrap_or(cfg.timeouts.connect_ms);
     Ok(Arc::new(Bedrock {
@@ -131,7 +224,7 @@ pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, Stri
 
 impl Bedrock {
     /// A signed POST of `body` to `/model/{model}/{action}`.
-    fn request(
+    async fn request(
         &self,
         model: &str,
         action: &str,
@@ -157,7 +250,8 @@ impl Bedrock {
             .header("accept", accept);
         match &self.auth {
             Auth::Bearer(k) => rb = rb.bearer_auth(k),
-            Auth::SigV4(creds) => {
+            Auth::SigV4(chain) => {
+                let creds = &chain.get(&self.name, &self.http).await?;
                 let host = match (url.host_str(), url.port()) {
                     (Some(h), Some(p)) => format!("{h}:{p}"),
                     (Some(h), None) => h.to_string(),
@@ -239,13 +333,15 @@ impl Provider for Bedrock {
         ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let rb = self.request(
-                &req.model,
-                "converse",
-                "application/json",
-                self.body(&req)?,
-                ctx,
-            )?;
+            let rb = self
+                .request(
+                    &req.model,
+                    "converse",
+                    "application/json",
+                    self.body(&req)?,
+                    ctx,
+                )
+                .await?;
             let resp = self.send(rb).await?;
             let bytes = resp
                 .bytes()
@@ -271,13 +367,15 @@ impl Provider for Bedrock {
         ctx: &'a CallCtx,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         Box::pin(async move {
-            let rb = self.request(
-                &req.model,
-                "converse-stream",
-                "application/vnd.amazon.eventstream",
-                self.body(&req)?,
-                ctx,
-            )?;
+            let rb = self
+                .request(
+                    &req.model,
+                    "converse-stream",
+                    "application/vnd.amazon.eventstream",
+                    self.body(&req)?,
+                    ctx,
+                )
+                .await?;
             let resp = self.send(rb).await?;
             Ok(stream::chunks(&self.name, &req.model, resp))
         })
@@ -303,7 +401,9 @@ impl Provider for Bedrock {
                         format!("cannot encode the request: {e}"),
                     )
                 })?;
-                let rb = self.request(&req.model, "invoke", "application/json", body, ctx)?;
+                let rb = self
+                    .request(&req.model, "invoke", "application/json", body, ctx)
+                    .await?;
                 let resp = self.send(rb).await?;
                 let bytes = resp
                     .bytes()

@@ -138,7 +138,9 @@ fn output_config(req: &ChatRequest) -> Result<Option<Value>, String> {
             if let Some(d) = js["description"].as_str() {
                 def["description"] = Value::String(d.to_string());
             }
-            Ok(Some(json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": def}}})))
+            Ok(Some(
+                json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": def}}}),
+            ))
         }
         Some(other) => Err(format!(
             "response_format `{other}` cannot be sent to Bedrock; use json_schema with a schema"

@@ -62,7 +62,9 @@ pub fn thinking_block(rc: &Value) -> Option<Value> {
     }
     let t = rc.get("reasoningText")?;
     let sig = t.get("signature").and_then(Value::as_str)?;
-    Some(json!({"type": "thinking", "thinking": t["text"].as_str().unwrap_or(""), "signature": sig}))
+    Some(
+        json!({"type": "thinking", "thinking": t["text"].as_str().unwrap_or(""), "signature": sig}),
+    )
 }
 
 /// The inverse of [`thinking_block`], for an earlier turn sent back.

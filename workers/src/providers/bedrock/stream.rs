@@ -157,7 +157,11 @@ impl Translator {
                 Some(self.chunk(delta, None, None))
             }
             "contentBlockStop" => {
-                let Some(tb) = self.reasoning.remove(&block).as_ref().and_then(thinking_block)
+                let Some(tb) = self
+                    .reasoning
+                    .remove(&block)
+                    .as_ref()
+                    .and_then(thinking_block)
                 else {
                     return Ok(None);
                 };

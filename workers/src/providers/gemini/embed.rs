@@ -50,13 +50,15 @@ pub fn batch(model: &str, texts: &[String], dims: Option<u32>) -> BatchEmbedRequ
     }
 }
 
-/// The OpenAI answer. Gemini reports no token counts for embeddings, so usage is an
-/// estimate of one token per four bytes of input.
+/// The OpenAI answer. The usage is Gemini's `usageMetadata.promptTokenCount` when the
+/// answer has one; the Gemini API does not report counts for embeddings today, and then it
+/// is an estimate (one token per four bytes of input) marked `usage.estimated: true`.
 pub fn to_openai(
     provider: &str,
     model: &str,
     texts: &[String],
     vectors: Vec<Vec<f64>>,
+    reported: Option<u64>,
 ) -> Result<EmbeddingsResponse, ProviderError> {
     if vectors.len() != texts.len() {
         return Err(ProviderError::new(
@@ -69,7 +71,12 @@ pub fn to_openai(
             ),
         ));
     }
-    let tokens: u64 = texts.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
+    let estimate: u64 = texts.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
+    let tokens = reported.unwrap_or(estimate);
+    let mut extra = schemas::openai::Extra::new();
+    if reported.is_none() {
+        extra.insert("estimated".into(), true.into());
+    }
     Ok(EmbeddingsResponse {
         object: "list".into(),
         data: vectors
@@ -85,6 +92,7 @@ pub fn to_openai(
         usage: EmbeddingsUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,
+            extra,
         },
         extra: Default::default(),
     })

@@ -27,23 +27,55 @@ use std::time::Duration;
 pub const CAPABILITIES: Capabilities = Capabilities {
     kind: "gemini",
     lines: &[
-        cap(Param::Tools, Support::Translated, "functionDeclarations, $ref inlined; parametersJsonSchema when recursive"),
+        cap(
+            Param::Tools,
+            Support::Translated,
+            "functionDeclarations, $ref inlined; parametersJsonSchema when recursive",
+        ),
         cap(Param::ToolChoiceNone, Support::Translated, "mode NONE"),
         cap(Param::ToolChoiceRequired, Support::Translated, "mode ANY"),
-        cap(Param::ToolChoiceNamed, Support::Translated, "mode ANY with allowedFunctionNames"),
-        cap(Param::NoParallelToolCalls, Support::Emulated, "the first call is kept"),
-        cap(Param::JsonObject, Support::Translated, "responseMimeType application/json"),
-        cap(Param::JsonSchema, Support::Translated, "responseSchema, $ref inlined; responseJsonSchema when recursive"),
+        cap(
+            Param::ToolChoiceNamed,
+            Support::Translated,
+            "mode ANY with allowedFunctionNames",
+        ),
+        cap(
+            Param::NoParallelToolCalls,
+            Support::Emulated,
+            "the first call is kept",
+        ),
+        cap(
+            Param::JsonObject,
+            Support::Translated,
+            "responseMimeType application/json",
+        ),
+        cap(
+            Param::JsonSchema,
+            Support::Translated,
+            "responseSchema, $ref inlined; responseJsonSchema when recursive",
+        ),
         cap(Param::N, Support::Translated, "candidateCount"),
         cap(Param::NStream, Support::Translated, "candidateCount"),
         cap(Param::Stop, Support::Translated, "stopSequences"),
         cap(Param::Seed, Support::Translated, "seed"),
-        cap(Param::Penalties, Support::Translated, "presencePenalty, frequencyPenalty"),
+        cap(
+            Param::Penalties,
+            Support::Translated,
+            "presencePenalty, frequencyPenalty",
+        ),
         cap(Param::LogitBias, Support::Refused, ""),
         cap(Param::Logprobs, Support::Refused, ""),
         cap(Param::TopK, Support::Translated, "topK"),
-        cap(Param::ReasoningEffort, Support::Translated, "thinkingConfig: thinkingLevel on Gemini 3, else thinkingBudget"),
-        cap(Param::Thinking, Support::Translated, "thinkingConfig.thinkingBudget; function calls signed, see extra_content"),
+        cap(
+            Param::ReasoningEffort,
+            Support::Translated,
+            "thinkingConfig: thinkingLevel on Gemini 3, else thinkingBudget",
+        ),
+        cap(
+            Param::Thinking,
+            Support::Translated,
+            "thinkingConfig.thinkingBudget; function calls signed, see extra_content",
+        ),
         cap(Param::ImageData, Support::Translated, "inlineData"),
         cap(Param::ImageUrl, Support::Translated, "fileData"),
         cap(Param::AudioOrFile, Support::Refused, ""),
@@ -201,16 +233,21 @@ impl Provider for Gemini {
                     .send(self.request(&model, "embedContent", ctx).json(&body))
                     .await?;
                 let r: wire::EmbedResponse = self.json(resp).await?;
-                vec![r.embedding.values]
+                (vec![r.embedding.values], r.usage_metadata)
             } else {
                 let body = embed::batch(&model, &texts, req.dimensions);
                 let resp = self
                     .send(self.request(&model, "batchEmbedContents", ctx).json(&body))
                     .await?;
                 let r: wire::BatchEmbedResponse = self.json(resp).await?;
-                r.embeddings.into_iter().map(|e| e.values).collect()
+                (
+                    r.embeddings.into_iter().map(|e| e.values).collect(),
+                    r.usage_metadata,
+                )
             };
-            embed::to_openai(&self.name, &req.model, &texts, vectors)
+            let (vectors, usage) = vectors;
+            let reported = usage.map(|u| u.prompt_token_count).filter(|n| *n > 0);
+            embed::to_openai(&self.name, &req.model, &texts, vectors, reported)
         })
     }
 }

@@ -299,7 +299,10 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, String> {
 /// `thinkingLevel` (`low`, `high`); earlier ones a `thinkingBudget` in tokens. Thoughts are
 /// included, so they come back as `reasoning_content`.
 fn thinking_config(req: &ChatRequest) -> Result<Option<Value>, String> {
-    let gemini_3 = req.model.trim_start_matches("models/").starts_with("gemini-3");
+    let gemini_3 = req
+        .model
+        .trim_start_matches("models/")
+        .starts_with("gemini-3");
     if let Some(effort) = req.extra.get("reasoning_effort").and_then(Value::as_str) {
         let (level, budget) = match effort {
             "none" => ("low", 0),

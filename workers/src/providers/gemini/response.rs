@@ -83,7 +83,11 @@ pub struct Split {
 /// A function call in the OpenAI shape, its signature where Google's OpenAI-compatible API
 /// puts it (`extra_content.google.thought_signature`).
 pub fn tool_call(fc: &GCall, signature: Option<&str>) -> ToolCall {
-    let mut call = ToolCall::function(call_id(fc.id.as_deref()), fc.name.clone(), arguments(&fc.args));
+    let mut call = ToolCall::function(
+        call_id(fc.id.as_deref()),
+        fc.name.clone(),
+        arguments(&fc.args),
+    );
     if let Some(sig) = signature {
         call.set_thought_signature(sig);
     }

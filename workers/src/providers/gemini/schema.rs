@@ -23,9 +23,28 @@ pub enum GeminiSchema {
 
 /// The JSON Schema keywords Gemini's `*JsonSchema` fields take.
 const JSON_KEEP: &[&str] = &[
-    "$id", "$defs", "$ref", "$anchor", "type", "format", "title", "description", "enum",
-    "items", "prefixItems", "minItems", "maxItems", "minimum", "maximum", "anyOf", "oneOf",
-    "properties", "additionalProperties", "required", "propertyOrdering", "const",
+    "$id",
+    "$defs",
+    "$ref",
+    "$anchor",
+    "type",
+    "format",
+    "title",
+    "description",
+    "enum",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "minimum",
+    "maximum",
+    "anyOf",
+    "oneOf",
+    "properties",
+    "additionalProperties",
+    "required",
+    "propertyOrdering",
+    "const",
 ];
 
 /// A client's JSON Schema as Gemini takes it (see the module docs).
@@ -246,10 +265,16 @@ mod tests {
         let GeminiSchema::OpenApi(out) = for_gemini(&s) else {
             panic!("not recursive")
         };
-        assert_eq!(out["properties"]["address"]["properties"]["city"]["type"], "string");
+        assert_eq!(
+            out["properties"]["address"]["properties"]["city"]["type"],
+            "string"
+        );
         assert_eq!(out["properties"]["address"]["description"], "where");
         assert_eq!(out["properties"]["address"]["required"], json!(["city"]));
-        assert_eq!(out["properties"]["past"]["items"]["properties"]["zip"]["type"], "string");
+        assert_eq!(
+            out["properties"]["past"]["items"]["properties"]["zip"]["type"],
+            "string"
+        );
         assert!(out.get("$defs").is_none());
         assert!(!out.to_string().contains("$ref"), "{out}");
         assert!(!out.to_string().contains("additionalProperties"), "{out}");

@@ -129,7 +129,10 @@ pub struct FunctionDecl {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
     /// The argument schema as JSON Schema (for recursive schemas).
-    #[serde(rename = "parametersJsonSchema", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "parametersJsonSchema",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters_json_schema: Option<Value>,
 }
 
@@ -303,15 +306,23 @@ pub struct ContentEmbedding {
 
 /// An `embedContent` answer.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EmbedResponse {
     /// The embedding.
     pub embedding: ContentEmbedding,
+    /// Token counts, where the API reports them.
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
 }
 
 /// A `batchEmbedContents` answer.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BatchEmbedResponse {
     /// One embedding per request, in order.
     #[serde(default)]
     pub embeddings: Vec<ContentEmbedding>,
+    /// Token counts, where the API reports them.
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
 }

@@ -34,6 +34,10 @@ pub trait Endpoint: Send + Sync + 'static {
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
     /// What the API does with each parameter.
     fn capabilities(&self) -> &'static crate::capability::Capabilities;
+    /// The model name clients use for an id the model list gives (the same by default).
+    fn listed_model(&self, id: &str) -> String {
+        id.to_string()
+    }
 }
 
 /// An adapter speaking the OpenAI wire format to `E`.
@@ -210,7 +214,7 @@ impl<E: Endpoint> Provider for Compat<E> {
                 .data
                 .into_iter()
                 .map(|m| Model {
-                    id: m.id,
+                    id: self.endpoint.listed_model(&m.id),
                     object: "model".into(),
                     created: m.created.unwrap_or(0),
                     owned_by: self.name.clone(),

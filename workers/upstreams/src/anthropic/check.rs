@@ -9,9 +9,24 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 const TOP: &[&str] = &[
-    "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
-    "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "output_config",
-    "service_tier", "context_management", "container", "mcp_servers",
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "stop_sequences",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "thinking",
+    "output_config",
+    "service_tier",
+    "context_management",
+    "container",
+    "mcp_servers",
 ];
 
 /// The fields each block type may have.
@@ -19,9 +34,22 @@ fn block_fields(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "text" => &["type", "text", "cache_control", "citations"],
         "image" => &["type", "source", "cache_control"],
-        "document" => &["type", "source", "cache_control", "title", "context", "citations"],
+        "document" => &[
+            "type",
+            "source",
+            "cache_control",
+            "title",
+            "context",
+            "citations",
+        ],
         "tool_use" => &["type", "id", "name", "input", "cache_control"],
-        "tool_result" => &["type", "tool_use_id", "content", "is_error", "cache_control"],
+        "tool_result" => &[
+            "type",
+            "tool_use_id",
+            "content",
+            "is_error",
+            "cache_control",
+        ],
         "thinking" => &["type", "thinking", "signature"],
         "redacted_thinking" => &["type", "data"],
         _ => return None,
@@ -60,12 +88,16 @@ pub fn request(req: &Value) -> Result<(), String> {
         .as_u64()
         .ok_or("max_tokens: Field required")?;
     extra_keys(&req["metadata"], &["user_id"], "metadata.")?;
-    let msgs = req["messages"].as_array().ok_or("messages: Field required")?;
+    let msgs = req["messages"]
+        .as_array()
+        .ok_or("messages: Field required")?;
     let turns: Vec<Vec<Value>> = msgs.iter().map(|m| blocks(&m["content"])).collect();
     for (i, (m, bs)) in msgs.iter().zip(&turns).enumerate() {
         extra_keys(m, &["role", "content"], &format!("messages.{i}."))?;
         if m["role"] != "user" && m["role"] != "assistant" {
-            return Err(format!("messages.{i}.role: Input should be 'user' or 'assistant'"));
+            return Err(format!(
+                "messages.{i}.role: Input should be 'user' or 'assistant'"
+            ));
         }
         for (j, b) in bs.iter().enumerate() {
             let at = format!("messages.{i}.content.{j}");
@@ -120,10 +152,16 @@ fn image(src: &Value, at: &str) -> Result<(), String> {
             if src["data"].as_str().is_none_or(str::is_empty) {
                 return Err(format!("{at}.source.data: Field required"));
             }
-            extra_keys(src, &["type", "media_type", "data"], &format!("{at}.source."))
+            extra_keys(
+                src,
+                &["type", "media_type", "data"],
+                &format!("{at}.source."),
+            )
         }
         Some("url") => extra_keys(src, &["type", "url"], &format!("{at}.source.")),
-        _ => Err(format!("{at}.source.type: Input should be 'base64' or 'url'")),
+        _ => Err(format!(
+            "{at}.source.type: Input should be 'base64' or 'url'"
+        )),
     }
 }
 
@@ -133,9 +171,13 @@ fn thinking(req: &Value, max: u64, msgs: &[Value], turns: &[Vec<Value>]) -> Resu
         return Ok(());
     }
     extra_keys(t, &["type", "budget_tokens"], "thinking.")?;
-    let budget = t["budget_tokens"].as_u64().ok_or("thinking.enabled.budget_tokens: Field required")?;
+    let budget = t["budget_tokens"]
+        .as_u64()
+        .ok_or("thinking.enabled.budget_tokens: Field required")?;
     if budget < 1024 {
-        return Err("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
+        return Err(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into(),
+        );
     }
     if budget >= max {
         return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
@@ -145,9 +187,13 @@ fn thinking(req: &Value, max: u64, msgs: &[Value], turns: &[Vec<Value>]) -> Resu
     let Some(last) = turns.len().checked_sub(1) else {
         return Ok(());
     };
-    let answers_tools = msgs[last]["role"] == "user" && !ids(&turns[last], "tool_result", "tool_use_id").is_empty();
+    let answers_tools =
+        msgs[last]["role"] == "user" && !ids(&turns[last], "tool_result", "tool_use_id").is_empty();
     if let (true, Some(a)) = (answers_tools, last.checked_sub(1)) {
-        let first = turns[a].first().and_then(|b| b["type"].as_str()).unwrap_or("");
+        let first = turns[a]
+            .first()
+            .and_then(|b| b["type"].as_str())
+            .unwrap_or("");
         if first != "thinking" && first != "redacted_thinking" {
             return Err(format!("messages.{a}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns."));
         }
@@ -158,14 +204,29 @@ fn thinking(req: &Value, max: u64, msgs: &[Value], turns: &[Vec<Value>]) -> Resu
 fn tools(req: &Value) -> Result<(), String> {
     for (i, t) in req["tools"].as_array().into_iter().flatten().enumerate() {
         let at = format!("tools.{i}.");
-        extra_keys(t, &["name", "description", "input_schema", "cache_control", "type", "strict"], &at)?;
+        extra_keys(
+            t,
+            &[
+                "name",
+                "description",
+                "input_schema",
+                "cache_control",
+                "type",
+                "strict",
+            ],
+            &at,
+        )?;
         if t["input_schema"]["type"] != "object" {
             return Err(format!("{at}input_schema.type: Input should be 'object'"));
         }
     }
     let tc = &req["tool_choice"];
     if !tc.is_null() {
-        extra_keys(tc, &["type", "name", "disable_parallel_tool_use"], "tool_choice.")?;
+        extra_keys(
+            tc,
+            &["type", "name", "disable_parallel_tool_use"],
+            "tool_choice.",
+        )?;
         match tc["type"].as_str() {
             Some("auto" | "any" | "none") => {}
             Some("tool") if tc["name"].is_string() => {}
@@ -184,7 +245,10 @@ fn output_config(c: &Value) -> Result<(), String> {
     if !f.is_null() {
         extra_keys(f, &["type", "schema"], "output_config.format.")?;
         if f["type"] != "json_schema" || !f["schema"].is_object() {
-            return Err("output_config.format: must be {\"type\": \"json_schema\", \"schema\": {...}}".into());
+            return Err(
+                "output_config.format: must be {\"type\": \"json_schema\", \"schema\": {...}}"
+                    .into(),
+            );
         }
     }
     Ok(())

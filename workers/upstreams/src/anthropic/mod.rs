@@ -211,14 +211,18 @@ fn block_events(index: usize, b: &Value, model: &str, evs: &mut Vec<Value>) {
             for w in b["thinking"].as_str().unwrap_or("").split_inclusive(' ') {
                 evs.push(delta(json!({"type": "thinking_delta", "thinking": w})));
             }
-            evs.push(delta(json!({"type": "signature_delta", "signature": b["signature"]})));
+            evs.push(delta(
+                json!({"type": "signature_delta", "signature": b["signature"]}),
+            ));
         }
         "tool_use" => {
             evs.push(json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}}));
             let args = b["input"].to_string();
             let (a, rest) = args.split_at(args.len() / 2);
             for part in ["", a, rest] {
-                evs.push(delta(json!({"type": "input_json_delta", "partial_json": part})));
+                evs.push(delta(
+                    json!({"type": "input_json_delta", "partial_json": part}),
+                ));
             }
         }
         _ => {

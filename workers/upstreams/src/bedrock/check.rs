@@ -8,13 +8,28 @@ use crate::reply::signature;
 use serde_json::Value;
 
 const TOP: &[&str] = &[
-    "messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig",
-    "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
-    "requestMetadata", "performanceConfig", "outputConfig",
+    "messages",
+    "system",
+    "inferenceConfig",
+    "toolConfig",
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "promptVariables",
+    "additionalModelResponseFieldPaths",
+    "requestMetadata",
+    "performanceConfig",
+    "outputConfig",
 ];
 const BLOCK: &[&str] = &[
-    "text", "image", "document", "video", "toolUse", "toolResult", "reasoningContent",
-    "cachePoint", "guardContent",
+    "text",
+    "image",
+    "document",
+    "video",
+    "toolUse",
+    "toolResult",
+    "reasoningContent",
+    "cachePoint",
+    "guardContent",
 ];
 
 fn extraneous(v: &Value, allowed: &[&str]) -> Result<(), String> {
@@ -40,7 +55,10 @@ fn ids(m: &Value, member: &str) -> Vec<String> {
 /// Checks a `Converse` request; `Err` is the message of the 400.
 pub fn request(req: &Value) -> Result<(), String> {
     extraneous(req, TOP)?;
-    extraneous(&req["inferenceConfig"], &["maxTokens", "temperature", "topP", "stopSequences"])?;
+    extraneous(
+        &req["inferenceConfig"],
+        &["maxTokens", "temperature", "topP", "stopSequences"],
+    )?;
     let msgs = req["messages"].as_array().cloned().unwrap_or_default();
     let mut tool_blocks = false;
     for (i, m) in msgs.iter().enumerate() {
@@ -48,18 +66,26 @@ pub fn request(req: &Value) -> Result<(), String> {
         for (j, b) in blocks(m).iter().enumerate() {
             extraneous(b, BLOCK)?;
             if b.as_object().map(|o| o.len()) != Some(1) {
-                return Err(format!("messages.{i}.content.{j}: a content block must have exactly one member"));
+                return Err(format!(
+                    "messages.{i}.content.{j}: a content block must have exactly one member"
+                ));
             }
             tool_blocks |= b.get("toolUse").is_some() || b.get("toolResult").is_some();
             if let Some(img) = b.get("image") {
                 let f = img["format"].as_str().unwrap_or("");
-                if !["png", "jpeg", "gif", "webp"].contains(&f) || !img["source"]["bytes"].is_string() {
+                if !["png", "jpeg", "gif", "webp"].contains(&f)
+                    || !img["source"]["bytes"].is_string()
+                {
                     return Err(format!("messages.{i}.content.{j}.image: format must be png, jpeg, gif or webp with source.bytes"));
                 }
             }
             if let Some(t) = b["reasoningContent"].get("reasoningText") {
-                if t["signature"].as_str() != Some(signature(t["text"].as_str().unwrap_or("")).as_str()) {
-                    return Err(format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block"));
+                if t["signature"].as_str()
+                    != Some(signature(t["text"].as_str().unwrap_or("")).as_str())
+                {
+                    return Err(format!(
+                        "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                    ));
                 }
             }
         }
@@ -69,9 +95,16 @@ pub fn request(req: &Value) -> Result<(), String> {
             if results.iter().any(|r| !uses.contains(r)) {
                 return Err(format!("The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."));
             }
-            let missing: Vec<&str> = uses.iter().filter(|u| !results.contains(u)).map(String::as_str).collect();
+            let missing: Vec<&str> = uses
+                .iter()
+                .filter(|u| !results.contains(u))
+                .map(String::as_str)
+                .collect();
             if !missing.is_empty() {
-                return Err(format!("Expected toolResult blocks at messages.{i}.content for the following Ids: {}", missing.join(", ")));
+                return Err(format!(
+                    "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
+                    missing.join(", ")
+                ));
             }
         }
     }
@@ -94,7 +127,10 @@ fn thinking(req: &Value, msgs: &[Value]) -> Result<(), String> {
     }
     let first = blocks(&msgs[last - 1]).first().cloned().unwrap_or_default();
     if first.get("reasoningContent").is_none() {
-        let found = first.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+        let found = first
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .unwrap_or_default();
         return Err(format!("messages.{}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.", last - 1));
     }
     Ok(())

@@ -115,8 +115,14 @@ fn ask(req: &Value, model: &str) -> Ask {
     let out = &req["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"];
     Ask {
         model: model.to_string(),
-        last_user: last_user.iter().filter_map(|b| b["text"].as_str()).collect(),
-        images: last_user.iter().filter(|b| b.get("image").is_some()).count(),
+        last_user: last_user
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect(),
+        images: last_user
+            .iter()
+            .filter(|b| b.get("image").is_some())
+            .count(),
         tool_result: last
             .iter()
             .find_map(|b| b.get("toolResult"))
@@ -150,7 +156,9 @@ fn ask(req: &Value, model: &str) -> Ask {
 fn content(model: &str, r: &Reply) -> (Vec<Value>, &'static str) {
     let mut out = Vec::new();
     if let Some(t) = &r.thinking {
-        out.push(json!({"reasoningContent": {"reasoningText": {"text": t, "signature": signature(t)}}}));
+        out.push(
+            json!({"reasoningContent": {"reasoningText": {"text": t, "signature": signature(t)}}}),
+        );
     }
     if model == "content-filter" {
         out.push(json!({"text": "I can't help with that."}));
@@ -173,13 +181,21 @@ fn content(model: &str, r: &Reply) -> (Vec<Value>, &'static str) {
 
 fn stream_frames(model: &str, blocks: &[Value], stop: &str) -> Vec<Vec<u8>> {
     let mut f = vec![event("messageStart", json!({"role": "assistant"}))];
-    let delta = |i: usize, d: Value| event("contentBlockDelta", json!({"contentBlockIndex": i, "delta": d}));
+    let delta = |i: usize, d: Value| {
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": i, "delta": d}),
+        )
+    };
     for (i, b) in blocks.iter().enumerate() {
         if let Some(r) = b["reasoningContent"].get("reasoningText") {
             for w in r["text"].as_str().unwrap_or("").split_inclusive(' ') {
                 f.push(delta(i, json!({"reasoningContent": {"text": w}})));
             }
-            f.push(delta(i, json!({"reasoningContent": {"signature": r["signature"]}})));
+            f.push(delta(
+                i,
+                json!({"reasoningContent": {"signature": r["signature"]}}),
+            ));
         } else if let Some(tu) = b.get("toolUse") {
             f.push(event("contentBlockStart", json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": tu["toolUseId"], "name": tu["name"]}}})));
             let args = tu["input"].to_string();

@@ -10,35 +10,92 @@ use crate::reply::signature;
 use serde_json::Value;
 
 const TOP: &[&str] = &[
-    "contents", "systemInstruction", "system_instruction", "tools", "toolConfig", "tool_config",
-    "generationConfig", "generation_config", "safetySettings", "safety_settings",
-    "cachedContent", "cached_content",
+    "contents",
+    "systemInstruction",
+    "system_instruction",
+    "tools",
+    "toolConfig",
+    "tool_config",
+    "generationConfig",
+    "generation_config",
+    "safetySettings",
+    "safety_settings",
+    "cachedContent",
+    "cached_content",
 ];
 const PART: &[&str] = &[
-    "text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall",
-    "functionResponse", "executableCode", "codeExecutionResult", "videoMetadata",
+    "text",
+    "thought",
+    "thoughtSignature",
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "executableCode",
+    "codeExecutionResult",
+    "videoMetadata",
 ];
 const GENERATION: &[&str] = &[
-    "temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount", "seed",
-    "presencePenalty", "frequencyPenalty", "responseMimeType", "responseSchema",
-    "responseJsonSchema", "thinkingConfig", "responseLogprobs", "logprobs",
-    "responseModalities", "mediaResolution",
+    "temperature",
+    "topP",
+    "topK",
+    "maxOutputTokens",
+    "stopSequences",
+    "candidateCount",
+    "seed",
+    "presencePenalty",
+    "frequencyPenalty",
+    "responseMimeType",
+    "responseSchema",
+    "responseJsonSchema",
+    "thinkingConfig",
+    "responseLogprobs",
+    "logprobs",
+    "responseModalities",
+    "mediaResolution",
 ];
+/// Gemini's `Schema` fields, written out here apart from the adapter's own list on purpose:
+/// the mock must not accept what the adapter wrongly thinks Gemini takes.
 const SCHEMA: &[&str] = &[
-    "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
-    "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
-    "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum",
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
 ];
 
 /// The signature the mock issues for a function call (and expects back).
 pub fn call_signature(call: &Value) -> String {
-    signature(&format!("{}{}", call["name"].as_str().unwrap_or(""), call["args"]))
+    signature(&format!(
+        "{}{}",
+        call["name"].as_str().unwrap_or(""),
+        call["args"]
+    ))
 }
 
 fn known(v: &Value, allowed: &[&str], at: &str) -> Result<(), String> {
     for k in v.as_object().into_iter().flatten().map(|(k, _)| k) {
         if !allowed.contains(&k.as_str()) {
-            return Err(format!("Invalid JSON payload received. Unknown name \"{k}\" at '{at}': Cannot find field."));
+            return Err(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\" at '{at}': Cannot find field."
+            ));
         }
     }
     Ok(())
@@ -53,22 +110,59 @@ pub fn request(req: &Value, model: &str) -> Result<(), String> {
         for (j, p) in c["parts"].as_array().into_iter().flatten().enumerate() {
             let at = format!("contents[{i}].parts[{j}]");
             known(p, PART, &at)?;
-            known(&p["functionCall"], &["id", "name", "args"], &format!("{at}.function_call"))?;
-            known(&p["functionResponse"], &["id", "name", "response"], &format!("{at}.function_response"))?;
+            known(
+                &p["functionCall"],
+                &["id", "name", "args"],
+                &format!("{at}.function_call"),
+            )?;
+            known(
+                &p["functionResponse"],
+                &["id", "name", "response"],
+                &format!("{at}.function_response"),
+            )?;
         }
     }
     pairing(&contents)?;
     let g = req.get("generationConfig").unwrap_or(&Value::Null);
     known(g, GENERATION, "generation_config")?;
-    known(&g["thinkingConfig"], &["thinkingBudget", "thinkingLevel", "includeThoughts"], "generation_config.thinking_config")?;
+    known(
+        &g["thinkingConfig"],
+        &["thinkingBudget", "thinkingLevel", "includeThoughts"],
+        "generation_config.thinking_config",
+    )?;
     if let Some(s) = g.get("responseSchema") {
         schema(s, "generation_config.response_schema")?;
     }
     for (i, t) in req["tools"].as_array().into_iter().flatten().enumerate() {
-        known(t, &["functionDeclarations", "googleSearch", "codeExecution", "urlContext"], &format!("tools[{i}]"))?;
-        for (j, d) in t["functionDeclarations"].as_array().into_iter().flatten().enumerate() {
+        known(
+            t,
+            &[
+                "functionDeclarations",
+                "googleSearch",
+                "codeExecution",
+                "urlContext",
+            ],
+            &format!("tools[{i}]"),
+        )?;
+        for (j, d) in t["functionDeclarations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let at = format!("tools[{i}].function_declarations[{j}]");
-            known(d, &["name", "description", "parameters", "parametersJsonSchema", "response", "behavior"], &at)?;
+            known(
+                d,
+                &[
+                    "name",
+                    "description",
+                    "parameters",
+                    "parametersJsonSchema",
+                    "response",
+                    "behavior",
+                ],
+                &at,
+            )?;
             if let Some(s) = d.get("parameters") {
                 schema(s, &format!("{at}.parameters"))?;
             }
@@ -84,21 +178,29 @@ pub fn request(req: &Value, model: &str) -> Result<(), String> {
 fn schema(s: &Value, at: &str) -> Result<(), String> {
     known(s, SCHEMA, at)?;
     let props = s["properties"].as_object();
-    let is_object = s["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("object"));
+    let is_object = s["type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("object"));
     if is_object && props.is_none_or(|p| p.is_empty()) {
-        return Err(format!("* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type"));
+        return Err(format!(
+            "* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type"
+        ));
     }
     if s.get("type").is_some() && !is_object {
         for k in ["properties", "required"] {
             if s.get(k).is_some() {
-                return Err(format!("* GenerateContentRequest.{at}.{k}: only allowed for OBJECT type"));
+                return Err(format!(
+                    "* GenerateContentRequest.{at}.{k}: only allowed for OBJECT type"
+                ));
             }
         }
     }
     for (i, r) in s["required"].as_array().into_iter().flatten().enumerate() {
         let name = r.as_str().unwrap_or("");
         if !props.is_some_and(|p| p.contains_key(name)) {
-            return Err(format!("* GenerateContentRequest.{at}.required[{i}]: property is not defined"));
+            return Err(format!(
+                "* GenerateContentRequest.{at}.required[{i}]: property is not defined"
+            ));
         }
     }
     for (name, p) in props.into_iter().flatten() {
@@ -114,7 +216,12 @@ fn schema(s: &Value, at: &str) -> Result<(), String> {
 }
 
 fn count(c: &Value, field: &str) -> usize {
-    c["parts"].as_array().into_iter().flatten().filter(|p| p.get(field).is_some()).count()
+    c["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get(field).is_some())
+        .count()
 }
 
 fn pairing(contents: &[Value]) -> Result<(), String> {

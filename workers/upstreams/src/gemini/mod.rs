@@ -33,6 +33,15 @@ pub async fn start() -> Upstream {
     super::start_with(handle).await
 }
 
+/// A `[providers.<name>]` entry of kind `gemini` pointing at `up`, serving
+/// `gemini-3-pro-preview` (which signs its function calls and wants the signatures back).
+pub fn provider_toml(up: &Upstream, name: &str) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"gemini\"\nbase_url = \"{}\"\napi_key = \"{KEY}\"\nmodels = [\"gemini-3-pro-preview\"]\n",
+        up.base
+    )
+}
+
 fn status_name(code: u16) -> &'static str {
     match code {
         400 | 413 => "INVALID_ARGUMENT",
@@ -97,7 +106,10 @@ fn ask(req: &Value, model: &str) -> Ask {
     let fc = &req["toolConfig"]["functionCallingConfig"];
     Ask {
         model: model.to_string(),
-        last_user: last_user.iter().filter_map(|p| p["text"].as_str()).collect(),
+        last_user: last_user
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect(),
         images: last_user
             .iter()
             .filter(|p| p.get("inlineData").is_some() || p.get("fileData").is_some())
@@ -115,7 +127,12 @@ fn ask(req: &Value, model: &str) -> Ask {
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|t| t["functionDeclarations"].as_array().cloned().unwrap_or_default())
+            .flat_map(|t| {
+                t["functionDeclarations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|d| d["name"].as_str().map(str::to_string))
             .collect(),
         choice: match (fc["mode"].as_str(), fc["allowedFunctionNames"].as_array()) {
@@ -133,7 +150,10 @@ fn ask(req: &Value, model: &str) -> Ask {
             .flatten()
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect(),
-        schema: g.get("responseSchema").or(g.get("responseJsonSchema")).cloned(),
+        schema: g
+            .get("responseSchema")
+            .or(g.get("responseJsonSchema"))
+            .cloned(),
         thinking: g["thinkingConfig"]["includeThoughts"] == json!(true) || model == "thinking",
     }
 }
@@ -292,7 +312,10 @@ async fn handle(
         return error(400, &e);
     }
     let r = reply(&ask(&req, model));
-    let n = req["generationConfig"]["candidateCount"].as_u64().unwrap_or(1).max(1) as usize;
+    let n = req["generationConfig"]["candidateCount"]
+        .as_u64()
+        .unwrap_or(1)
+        .max(1) as usize;
     let sign = signs(&req, model);
     let mut answer: Vec<Vec<Value>> = (0..n).map(|_| parts(&r, sign)).collect();
     if model == "tool-2" {
@@ -305,7 +328,11 @@ async fn handle(
         assert_eq!(uri.query(), Some("alt=sse"));
         return sse(stream_events(model, &answer), model);
     }
-    let finish = if model == "max-tokens" { "MAX_TOKENS" } else { "STOP" };
+    let finish = if model == "max-tokens" {
+        "MAX_TOKENS"
+    } else {
+        "STOP"
+    };
     let candidates: Vec<Value> = answer
         .into_iter()
         .enumerate()

@@ -33,7 +33,12 @@ pub fn last_user_text(req: &Value) -> String {
 pub fn ask(req: &Value, model: &str) -> Ask {
     let msgs = req["messages"].as_array().cloned().unwrap_or_default();
     let last = msgs.last().cloned().unwrap_or_default();
-    let last_user = msgs.iter().rev().find(|m| m["role"] == "user").cloned().unwrap_or_default();
+    let last_user = msgs
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .cloned()
+        .unwrap_or_default();
     let tc = &req["tool_choice"];
     Ask {
         model: model.to_string(),
@@ -54,13 +59,18 @@ pub fn ask(req: &Value, model: &str) -> Ask {
         choice: match tc {
             Value::String(s) if s == "none" => ToolChoice::None,
             Value::String(s) if s == "required" => ToolChoice::Required,
-            Value::Object(_) => ToolChoice::Named(tc["function"]["name"].as_str().unwrap_or("").into()),
+            Value::Object(_) => {
+                ToolChoice::Named(tc["function"]["name"].as_str().unwrap_or("").into())
+            }
             _ => ToolChoice::Auto,
         },
         parallel: req["parallel_tool_calls"] != json!(false),
         stop: match &req["stop"] {
             Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         },
         schema: req["response_format"]["json_schema"].get("schema").cloned(),
@@ -77,14 +87,20 @@ fn message(r: &Reply, refusal: bool) -> (Value, &'static str) {
         );
     }
     if r.calls.is_empty() {
-        return (json!({"role": "assistant", "content": r.text, "refusal": null}), "stop");
+        return (
+            json!({"role": "assistant", "content": r.text, "refusal": null}),
+            "stop",
+        );
     }
     let calls: Vec<Value> = r
         .calls
         .iter()
         .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.args.to_string()}}))
         .collect();
-    (json!({"role": "assistant", "content": null, "tool_calls": calls}), "tool_calls")
+    (
+        json!({"role": "assistant", "content": null, "tool_calls": calls}),
+        "tool_calls",
+    )
 }
 
 /// A whole completion with `n` choices of the reply.
@@ -92,7 +108,8 @@ pub fn completion(f: &Flavor, model: &str, r: &Reply, n: usize, refusal: bool) -
     let choices: Vec<Value> = (0..n)
         .map(|i| {
             let (m, finish) = message(r, refusal);
-            let mut c = json!({"index": i, "message": m, "finish_reason": finish, "logprobs": null});
+            let mut c =
+                json!({"index": i, "message": m, "finish_reason": finish, "logprobs": null});
             merge(&mut c, &f.choice_extra);
             c
         })
@@ -117,7 +134,11 @@ pub fn chunks(f: &Flavor, model: &str, r: &Reply, n: usize, refusal: bool) -> Ve
     };
     let mut out = Vec::new();
     for i in 0..n {
-        out.push(chunk(i, json!({"role": "assistant", "content": ""}), Value::Null));
+        out.push(chunk(
+            i,
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        ));
         if refusal {
             for w in "I can't help with that.".split_inclusive(' ') {
                 out.push(chunk(i, json!({"refusal": w}), Value::Null));
@@ -130,13 +151,21 @@ pub fn chunks(f: &Flavor, model: &str, r: &Reply, n: usize, refusal: bool) -> Ve
             let args = c.args.to_string();
             let (a, b) = args.split_at(args.len() / 2);
             for part in [a, b] {
-                out.push(chunk(i, json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]}), Value::Null));
+                out.push(chunk(
+                    i,
+                    json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]}),
+                    Value::Null,
+                ));
             }
         }
         for w in r.text.split_inclusive(' ') {
             out.push(chunk(i, json!({"content": w}), Value::Null));
         }
-        let finish = if r.calls.is_empty() { "stop" } else { "tool_calls" };
+        let finish = if r.calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
         out.push(chunk(i, json!({}), json!(finish)));
     }
     out

@@ -16,12 +16,12 @@ pub mod check;
 
 use super::{error_status, record, slow, Recorder, Upstream};
 use crate::reply::reply;
-pub use chat::last_user_text;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+pub use chat::last_user_text;
 use serde_json::{json, Value};
 
 /// The API key the mock accepts.
@@ -170,7 +170,13 @@ async fn handle(
         }
     }
     if let Err((message, param)) = check::request(&req) {
-        return error_at(400, "invalid_request_error", None, param.as_deref(), &message);
+        return error_at(
+            400,
+            "invalid_request_error",
+            None,
+            param.as_deref(),
+            &message,
+        );
     }
     let r = reply(&chat::ask(&req, &model));
     let n = req["n"].as_u64().unwrap_or(1).max(1) as usize;
