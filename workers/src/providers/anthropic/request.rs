@@ -338,3 +338,50 @@ fn thinking_for_effort(
     };
     Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_effort_budgets_fit_under_the_token_limit() {
+        let mut max = None;
+        let t = thinking_for_effort("medium", &mut max, 4096).unwrap_or_default();
+        assert_eq!(t, Some(json!({"type": "enabled", "budget_tokens": 4096})));
+        assert_eq!(
+            max,
+            Some(8192),
+            "no client limit: the default stays for the answer"
+        );
+        let mut max = Some(3000);
+        let t = thinking_for_effort("high", &mut max, 4096).unwrap_or_default();
+        assert_eq!(
+            t,
+            Some(json!({"type": "enabled", "budget_tokens": 2999})),
+            "under the client's limit"
+        );
+        let mut max = Some(800);
+        let e = thinking_for_effort("low", &mut max, 4096)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("1024") && e.contains("max_completion_tokens"),
+            "{e}"
+        );
+        assert_eq!(thinking_for_effort("none", &mut None, 4096), Ok(None));
+        assert!(thinking_for_effort("extreme", &mut None, 4096).is_err());
+    }
+
+    #[test]
+    fn a_json_schema_becomes_output_config_format() {
+        let rf = json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}}});
+        assert_eq!(
+            output_format(Some(&rf)),
+            Ok(Some(
+                json!({"type": "json_schema", "schema": {"type": "object"}})
+            ))
+        );
+        assert_eq!(output_format(Some(&json!({"type": "text"}))), Ok(None));
+        assert!(output_format(Some(&json!({"type": "json_object"}))).is_err());
+    }
+}

@@ -336,3 +336,47 @@ fn thinking_config(req: &ChatRequest) -> Result<Option<Value>, String> {
         _ => Err("thinking.type must be enabled, disabled or adaptive".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: serde_json::Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn no_generation_settings_means_no_generation_config() {
+        let r = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        let out = translate("g", &r).map(|o| serde_json::to_value(o).unwrap_or_default());
+        let out = out.unwrap_or_default();
+        assert!(out.get("generationConfig").is_none(), "{out}");
+    }
+
+    #[test]
+    fn reasoning_maps_to_thinking_config_by_generation() {
+        let think = |model: &str, effort: &str| {
+            let r = req(json!({"model": model, "messages": [], "reasoning_effort": effort}));
+            thinking_config(&r).unwrap_or_default().unwrap_or_default()
+        };
+        assert_eq!(
+            think("gemini-3-pro-preview", "high"),
+            json!({"thinkingLevel": "high", "includeThoughts": true})
+        );
+        assert_eq!(
+            think("gemini-2.5-flash", "low"),
+            json!({"thinkingBudget": 1024, "includeThoughts": true})
+        );
+        assert_eq!(
+            think("gemini-2.5-flash", "none"),
+            json!({"thinkingBudget": 0})
+        );
+        let r = req(
+            json!({"model": "gemini-2.5-pro", "messages": [], "thinking": {"type": "enabled", "budget_tokens": 2048}}),
+        );
+        assert_eq!(
+            thinking_config(&r).unwrap_or_default(),
+            Some(json!({"thinkingBudget": 2048, "includeThoughts": true}))
+        );
+    }
+}
