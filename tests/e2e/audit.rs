@@ -610,3 +610,84 @@ async fn two_auditors_each_keep_a_full_copy() {
     a.stop().await;
     gw.stop().await;
 }
+
+/// No reply can break the request log: three requests with a 200 KB model name and one with
+/// a 900 KB prompt (NATS max_payload is 1 MiB here) — the list still answers, its rows cut,
+/// and the large record comes back whole, fetched in parts.
+#[tokio::test]
+async fn huge_model_names_and_prompts_do_not_break_the_log() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_roles(&nats, &auditor_toml(dir.path(), ""), ALL_WITH_AUDITOR).await;
+    // The ingress refuses such a model name (400), but any publisher can put one in an
+    // event: three jobs whose events carry a 200 KB model name.
+    let long_model = format!("mock/{}", "m".repeat(200 * 1024));
+    assert_eq!(
+        gw.post("/v1/chat/completions", chat(&long_model, "hi"))
+            .await
+            .status(),
+        400
+    );
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = uuid::Uuid::now_v7().to_string();
+        for kind in ["received", "queued"] {
+            let ev = json!({"v": 1, "job": id, "kind": kind, "ts_ms": schemas::now_ms(),
+                "node": "elsewhere", "model": long_model});
+            js.publish(format!("sy.events.{id}"), ev.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    let prompt = "word ".repeat(900 * 1024 / 5);
+    let resp = gw
+        .post("/v1/chat/completions", chat("mock/echo", &prompt))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let big = job_id(&resp);
+    let mut page = serde_json::Value::Null;
+    for _ in 0..200 {
+        let r = gw.get("/v1/requests?limit=50").await;
+        let status = r.status();
+        page = r.json().await.unwrap();
+        if status == 200 && page["data"].as_array().is_some_and(|d| d.len() >= 4) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = page["data"].as_array().unwrap_or_else(|| panic!("{page}"));
+    assert!(rows.len() >= 4, "{page}");
+    for r in rows {
+        let m = r["model"].as_str().unwrap_or("");
+        assert!(m.len() <= 260, "list strings are cut: {}", m.len());
+    }
+    let mut rec = serde_json::Value::Null;
+    for _ in 0..200 {
+        rec = gw
+            .get(&format!("/v1/requests/{big}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if rec["has_request"] == true && rec["request"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        rec["request"]["messages"][0]["content"]
+            .as_str()
+            .map(str::len),
+        Some(prompt.len()),
+        "the 900 KB prompt comes back whole"
+    );
+    let r = gw.get(&format!("/v1/requests/{}", ids[0])).await;
+    assert_eq!(r.status(), 200, "a record with a 200 KB model name answers");
+    let tl = gw.get(&format!("/v1/requests/{}/events", ids[0])).await;
+    assert_eq!(tl.status(), 200, "and so does its timeline");
+    gw.stop().await;
+}

@@ -21,6 +21,7 @@ pub fn get(store: &Store, id: &str) -> Result<Option<FullRecord>, AuditorError> 
         response: store.body(id, BodyKind::Response)?,
         record,
         events,
+        parts: None,
     }))
 }
 
@@ -79,6 +80,55 @@ fn matches(r: &Record, q: &ListQuery, status: Option<JobState>) -> bool {
     true
 }
 
+/// `s` cut to `max` bytes (at a character boundary) with `…`, when longer.
+pub fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+}
+
+/// A record as a list row: long strings cut (model names, errors, key ids), so one row
+/// cannot crowd out a page.
+pub fn list_row(mut r: Record) -> Record {
+    const MAX: usize = broker::audit::protocol::LIST_STRING_MAX;
+    for s in [
+        r.model.as_mut(),
+        r.provider.as_mut(),
+        r.provider_model.as_mut(),
+        r.key_id.as_mut(),
+        r.error.as_mut(),
+        r.replay_of.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cut(s, MAX);
+    }
+    r.request_redacted.truncate(16);
+    r.request_redacted.iter_mut().for_each(|p| cut(p, MAX));
+    r.nodes = r
+        .nodes
+        .into_iter()
+        .take(8)
+        .map(|mut n| {
+            cut(&mut n, MAX);
+            n
+        })
+        .collect();
+    r.replayed_as = r.replayed_as.into_iter().take(8).collect();
+    r
+}
+
+/// The cursor that goes on after `r`.
+pub fn cursor_after(r: &Record) -> String {
+    encode_cursor(r.created_ms, &r.id)
+}
+
 fn encode_cursor(created_ms: u64, id: &str) -> String {
     format!("{created_ms}_{id}")
 }
@@ -125,7 +175,7 @@ pub fn list(store: &Store, q: &ListQuery) -> Result<ListPage, AuditorError> {
             has_more = true;
             break;
         }
-        data.push(r);
+        data.push(list_row(r));
     }
     let next_cursor = if has_more {
         data.last().map(|r| encode_cursor(r.created_ms, &r.id))

@@ -126,6 +126,7 @@ mod tests {
             request: Some(serde_json::json!({"model": "mock/error-500", "messages": []})),
             response: None,
             events: vec![],
+            parts: None,
         }
     }
 

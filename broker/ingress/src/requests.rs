@@ -153,10 +153,7 @@ pub async fn list(
 pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let out = async {
         check_id(&id)?;
-        let rec: FullRecord = auditor(&st)
-            .call("get", &json!({ "id": id }))
-            .await
-            .map_err(query_error)?;
+        let rec: FullRecord = auditor(&st).full_record(&id).await.map_err(query_error)?;
         Ok::<_, GatewayError>(Json(rec))
     }
     .await;
@@ -218,10 +215,7 @@ pub async fn replay(
         } else {
             parse(&raw)?
         };
-        let rec: FullRecord = auditor(&st)
-            .call("get", &json!({ "id": id }))
-            .await
-            .map_err(query_error)?;
+        let rec: FullRecord = auditor(&st).full_record(&id).await.map_err(query_error)?;
         let model = replay_model(&rec, &over)?;
         let body = replay_body(&rec, &model, &over)?;
         let bytes = Bytes::from(

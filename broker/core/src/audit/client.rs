@@ -1,6 +1,6 @@
 //! Asking the auditor service over NATS (used by the ingress and any other tool).
 
-use super::protocol::{subject, Reply};
+use super::protocol::{subject, BodyPart, BodyQuery, FullRecord, IdQuery, Reply};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -80,5 +80,39 @@ impl AuditorClient {
                 "undecodable reply on {subject}: {e}"
             ))),
         }
+    }
+}
+
+impl AuditorClient {
+    /// The full record of `id`, its bodies fetched in parts when they were too large for
+    /// one reply.
+    pub async fn full_record(&self, id: &str) -> Result<FullRecord, QueryError> {
+        let mut rec: FullRecord = self.call("get", &IdQuery { id: id.into() }).await?;
+        let Some(parts) = rec.parts.take() else {
+            return Ok(rec);
+        };
+        for (kind, n) in [("request", parts.request), ("response", parts.response)] {
+            if n == 0 {
+                continue;
+            }
+            let mut text = String::new();
+            for part in 0..n {
+                let q = BodyQuery {
+                    id: id.into(),
+                    kind: kind.into(),
+                    part,
+                };
+                let p: BodyPart = self.call("body", &q).await?;
+                text.push_str(&p.data);
+            }
+            let body = serde_json::from_str(&text).map_err(|e| {
+                QueryError::Protocol(format!("the {kind} body of {id} does not reassemble: {e}"))
+            })?;
+            match kind {
+                "request" => rec.request = Some(body),
+                _ => rec.response = Some(body),
+            }
+        }
+        Ok(rec)
     }
 }

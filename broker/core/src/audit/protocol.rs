@@ -1,6 +1,11 @@
 //! The auditor's query protocol: the NATS service `switchyard-auditor` on
-//! `<prefix>.auditor.{get,list,stats,events}`, its requests and its replies. A reply is either
-//! `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
+//! `<prefix>.auditor.{get,list,stats,events,body}`, its requests and its replies. A reply is
+//! either `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
+//!
+//! No reply may exceed the NATS server's `max_payload`: list rows carry no bodies and their
+//! long strings are cut ([`LIST_STRING_MAX`]), a page that would not fit is shortened (its
+//! `next_cursor` goes on from the last row sent), and a record whose bodies would not fit
+//! comes without them and with [`BodyParts`] saying how many `body` calls fetch each.
 
 use super::record::Record;
 use schemars::JsonSchema;
@@ -11,7 +16,39 @@ use serde::{Deserialize, Serialize};
 pub const SERVICE_NAME: &str = "switchyard-auditor";
 
 /// The endpoints.
-pub const ENDPOINTS: [&str; 4] = ["get", "list", "stats", "events"];
+pub const ENDPOINTS: [&str; 5] = ["get", "list", "stats", "events", "body"];
+
+/// The longest string of a list row (model names, errors); longer ones are cut, with `…`.
+pub const LIST_STRING_MAX: usize = 256;
+
+/// How many parts of each body a record left out (fetch them with `body`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct BodyParts {
+    /// Parts of the request body (0: none left out).
+    pub request: u32,
+    /// Parts of the response body.
+    pub response: u32,
+}
+
+/// The body of `body`: one part of a stored body.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BodyQuery {
+    /// The job id.
+    pub id: String,
+    /// `request` or `response`.
+    pub kind: String,
+    /// Which part, from 0.
+    pub part: u32,
+}
+
+/// The reply of `body`: a slice of the body's JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BodyPart {
+    /// The text of this part; the parts concatenated are the body's JSON.
+    pub data: String,
+    /// How many parts there are.
+    pub parts: u32,
+}
 
 /// `<prefix>.auditor.<endpoint>`.
 pub fn subject(prefix: &str, endpoint: &str) -> String {
@@ -92,6 +129,9 @@ pub struct FullRecord {
     pub response: Option<serde_json::Value>,
     /// Every event, in time order.
     pub events: Vec<TimelineEvent>,
+    /// Bodies too large for one reply: how many `body` parts to fetch for each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<BodyParts>,
 }
 
 /// Filters of [`list`]; every one is optional.

@@ -28,7 +28,9 @@ fn audited_body(st: &AppState, job: &Job) -> Result<(serde_json::Value, Vec<Stri
             limit: None,
         });
     }
-    let limit = broker::audit::MAX_EVENT_BODY_BYTES as u64;
+    // Every body the gateway accepts fits in one event (its envelope is smaller than the
+    // job's); the auditor fetches large ones back in parts.
+    let limit = st.body_limit() as u64;
     let too_large = BodyOmitted {
         reason: OmitReason::TooLarge,
         bytes,
