@@ -284,6 +284,30 @@ async fn list_filters_paginate_and_stats_aggregate() {
             .count,
         7
     );
+    // The same over HTTP.
+    let http: Value = gw
+        .get("/v1/requests/stats?since=1h")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(http["total"]["count"], 7, "{http}");
+    assert_eq!(http["total"]["failures"], 2);
+    let bad = gw.get("/v1/requests/stats?since=yesterday-ish").await;
+    assert_eq!(bad.status(), 400);
+    // And every record as JSON lines, page after page.
+    let resp = gw.get("/v1/requests/export?since=1h&format=jsonl").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    let text = resp.text().await.unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 7, "{text}");
+    let ids: HashSet<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), 7, "each record once");
+    assert_eq!(gw.get("/v1/requests/export?format=csv").await.status(), 400);
     gw.stop().await;
 }
 

@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(handle::<embeddings::Embeddings>))
         .route("/v1/models", get(models::list))
         .route("/v1/requests", get(requests::list))
+        .route("/v1/requests/stats", get(requests::stats))
+        .route("/v1/requests/export", get(requests::export))
         .route("/v1/requests/{id}", get(requests::get))
         .route("/v1/requests/{id}/events", get(requests::events))
         .route("/v1/requests/{id}/replay", post(requests::replay))

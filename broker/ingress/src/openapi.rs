@@ -74,6 +74,30 @@ pub fn document() -> Value {
         list.json::<crate::requests::RequestsPage>("200", "A page of records.")
             .done(),
     );
+    add(
+        "/v1/requests/stats",
+        "get",
+        op(
+            &mut g,
+            "requestStats",
+            "Counts, failures, tokens, cost and p50/p95 latency per model, provider and key over a window.",
+        )
+        .query::<crate::requests::StatsParams>()
+        .json::<broker::audit::Stats>("200", "The aggregates.")
+        .done(),
+    );
+    add(
+        "/v1/requests/export",
+        "get",
+        op(
+            &mut g,
+            "exportRequests",
+            "Every record of a window, newest first, as JSON lines (no bodies).",
+        )
+        .query::<crate::requests::ExportParams>()
+        .text("200", "application/x-ndjson", "One record per line.")
+        .done(),
+    );
     let request = || json!([id_param("The request (job) id.")]);
     add(
         "/v1/requests/{id}",
@@ -334,6 +358,8 @@ mod tests {
             "/v1/embeddings",
             "/v1/models",
             "/v1/requests",
+            "/v1/requests/stats",
+            "/v1/requests/export",
             "/v1/requests/{id}",
             "/v1/requests/{id}/events",
             "/v1/requests/{id}/replay",

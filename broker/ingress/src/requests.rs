@@ -1,6 +1,7 @@
 //! The request log over HTTP, answered by asking the auditor service over NATS:
-//! `GET /v1/requests`, `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]`
-//! and `POST /v1/requests/{id}/replay`.
+//! `GET /v1/requests`, `GET /v1/requests/stats`, `GET /v1/requests/export`,
+//! `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]` and
+//! `POST /v1/requests/{id}/replay`.
 
 use crate::body::parse;
 use crate::chat::validate_chat;
@@ -147,6 +148,126 @@ pub async fn list(
     }
     .await;
     out.into_response()
+}
+
+/// Query parameters of `GET /v1/requests/stats`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct StatsParams {
+    /// From: RFC 3339, ms since the epoch, or an age like `24h` (default: 1 h ago).
+    since: Option<String>,
+    /// Until: RFC 3339, ms since the epoch, or an age (default: now).
+    until: Option<String>,
+}
+
+fn window(
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<(Option<u64>, Option<u64>), GatewayError> {
+    let now = schemas::now_ms();
+    let time = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.is_empty())
+            .map(|s| parse_time(&s, now).map_err(|m| GatewayError::bad_request(m, Some(name))))
+            .transpose()
+    };
+    Ok((time(since, "since")?, time(until, "until")?))
+}
+
+/// `GET /v1/requests/stats`: counts, failures, tokens, cost and latency percentiles per
+/// model, provider and key over a window.
+pub async fn stats(
+    State(st): State<AppState>,
+    params: Result<Query<StatsParams>, QueryRejection>,
+) -> Response {
+    let out = async {
+        let Query(p) = params.map_err(query_rejected)?;
+        let (since_ms, until_ms) = window(p.since, p.until)?;
+        let q = broker::audit::protocol::StatsQuery { since_ms, until_ms };
+        let stats: broker::audit::Stats =
+            auditor(&st).call("stats", &q).await.map_err(query_error)?;
+        Ok::<_, GatewayError>(Json(stats))
+    }
+    .await;
+    out.into_response()
+}
+
+/// Query parameters of `GET /v1/requests/export`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ExportParams {
+    /// Created at or after: RFC 3339, ms since the epoch, or an age like `30d`.
+    since: Option<String>,
+    /// Created before.
+    until: Option<String>,
+    /// `jsonl` (the only format): one record per line.
+    format: Option<String>,
+}
+
+/// `GET /v1/requests/export`: every record of a window, newest first, one JSON object per
+/// line, streamed page by page (no bodies; fetch those per record).
+pub async fn export(
+    State(st): State<AppState>,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    let out = async {
+        let Query(p) = params.map_err(query_rejected)?;
+        if p.format
+            .as_deref()
+            .is_some_and(|f| !f.is_empty() && f != "jsonl")
+        {
+            return Err(GatewayError::bad_request(
+                "format must be jsonl (one record per line).",
+                Some("format"),
+            ));
+        }
+        let (since_ms, until_ms) = window(p.since, p.until)?;
+        let first = ListQuery {
+            since_ms,
+            until_ms,
+            limit: Some(MAX_LIMIT),
+            ..Default::default()
+        };
+        let client = auditor(&st);
+        // The first page answers errors (no auditor) as a status; later ones end the stream.
+        let page: ListPage = client.call("list", &first).await.map_err(query_error)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        tokio::spawn(async move {
+            let mut page = page;
+            loop {
+                let mut chunk = Vec::new();
+                for r in &page.data {
+                    if serde_json::to_writer(&mut chunk, r).is_ok() {
+                        chunk.push(b'\n');
+                    }
+                }
+                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    return;
+                }
+                let Some(cursor) = page.next_cursor.take().filter(|_| page.has_more) else {
+                    return;
+                };
+                let q = ListQuery {
+                    cursor: Some(cursor),
+                    ..first.clone()
+                };
+                match client.call::<_, ListPage>("list", &q).await {
+                    Ok(p) => page = p,
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                        return;
+                    }
+                }
+            }
+        });
+        let body = Body::from_stream(tokio_stream_from(rx));
+        Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    }
+    .await;
+    out.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// `GET /v1/requests/{id}`: the full record.
