@@ -18,7 +18,7 @@ pub use client::{AuditorClient, QueryError};
 pub use protocol::{FullRecord, ListPage, ListQuery, Stats, StatsQuery, TimelineEvent};
 pub use record::Record;
 
-/// Largest request body carried on the `received` event (and so stored). Larger bodies are
-/// left out, so that the event stays well under NATS's payload limit next to the job that
-/// carries the same body.
+/// The request-log cap of earlier versions (records that say a body was too large without
+/// naming the limit were cut at this). Today every body the gateway accepts is logged: its
+/// body limit already keeps the `received` event under NATS's `max_payload`.
 pub const MAX_EVENT_BODY_BYTES: usize = 256 * 1024;
