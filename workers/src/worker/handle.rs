@@ -35,6 +35,8 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             .events
             .emit(&job.id, EventKind::Dequeued, EventDetail {
                 delivery: Some(delivery),
+                // Attempts made before this delivery: the timeline's causal order.
+                attempt: Some(job.attempts),
                 provider: job.route.get(job.hop as usize).map(|t| t.provider.clone()),
                 ..Default::default()
             })

@@ -105,11 +105,16 @@ pub const MAX_LIMIT: usize = 1000;
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
 
-/// One event in a job's timeline.
+/// One event in a job's timeline. Timelines are in causal order (the step of each event in
+/// the job's life), not clock order: events come from several processes whose clocks differ.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineEvent {
-    /// Milliseconds since the job was received.
+    /// Milliseconds since the job was received, by the emitting process's clock.
     pub offset_ms: i64,
+    /// How far this event's clock is behind the event before it in the story, when it is
+    /// (clock skew between processes, shown rather than reordering the story).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skew_ms: Option<i64>,
     /// The event as stored (with its stream sequence).
     #[serde(flatten)]
     pub event: StoredEvent,
