@@ -108,6 +108,10 @@ pub struct EventDetail {
     /// Duration of the step this event closes (attempt, job).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The upstream's own id of the request (`x-request-id`, Anthropic's `request-id`,
+    /// Bedrock's `x-amzn-requestid`, Gemini's `responseId`), to quote to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_request_id: Option<String>,
     /// Token usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,

@@ -56,6 +56,12 @@ pub struct JobResult {
     pub usage: Option<Usage>,
     /// How many upstream attempts were made.
     pub attempts: u32,
+    /// The upstream's own request id of the answering attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_request_id: Option<String>,
+    /// How long the answering attempt took, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_ms: Option<u64>,
     /// For streamed jobs: how many chunks were published on `sy.chunks.<job>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<u64>,

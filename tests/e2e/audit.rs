@@ -715,3 +715,75 @@ async fn huge_model_names_and_prompts_do_not_break_the_log() {
     assert_eq!(tl.status(), 200, "and so does its timeline");
     gw.stop().await;
 }
+
+/// Each attempt names the upstream's own request id and status, the answering attempt its
+/// duration, `first_token` the time to it, and a fallback's `queued` where it came from.
+#[tokio::test]
+async fn attempts_carry_upstream_ids_and_fallbacks_say_why() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = crate::upstream::Upstream::start().await;
+    let extra = format!(
+        "{}[providers.up.retry]\nmax_attempts = 1\n[models.fb]\ntarget = \"up/error-500\"\nfallbacks = [\"up/gpt-test\"]\n",
+        up.provider_toml("up")
+    );
+    let gw = gateway_with_auditor(&nats, dir.path(), &extra).await;
+    let resp = gw.post("/v1/chat/completions", chat("fb", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    let id = job_id(&resp);
+    let rec = wait_record(&gw, &id, |v| {
+        settled(v) && kinds(v).iter().any(|k| k == "delivered")
+    })
+    .await;
+    let evs = rec["events"].as_array().unwrap();
+    let find = |kind: &str| {
+        evs.iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let failed = &find("attempt_failed")[0];
+    assert_eq!(failed["status"], 500, "{failed}");
+    assert!(
+        failed["upstream_request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-")),
+        "{failed}"
+    );
+    let queued = find("queued");
+    assert_eq!(queued.len(), 2, "queued, then the fallback");
+    let why = queued[1]["error"].as_str().unwrap();
+    assert!(why.contains("fallback from up/error-500"), "{why}");
+    let done = &find("completed")[0];
+    assert!(
+        done["upstream_request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-")),
+        "{done}"
+    );
+    let story: Vec<String> = kinds(&rec);
+    let pos = |k: &str| story.iter().position(|x| x == k).unwrap();
+    assert!(
+        pos("received") < pos("dequeued") && pos("completed") < pos("delivered"),
+        "{story:?}"
+    );
+    // A streamed job's first token says how long it took.
+    let mut body = chat("up/gpt-test", "one two three");
+    body["stream"] = json!(true);
+    let resp = gw.post("/v1/chat/completions", body).await;
+    let sid = job_id(&resp);
+    let _ = resp.text().await;
+    let rec = wait_record(&gw, &sid, |v| {
+        settled(v) && kinds(v).iter().any(|k| k == "first_token")
+    })
+    .await;
+    let ft = rec["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "first_token")
+        .unwrap()
+        .clone();
+    assert!(ft["duration_ms"].is_u64(), "{ft}");
+    gw.stop().await;
+}

@@ -26,12 +26,15 @@ pub fn get(store: &Store, id: &str) -> Result<Option<FullRecord>, AuditorError> 
     }))
 }
 
+/// (phase, attempts made before it, place within).
+type Step = (u8, u32, u8);
+
 /// An event's step in the job's life: (phase, attempts made before it, place within).
 /// `received` comes first; then, for each attempt `a`, the queueing and dequeueing after
 /// `a - 1` attempts, `attempt_started`, `first_token` and `attempt_failed` of attempt `a`;
 /// then the final state, `dead_lettered`, `delivered` and `replayed`. A fallback's `queued`
 /// carries the attempts made so far, so it follows the attempt that failed.
-fn step(e: &StoredEvent, attempt_of_first_token: u32) -> (u8, u32, u8) {
+fn step(e: &StoredEvent, attempt_of_first_token: u32) -> Step {
     let d = &e.event.detail;
     let before = d.attempt.unwrap_or(0);
     let during = d.attempt.unwrap_or(1).saturating_sub(1);
@@ -66,7 +69,7 @@ pub fn timeline(store: &Store, id: &str, origin: u64) -> Result<Vec<TimelineEven
             .max()
             .unwrap_or(1)
     };
-    let mut keyed: Vec<((u8, u32, u8), u64, u64, StoredEvent)> = evs
+    let mut keyed: Vec<(Step, u64, u64, StoredEvent)> = evs
         .iter()
         .map(|e| {
             let a = if e.event.kind == EventKind::FirstToken {

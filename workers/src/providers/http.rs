@@ -91,6 +91,7 @@ pub async fn send(
     error: ErrorMapper,
 ) -> Result<reqwest::Response, ProviderError> {
     let resp = rb.send().await.map_err(|e| transport_error(provider, &e))?;
+    note_headers(resp.headers());
     if resp.status().is_success() {
         return Ok(resp);
     }
@@ -135,4 +136,52 @@ pub fn check_base_url(raw: &str) -> Result<String, String> {
 /// The provider's `base_url` (else `default`), checked by [`check_base_url`].
 pub fn base_url(cfg: &broker::config::ProviderConfig, default: &str) -> Result<String, String> {
     check_base_url(cfg.base_url.as_deref().unwrap_or(default))
+}
+
+/// What the worker learns of one upstream call besides its answer.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// The upstream's own request id.
+    pub request_id: Option<String>,
+}
+
+tokio::task_local! {
+    static SEEN: std::sync::Arc<std::sync::Mutex<Seen>>;
+}
+
+/// The headers that carry a provider's request id, in order of preference.
+const REQUEST_ID_HEADERS: &[&str] = &[
+    "x-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "apim-request-id",
+    "x-ms-request-id",
+];
+
+/// Notes the upstream request id of a response (inside [`observed`]; a no-op elsewhere).
+pub fn note_headers(h: &reqwest::header::HeaderMap) {
+    let id = REQUEST_ID_HEADERS
+        .iter()
+        .find_map(|k| h.get(*k).and_then(|v| v.to_str().ok()));
+    if let Some(id) = id {
+        note_request_id(id);
+    }
+}
+
+/// Notes an upstream request id found in a body (Gemini's `responseId`).
+pub fn note_request_id(id: &str) {
+    let _ = SEEN.try_with(|s| {
+        if let Ok(mut s) = s.lock() {
+            s.request_id
+                .get_or_insert_with(|| id.chars().take(200).collect());
+        }
+    });
+}
+
+/// Runs one upstream call, collecting what [`note_headers`] and [`note_request_id`] saw.
+pub async fn observed<F: std::future::Future>(f: F) -> (F::Output, Seen) {
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let out = SEEN.scope(slot.clone(), f).await;
+    let seen = slot.lock().map(|s| s.clone()).unwrap_or_default();
+    (out, seen)
 }

@@ -28,6 +28,8 @@ pub struct Failed {
     pub err: ProviderError,
     /// Whether output was already published (no retry possible).
     pub streamed: bool,
+    /// The upstream's own id of the request, when it gave one.
+    pub upstream_request_id: Option<String>,
 }
 
 impl From<ProviderError> for Failed {
@@ -35,6 +37,7 @@ impl From<ProviderError> for Failed {
         Self {
             err,
             streamed: false,
+            upstream_request_id: None,
         }
     }
 }
@@ -167,6 +170,7 @@ async fn stream(
                 return Err(Failed {
                     err: timed_out(&provider, what, wait),
                     streamed: seq > 0,
+                    upstream_request_id: None,
                 });
             }
         };
@@ -174,6 +178,7 @@ async fn stream(
         let c = item.map_err(|err| Failed {
             err,
             streamed: seq > 0,
+            upstream_request_id: None,
         })?;
         asm.push(&c);
         if c.choices.is_empty() && c.usage.is_some() && !include_usage {
@@ -188,6 +193,8 @@ async fn stream(
                     EventKind::FirstToken,
                     EventDetail {
                         provider: Some(provider.clone()),
+                        // Time to first token, from the call's start.
+                        duration_ms: Some(started.elapsed().as_millis() as u64),
                         ..Default::default()
                     },
                 )
@@ -216,6 +223,7 @@ async fn stream(
         return Err(Failed {
             err,
             streamed: seq > 0,
+            upstream_request_id: None,
         });
     }
     let usage = asm.usage().cloned();

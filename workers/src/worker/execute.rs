@@ -19,7 +19,7 @@ pub enum Next {
     /// The job is finished.
     Done(Box<JobResult>),
     /// The hop's target gave up: run the job on the next target of its route.
-    Forward(Box<Job>),
+    Forward(Box<Job>, Fallback),
 }
 
 /// Runs the job's current hop (never fails: failures are outcomes).
@@ -59,6 +59,8 @@ pub fn result(
         error: None,
         usage: None,
         attempts,
+        upstream_request_id: None,
+        attempt_ms: None,
         chunks: None,
         finished_ms: schemas::now_ms(),
         node: shared.events.node().to_string(),
@@ -140,6 +142,17 @@ async fn run_hop(shared: &Shared, job: &Job, delivery: u64, cancel: &Cancellatio
     }
 }
 
+/// Why a job moves to the next target of its route.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    /// The target that gave up (`provider/model`).
+    pub from: String,
+    /// Its last error's kind.
+    pub kind: String,
+    /// Its last error's message.
+    pub message: String,
+}
+
 /// After the hop's target gave up with `err`: the job moves on to the next target of its
 /// route when one is left and the failure is the target's, else it fails.
 fn fallback_or_fail(
@@ -154,7 +167,12 @@ fn fallback_or_fail(
         let mut fwd = job.clone();
         fwd.hop = next_hop as u32;
         fwd.attempts = attempts;
-        return Next::Forward(Box::new(fwd));
+        let why = Fallback {
+            from: format!("{}/{}", target.provider, target.model),
+            kind: err.kind.as_str().to_string(),
+            message: err.message.clone(),
+        };
+        return Next::Forward(Box::new(fwd), why);
     }
     failed(shared, job, Some(target), attempts, &err)
 }
@@ -194,11 +212,20 @@ impl Hop<'_> {
             }
             observe::next_target(previous, self.target);
             previous = Some(self.target);
-            let (Failed { err, streamed }, took) = match self.attempt(adapter.clone()).await {
+            let (
+                Failed {
+                    err,
+                    streamed,
+                    upstream_request_id,
+                },
+                took,
+            ) = match self.attempt(adapter.clone()).await {
                 Attempted::Done(next) => return Ok(next),
                 Attempted::Failed(f, took) => (f, took),
             };
-            let wait = self.after_failure(&err, streamed, took).await;
+            let wait = self
+                .after_failure(&err, streamed, took, upstream_request_id)
+                .await;
             if streamed {
                 return Ok(failed(
                     self.shared,
@@ -251,17 +278,24 @@ impl Hop<'_> {
         .instrument(attempt_span.clone());
         let outcome = tokio::select! {
             _ = self.cancel.cancelled() => return Attempted::Done(self.cancelled()),
-            o = traced => o,
+            o = crate::providers::http::observed(traced) => o,
         };
+        let (outcome, seen) = outcome;
         match outcome {
             Ok(done) => {
                 let usage = done.usage.as_ref();
                 observe::attempt_ok(&upstream, target, usage, &done.response, t0.elapsed());
                 let change = shared.breakers.record(target, true);
                 shared.publish_circuit(target, change);
-                Attempted::Done(completed(shared, job, target, self.attempts, done))
+                let mut next = completed(shared, job, target, self.attempts, done);
+                if let Next::Done(r) = &mut next {
+                    r.upstream_request_id = seen.request_id;
+                    r.attempt_ms = Some(t0.elapsed().as_millis() as u64);
+                }
+                Attempted::Done(next)
             }
-            Err(f) => {
+            Err(mut f) => {
+                f.upstream_request_id = seen.request_id;
                 observe::attempt_failed(&attempt_span, &upstream, target, &f.err, t0.elapsed());
                 Attempted::Failed(f, t0.elapsed())
             }
@@ -276,6 +310,7 @@ impl Hop<'_> {
         err: &ProviderError,
         streamed: bool,
         took: Duration,
+        upstream_request_id: Option<String>,
     ) -> Option<Duration> {
         let (shared, target) = (self.shared, self.target);
         if counts_against_target(err.kind) {
@@ -297,6 +332,7 @@ impl Hop<'_> {
             error_kind: Some(err.kind.as_str().into()),
             retry_in_ms: wait.map(|w| w.as_millis() as u64),
             duration_ms: Some(took.as_millis() as u64),
+            upstream_request_id,
             ..Default::default()
         };
         shared

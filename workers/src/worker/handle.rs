@@ -66,7 +66,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
         };
         match next {
             Next::Done(r) => finish(&shared, &job, &msg, *r).await,
-            Next::Forward(fwd) => forward(&shared, &msg, *fwd).await,
+            Next::Forward(fwd, why) => forward(&shared, &msg, *fwd, why).await,
         }
     }
     .instrument(span)
@@ -101,7 +101,7 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
 }
 
 /// Publishes the job for its next target, then acks this delivery.
-async fn forward(shared: &Shared, msg: &Message, job: Job) {
+async fn forward(shared: &Shared, msg: &Message, job: Job, why: super::execute::Fallback) {
     let Some(target) = job.route.get(job.hop as usize).cloned() else {
         return;
     };
@@ -133,6 +133,9 @@ async fn forward(shared: &Shared, msg: &Message, job: Job) {
                         provider: Some(target.provider.clone()),
                         model: Some(target.model.clone()),
                         attempt: Some(job.attempts),
+                        // Why the job moved: from which target, after what.
+                        error: Some(format!("fallback from {}: {}", why.from, why.message)),
+                        error_kind: Some(why.kind),
                         ..Default::default()
                     },
                 )
@@ -225,6 +228,7 @@ async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {
             .and_then(|e| e.kind.clone().or_else(|| e.error.code.clone())),
         duration_ms: Some(r.finished_ms.saturating_sub(job.created_ms)),
         usage: r.usage.clone(),
+        upstream_request_id: r.upstream_request_id.clone(),
         ..Default::default()
     };
     // Stamped with the result's time, so the record's end and the final event agree.

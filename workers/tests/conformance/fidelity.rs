@@ -258,6 +258,22 @@ macro_rules! fidelity {
             }
         }
 
+        /// The provider's own id of each request reaches the worker (it goes on every attempt
+        /// event), for JSON answers and streams alike.
+        #[tokio::test]
+        async fn the_upstream_request_id_is_seen() {
+            let f = $fixture().await;
+            for streamed in [false, true] {
+                let (out, seen) = switchyard_workers::providers::http::observed(
+                    f.call(request("text", "hi"), streamed),
+                )
+                .await;
+                out.expect("answers");
+                let id = seen.request_id.expect("the upstream's request id");
+                assert!(id.starts_with("req-") || id.starts_with("resp-"), "{id}");
+            }
+        }
+
         #[tokio::test]
         async fn what_the_table_refuses_is_refused_before_the_upstream() {
             let f = $fixture().await;

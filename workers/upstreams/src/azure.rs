@@ -29,7 +29,7 @@ pub const VERSION: &str = "2024-10-21";
 
 /// Starts the mock on a free port.
 pub async fn start() -> Upstream {
-    super::start_with(handle).await
+    super::start_with(handle, "apim-request-id").await
 }
 
 fn error(status: u16, code: Option<&str>, inner: Option<Value>) -> Response {

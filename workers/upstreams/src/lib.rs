@@ -141,16 +141,20 @@ pub async fn serve(app: axum::Router) -> String {
     format!("http://{addr}")
 }
 
-/// Starts a mock whose handler takes the recorder as its state.
-pub(crate) async fn start_with<H, T>(handler: H) -> Upstream
+/// Starts a mock whose handler takes the recorder as its state; every answer carries the
+/// provider's request-id header (`id_header`, value `<prefix>-<n>`) as the real API's do.
+pub(crate) async fn start_with<H, T>(handler: H, id_header: &'static str) -> Upstream
 where
     H: axum::handler::Handler<T, Recorder>,
     T: 'static,
 {
     let seen = Recorder::default();
-    let app = axum::Router::new()
-        .fallback(handler)
-        .with_state(seen.clone());
+    let app = with_request_ids(
+        axum::Router::new()
+            .fallback(handler)
+            .with_state(seen.clone()),
+        id_header,
+    );
     Upstream {
         base: serve(app).await,
         seen,
@@ -182,4 +186,20 @@ pub fn text_of(content: &Value) -> String {
             .collect(),
         _ => String::new(),
     }
+}
+
+/// Adds `id_header: req-<n>` to every answer of `app` (n counts requests).
+pub fn with_request_ids(app: axum::Router, id_header: &'static str) -> axum::Router {
+    let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    app.layer(axum::middleware::map_response(
+        move |mut r: axum::response::Response| {
+            let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            async move {
+                if let Ok(v) = format!("req-{n}").parse() {
+                    r.headers_mut().entry(id_header).or_insert(v);
+                }
+                r
+            }
+        },
+    ))
 }

@@ -119,6 +119,9 @@ pub fn to_chat(
     model: &str,
     r: GenerateResponse,
 ) -> Result<ChatResponse, ProviderError> {
+    if let Some(id) = &r.response_id {
+        crate::providers::http::note_request_id(id);
+    }
     if let Some(e) = blocked(provider, &r) {
         return Err(e);
     }

@@ -75,6 +75,9 @@ impl Translator {
                 ),
             )
         })?;
+        if let Some(id) = &r.response_id {
+            crate::providers::http::note_request_id(id);
+        }
         if let Some(e) = blocked(&self.provider, &r) {
             return Err(e);
         }

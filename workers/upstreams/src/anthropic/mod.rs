@@ -23,7 +23,7 @@ pub const KEY: &str = "sk-ant-test-key";
 
 /// Starts the mock on a free port.
 pub async fn start() -> Upstream {
-    super::start_with(handle).await
+    super::start_with(handle, "request-id").await
 }
 
 /// A `[providers.<name>]` entry of kind `anthropic` pointing at `up`, serving `claude-test`.

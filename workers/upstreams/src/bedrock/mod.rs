@@ -40,7 +40,7 @@ pub const API_KEY: &str = "bedrock-api-key-test";
 
 /// Starts the mock on a free port.
 pub async fn start() -> Upstream {
-    super::start_with(handle).await
+    super::start_with(handle, "x-amzn-requestid").await
 }
 
 fn error(status: u16, kind: &str, message: &str) -> Response {

@@ -30,7 +30,7 @@ pub const KEY: &str = "gm-test-key";
 
 /// Starts the mock on a free port.
 pub async fn start() -> Upstream {
-    super::start_with(handle).await
+    super::start_with(handle, "x-goog-request-id").await
 }
 
 /// A `[providers.<name>]` entry of kind `gemini` pointing at `up`, serving

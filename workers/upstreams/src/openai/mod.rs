@@ -32,12 +32,15 @@ pub const LISTED: &[&str] = &["gpt-test", "gpt-live-only", "text-embedding-test"
 
 /// Starts the mock on a free port.
 pub async fn start() -> Upstream {
-    super::start_with(handle).await
+    super::start_with(handle, "x-request-id").await
 }
 
 /// The mock's routes, recording into `seen` ([`Recorder::off`] for the load test).
 pub fn router(seen: Recorder) -> Router {
-    Router::new().fallback(handle).with_state(seen)
+    super::with_request_ids(
+        Router::new().fallback(handle).with_state(seen),
+        "x-request-id",
+    )
 }
 
 /// A `[providers.<name>]` entry of kind `openai` pointing at `up`, serving `gpt-test`.
