@@ -38,6 +38,10 @@ pub enum EventKind {
     DeadLettered,
     /// The job was resubmitted as a new job.
     Replayed,
+    /// A kind this version does not know (from a newer publisher): kept, never dropped;
+    /// readers keep the whole message raw beside it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl EventKind {
@@ -59,6 +63,7 @@ impl EventKind {
             Self::Delivered => "delivered",
             Self::DeadLettered => "dead_lettered",
             Self::Replayed => "replayed",
+            Self::Unknown => "unknown",
         }
     }
 

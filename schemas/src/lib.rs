@@ -41,14 +41,25 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The `$id` prefix of the published JSON Schemas (a URN: they are files of the repository,
+/// not served anywhere).
+pub const SCHEMA_BASE: &str = "urn:switchyard:schemas:";
+
 /// The JSON Schema of every versioned envelope, by file name (`job.v1.json`, ...).
 pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
     fn one<T: schemars::JsonSchema>(name: &str) -> (String, serde_json::Value) {
         let schema = schemars::schema_for!(T);
-        (
-            format!("{name}.v{WIRE_VERSION}.json"),
-            serde_json::to_value(schema).unwrap_or_default(),
-        )
+        let file = format!("{name}.v{WIRE_VERSION}.json");
+        let mut v = serde_json::to_value(schema).unwrap_or_default();
+        // Each schema names itself and pins the envelope version it describes: a reader
+        // that meets another `v` keeps the message raw instead of misreading it.
+        v["$id"] = serde_json::Value::String(format!("{SCHEMA_BASE}{file}"));
+        if let Some(props) = v["properties"].as_object_mut() {
+            if let Some(ver) = props.get_mut("v") {
+                ver["const"] = serde_json::Value::from(WIRE_VERSION);
+            }
+        }
+        (file, v)
     }
     vec![
         one::<Job>("job"),

@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// One decoded message.
 #[derive(Debug)]
 pub enum Incoming {
-    /// A lifecycle event with its stream sequence.
-    Event(u64, Box<Event>),
+    /// A lifecycle event with its stream sequence, and the message raw when this version
+    /// cannot read all of it.
+    Event(u64, Box<Event>, Option<serde_json::Value>),
     /// A job's result.
     Result(Box<JobResult>),
 }
@@ -30,13 +31,13 @@ pub enum Incoming {
 impl Incoming {
     fn job(&self) -> &str {
         match self {
-            Self::Event(_, e) => &e.job,
+            Self::Event(_, e, _) => &e.job,
             Self::Result(r) => &r.id,
         }
     }
     fn ts(&self) -> u64 {
         match self {
-            Self::Event(_, e) => e.ts_ms,
+            Self::Event(_, e, _) => e.ts_ms,
             Self::Result(r) => r.finished_ms,
         }
     }
@@ -49,6 +50,34 @@ pub struct BodyPolicy {
     pub store: bool,
     /// How to redact them.
     pub redactor: Redactor,
+}
+
+/// An event as this version reads it, with the message raw beside it when it cannot read
+/// all of it: a newer envelope version, an unknown kind, or fields it cannot decode (as
+/// long as the message names its job). Nothing a newer publisher sends is dropped.
+pub fn read_event(payload: &[u8]) -> Result<(Event, Option<serde_json::Value>), String> {
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    let newer = v["v"]
+        .as_u64()
+        .is_some_and(|n| n > u64::from(schemas::WIRE_VERSION));
+    match serde_json::from_value::<Event>(v.clone()) {
+        Ok(e) if !newer && e.kind != schemas::EventKind::Unknown => Ok((e, None)),
+        Ok(e) => Ok((e, Some(v))),
+        Err(err) => {
+            let job = v["job"]
+                .as_str()
+                .ok_or_else(|| format!("{err}, and no job id"))?;
+            let mut e = Event::new(
+                job,
+                schemas::EventKind::Unknown,
+                v["node"].as_str().unwrap_or("?"),
+            );
+            if let Some(ts) = v["ts_ms"].as_u64() {
+                e.ts_ms = ts;
+            }
+            Ok((e, Some(v)))
+        }
+    }
 }
 
 /// How long the consumer gathers messages for one write and flush.
@@ -71,7 +100,7 @@ pub fn apply_batch(
         let mut rec = prev.clone().unwrap_or_else(|| Record::new(&job, first_ts));
         for it in items {
             match it {
-                Incoming::Event(seq, mut ev) => {
+                Incoming::Event(seq, mut ev, raw) => {
                     if let Some(mut body) = ev.detail.body.take() {
                         if policy.store {
                             let more = policy.redactor.value(&mut body);
@@ -90,7 +119,11 @@ pub fn apply_batch(
                         ev.detail.error = Some(redact::text(&e).into_owned());
                     }
                     rec.apply(&ev);
-                    if store.put_event(&StoredEvent { seq, event: *ev })? {
+                    if store.put_event(&StoredEvent {
+                        seq,
+                        raw,
+                        event: *ev,
+                    })? {
                         new_events += 1;
                     }
                 }
@@ -160,9 +193,7 @@ fn decode(src: Src, items: &mut Vec<Incoming>, last: &mut [Option<Message>; 2]) 
     };
     let item = if slot == 0 {
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-        serde_json::from_slice::<Event>(&msg.payload)
-            .map(|e| Incoming::Event(seq, Box::new(e)))
-            .map_err(|e| e.to_string())
+        read_event(&msg.payload).map(|(e, raw)| Incoming::Event(seq, Box::new(e), raw))
     } else {
         serde_json::from_slice::<JobResult>(&msg.payload)
             .map(|r| Incoming::Result(Box::new(r)))
@@ -287,13 +318,32 @@ mod tests {
                 ..Default::default()
             });
             e.ts_ms = ts;
-            Incoming::Event(seq, Box::new(e))
+            Incoming::Event(seq, Box::new(e), None)
         };
         vec![
             ev(1, EventKind::Received, 10),
             ev(2, EventKind::Queued, 11),
             ev(5, EventKind::Completed, 20),
         ]
+    }
+
+    #[test]
+    fn newer_and_unknown_events_are_kept_raw() {
+        let (e, raw) =
+            read_event(br#"{"v":1,"job":"j","kind":"queued","ts_ms":5,"node":"n"}"#).unwrap();
+        assert_eq!((e.kind, raw), (EventKind::Queued, None));
+        let (e, raw) =
+            read_event(br#"{"v":1,"job":"j","kind":"teleported","ts_ms":5,"node":"n"}"#).unwrap();
+        assert_eq!(e.kind, EventKind::Unknown);
+        assert_eq!(raw.unwrap()["kind"], "teleported");
+        let (e, raw) =
+            read_event(br#"{"v":2,"job":"j","kind":"queued","ts_ms":"later","node":"n"}"#).unwrap();
+        assert_eq!((e.job.as_str(), e.kind), ("j", EventKind::Unknown));
+        assert_eq!(raw.unwrap()["v"], 2);
+        assert!(
+            read_event(br#"{"kind":"queued"}"#).is_err(),
+            "no job: nothing to keep it under"
+        );
     }
 
     #[test]

@@ -121,7 +121,7 @@ mod tests {
             ..Default::default()
         });
         e.ts_ms = ts;
-        Incoming::Event(ts, Box::new(e))
+        Incoming::Event(ts, Box::new(e), None)
     }
 
     fn store_with(n: u64) -> (tempfile::TempDir, Store) {

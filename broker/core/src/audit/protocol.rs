@@ -95,6 +95,10 @@ pub struct Timeline {
 pub struct StoredEvent {
     /// The `SY_EVENTS` stream sequence.
     pub seq: u64,
+    /// The message as it came, when this version cannot read all of it (a newer `v`, an
+    /// unknown kind): shown raw, never dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Value>,
     /// The event (its request body moved to the `bodies` tree).
     #[serde(flatten)]
     pub event: Event,
