@@ -44,8 +44,22 @@ const MODELS: &[(&str, &str, &str)] = &[
 ];
 const KEYS: &[&str] = &["key_team_a", "key_team_b", "key_batch", "key_dev", "key_ci"];
 const WORDS: &[&str] = &[
-    "invoice", "summarize", "customer", "refund", "translate", "weather", "contract", "paris",
-    "schedule", "report", "quarterly", "python", "error", "database", "migration", "support",
+    "invoice",
+    "summarize",
+    "customer",
+    "refund",
+    "translate",
+    "weather",
+    "contract",
+    "paris",
+    "schedule",
+    "report",
+    "quarterly",
+    "python",
+    "error",
+    "database",
+    "migration",
+    "support",
 ];
 
 /// A cheap deterministic generator (the same N jobs every run).
@@ -62,7 +76,10 @@ impl Rng {
         &xs[(self.next() % xs.len() as u64) as usize]
     }
     fn text(&mut self, words: usize) -> String {
-        (0..words).map(|_| *self.pick(WORDS)).collect::<Vec<_>>().join(" ")
+        (0..words)
+            .map(|_| *self.pick(WORDS))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -73,14 +90,23 @@ fn event(job: &str, kind: EventKind, ts: u64, node: &str, detail: EventDetail) -
 }
 
 /// One job's messages: (subject, payload).
-fn job_messages(prefix: &str, n: u64, rng: &mut Rng, now: u64, days: u64) -> Vec<(String, Vec<u8>)> {
+fn job_messages(
+    prefix: &str,
+    n: u64,
+    rng: &mut Rng,
+    now: u64,
+    days: u64,
+) -> Vec<(String, Vec<u8>)> {
     let id = uuid::Uuid::now_v7().to_string();
     let (model, provider, pmodel) = *rng.pick(MODELS);
     let key = *rng.pick(KEYS);
     let t0 = now - (rng.next() % (days * 86_400_000).max(1));
     let failed = n % 200 == 7;
     let stream = rng.next() % 3 == 0;
-    let (pw, aw) = (40 + (rng.next() % 80) as usize, 60 + (rng.next() % 200) as usize);
+    let (pw, aw) = (
+        40 + (rng.next() % 80) as usize,
+        60 + (rng.next() % 200) as usize,
+    );
     let prompt = rng.text(pw);
     let answer = rng.text(aw);
     let body = json!({"model": model, "stream": stream, "messages": [
@@ -93,46 +119,88 @@ fn job_messages(prefix: &str, n: u64, rng: &mut Rng, now: u64, days: u64) -> Vec
     };
     let usage = Usage::new(60 + rng.next() % 400, 80 + rng.next() % 600);
     let mut evs = vec![
-        event(&id, EventKind::Received, t0, "ingress-1", d(&|x| {
-            x.model = Some(model.into());
-            x.mode = Some(if stream { Mode::Stream } else { Mode::Sync });
-            x.key_id = Some(key.into());
-            x.body = Some(body.clone());
-        })),
-        event(&id, EventKind::Queued, t0 + 2, "ingress-1", d(&|x| {
-            x.provider = Some(provider.into());
-            x.model = Some(pmodel.into());
-        })),
-        event(&id, EventKind::Dequeued, t0 + 5, "worker-1", d(&|x| {
-            x.delivery = Some(1);
-            x.attempt = Some(0);
-            x.provider = Some(provider.into());
-        })),
-        event(&id, EventKind::AttemptStarted, t0 + 6, "worker-1", d(&|x| {
-            x.attempt = Some(1);
-            x.provider = Some(provider.into());
-            x.model = Some(pmodel.into());
-        })),
+        event(
+            &id,
+            EventKind::Received,
+            t0,
+            "ingress-1",
+            d(&|x| {
+                x.model = Some(model.into());
+                x.mode = Some(if stream { Mode::Stream } else { Mode::Sync });
+                x.key_id = Some(key.into());
+                x.body = Some(body.clone());
+            }),
+        ),
+        event(
+            &id,
+            EventKind::Queued,
+            t0 + 2,
+            "ingress-1",
+            d(&|x| {
+                x.provider = Some(provider.into());
+                x.model = Some(pmodel.into());
+            }),
+        ),
+        event(
+            &id,
+            EventKind::Dequeued,
+            t0 + 5,
+            "worker-1",
+            d(&|x| {
+                x.delivery = Some(1);
+                x.attempt = Some(0);
+                x.provider = Some(provider.into());
+            }),
+        ),
+        event(
+            &id,
+            EventKind::AttemptStarted,
+            t0 + 6,
+            "worker-1",
+            d(&|x| {
+                x.attempt = Some(1);
+                x.provider = Some(provider.into());
+                x.model = Some(pmodel.into());
+            }),
+        ),
     ];
     let took = 300 + rng.next() % 4000;
     if stream && !failed {
-        evs.push(event(&id, EventKind::FirstToken, t0 + 80, "worker-1", d(&|x| {
-            x.duration_ms = Some(74);
-        })));
+        evs.push(event(
+            &id,
+            EventKind::FirstToken,
+            t0 + 80,
+            "worker-1",
+            d(&|x| {
+                x.duration_ms = Some(74);
+            }),
+        ));
     }
     let result = if failed {
-        evs.push(event(&id, EventKind::AttemptFailed, t0 + took, "worker-1", d(&|x| {
-            x.attempt = Some(1);
-            x.status = Some(500);
-            x.error = Some("upstream answered 500: internal error, please retry".into());
-            x.error_kind = Some("server".into());
-            x.upstream_request_id = Some(format!("req_{n}"));
-        })));
-        evs.push(event(&id, EventKind::Failed, t0 + took + 1, "worker-1", d(&|x| {
-            x.status = Some(500);
-            x.error = Some("upstream answered 500: internal error, please retry".into());
-            x.error_kind = Some("server".into());
-        })));
+        evs.push(event(
+            &id,
+            EventKind::AttemptFailed,
+            t0 + took,
+            "worker-1",
+            d(&|x| {
+                x.attempt = Some(1);
+                x.status = Some(500);
+                x.error = Some("upstream answered 500: internal error, please retry".into());
+                x.error_kind = Some("server".into());
+                x.upstream_request_id = Some(format!("req_{n}"));
+            }),
+        ));
+        evs.push(event(
+            &id,
+            EventKind::Failed,
+            t0 + took + 1,
+            "worker-1",
+            d(&|x| {
+                x.status = Some(500);
+                x.error = Some("upstream answered 500: internal error, please retry".into());
+                x.error_kind = Some("server".into());
+            }),
+        ));
         JobResult {
             v: schemas::WIRE_VERSION,
             id: id.clone(),
@@ -143,7 +211,10 @@ fn job_messages(prefix: &str, n: u64, rng: &mut Rng, now: u64, days: u64) -> Vec
             response: None,
             error: Some(JobError {
                 status: 500,
-                error: schemas::openai::ErrorBody::new("api_error", "upstream answered 500: internal error"),
+                error: schemas::openai::ErrorBody::new(
+                    "api_error",
+                    "upstream answered 500: internal error",
+                ),
                 retryable: true,
                 kind: Some("server".into()),
                 retry_after_ms: None,
@@ -157,11 +228,17 @@ fn job_messages(prefix: &str, n: u64, rng: &mut Rng, now: u64, days: u64) -> Vec
             node: "worker-1".into(),
         }
     } else {
-        evs.push(event(&id, EventKind::Completed, t0 + took, "worker-1", d(&|x| {
-            x.usage = Some(usage.clone());
-            x.status = Some(200);
-            x.upstream_request_id = Some(format!("req_{n}"));
-        })));
+        evs.push(event(
+            &id,
+            EventKind::Completed,
+            t0 + took,
+            "worker-1",
+            d(&|x| {
+                x.usage = Some(usage.clone());
+                x.status = Some(200);
+                x.upstream_request_id = Some(format!("req_{n}"));
+            }),
+        ));
         let resp = json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion", "created": t0 / 1000,
             "model": pmodel, "choices": [{"index": 0, "finish_reason": "stop",
             "message": {"role": "assistant", "content": answer}}], "usage": usage});
@@ -183,12 +260,26 @@ fn job_messages(prefix: &str, n: u64, rng: &mut Rng, now: u64, days: u64) -> Vec
             node: "worker-1".into(),
         }
     };
-    evs.push(event(&id, EventKind::Delivered, t0 + took + 3, "ingress-1", EventDetail::default()));
+    evs.push(event(
+        &id,
+        EventKind::Delivered,
+        t0 + took + 3,
+        "ingress-1",
+        EventDetail::default(),
+    ));
     let mut out: Vec<(String, Vec<u8>)> = evs
         .iter()
-        .map(|e| (format!("{prefix}.events.{id}"), serde_json::to_vec(e).unwrap_or_default()))
+        .map(|e| {
+            (
+                format!("{prefix}.events.{id}"),
+                serde_json::to_vec(e).unwrap_or_default(),
+            )
+        })
         .collect();
-    out.push((format!("{prefix}.results.{id}"), serde_json::to_vec(&result).unwrap_or_default()));
+    out.push((
+        format!("{prefix}.results.{id}"),
+        serde_json::to_vec(&result).unwrap_or_default(),
+    ));
     out
 }
 
@@ -213,7 +304,9 @@ async fn main() -> Result<(), async_nats::Error> {
         for (subject, payload) in job_messages(&a.prefix, n, &mut rng, now, a.days) {
             bytes += payload.len() as u64;
             messages += 1;
-            acks.push(std::future::IntoFuture::into_future(js.publish(subject, payload.into()).await?));
+            acks.push(std::future::IntoFuture::into_future(
+                js.publish(subject, payload.into()).await?,
+            ));
             while acks.len() >= a.window {
                 if let Some(r) = acks.next().await {
                     r?;
@@ -222,7 +315,11 @@ async fn main() -> Result<(), async_nats::Error> {
         }
         if last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();
-            println!("published {n} of {} jobs ({:.0} jobs/s)", a.jobs, n as f64 / start.elapsed().as_secs_f64());
+            println!(
+                "published {n} of {} jobs ({:.0} jobs/s)",
+                a.jobs,
+                n as f64 / start.elapsed().as_secs_f64()
+            );
         }
     }
     while let Some(r) = acks.next().await {

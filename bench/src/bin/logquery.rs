@@ -49,14 +49,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .json()
         .await?;
-    let id = first["data"][0]["id"].as_str().unwrap_or("none").to_string();
+    let id = first["data"][0]["id"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
     let queries: Vec<(&str, String)> = vec![
         ("list, first page", "/v1/requests?limit=50".into()),
-        ("status=failed", "/v1/requests?limit=50&status=failed".into()),
+        (
+            "status=failed",
+            "/v1/requests?limit=50&status=failed".into(),
+        ),
         ("model=gpt-4o", "/v1/requests?limit=50&model=gpt-4o".into()),
-        ("provider=anthropic", "/v1/requests?limit=50&provider=anthropic".into()),
+        (
+            "provider=anthropic",
+            "/v1/requests?limit=50&provider=anthropic".into(),
+        ),
         ("key=key_ci", "/v1/requests?limit=50&key=key_ci".into()),
-        ("status+model+key", "/v1/requests?limit=50&status=failed&model=claude&key=key_dev".into()),
+        (
+            "status+model+key",
+            "/v1/requests?limit=50&status=failed&model=claude&key=key_dev".into(),
+        ),
         ("since=24h", "/v1/requests?limit=50&since=24h".into()),
         ("q=<error text>", "/v1/requests?limit=50&q=internal".into()),
         ("stats 24h", "/v1/requests/stats?since=24h".into()),
@@ -91,6 +103,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
     }
-    println!("| page 1 / page {} (cursor) | {first_ms:.1} / {last_ms:.1} | | | |", a.pages);
+    println!(
+        "| page 1 / page {} (cursor) | {first_ms:.1} / {last_ms:.1} | | | |",
+        a.pages
+    );
     Ok(())
 }
