@@ -102,7 +102,7 @@ fn job_messages(
     let key = *rng.pick(KEYS);
     let t0 = now - (rng.next() % (days * 86_400_000).max(1));
     let failed = n % 200 == 7;
-    let stream = rng.next() % 3 == 0;
+    let stream = rng.next().is_multiple_of(3);
     let (pw, aw) = (
         40 + (rng.next() % 80) as usize,
         60 + (rng.next() % 200) as usize,
