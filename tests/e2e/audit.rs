@@ -402,6 +402,53 @@ async fn retention_removes_old_records() {
     gw.stop().await;
 }
 
+/// Retention by size keeps the store bounded: the oldest records go first, the newest stay.
+#[tokio::test]
+async fn retention_by_size_keeps_the_newest_under_the_cap() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with_auditor(
+        &nats,
+        dir.path(),
+        "max_bytes = 60000
+retention_interval_s = 1",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let text = format!("job {i} {}", "filler ".repeat(1000));
+        ids.push(queued(&gw, "mock/echo", &text).await);
+    }
+    for id in &ids {
+        wait_job(&gw, id, Duration::from_secs(10)).await;
+    }
+    let newest = ids.last().unwrap().clone();
+    // The auditor reads in stream order: once the newest is settled, every older one was
+    // stored, so a 404 for the oldest means retention removed it.
+    wait_record(&gw, &newest, settled).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let first = gw.get(&format!("/v1/requests/{}", ids[0])).await.status();
+        let kept = all_records(&gw, "").await.len();
+        if first == 404 && kept < ids.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "nothing was removed ({kept} kept)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let last = gw.get(&format!("/v1/requests/{newest}")).await;
+    assert_eq!(last.status(), 200, "the newest record stays");
+    let kept = all_records(&gw, "").await.len();
+    assert!(
+        kept >= 2 && kept < ids.len(),
+        "bounded, not emptied: {kept}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_secret_in_a_request_never_reaches_the_store() {
     let nats = Nats::start().await;
