@@ -362,6 +362,23 @@ mod tests {
         assert_eq!(store.by_time.len(), 1);
         let body = store.body("job-1", BodyKind::Request).unwrap().unwrap();
         assert_eq!(body["api_key"], redact::REDACTED);
+        let raw = store.bodies.iter().next().unwrap().unwrap().1;
+        assert!(
+            raw.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]),
+            "stored as a zstd frame"
+        );
+        // An entry of an earlier version (plain JSON) still reads.
+        store
+            .bodies
+            .insert(
+                super::super::store::body_key("job-2", BodyKind::Request),
+                br#"{"old":1}"#.to_vec(),
+            )
+            .unwrap();
+        assert_eq!(
+            store.body("job-2", BodyKind::Request).unwrap().unwrap()["old"],
+            1
+        );
         assert_eq!(first.duration_ms, Some(10));
     }
 }

@@ -5,7 +5,8 @@
 //! - `events`: job id, `0x00`, stream sequence (u64 big-endian) -> [`StoredEvent`] (JSON).
 //!   A redelivered event has the same key, so it is stored once.
 //! - `by_time`: created ms (u64 big-endian), job id -> empty; the list and retention order.
-//! - `bodies`: job id, `0x00`, `request` | `response` -> redacted JSON
+//! - `bodies`: job id, `0x00`, `request` | `response` -> redacted JSON, zstd-compressed
+//!   (entries of earlier versions are plain JSON, told apart by the zstd frame magic)
 
 use super::AuditorError;
 use broker::audit::protocol::StoredEvent;
@@ -81,6 +82,12 @@ pub fn split_time_key(k: &[u8]) -> Option<(u64, String)> {
     Some((ms, String::from_utf8(id.to_vec()).ok()?))
 }
 
+/// The zstd level of stored bodies: fast, and most of the gain on JSON chat bodies.
+const BODY_LEVEL: i32 = 3;
+
+/// The first bytes of a zstd frame (no JSON text starts with them).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
 fn decode<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T, AuditorError> {
     serde_json::from_slice(v).map_err(|e| AuditorError::Corrupt(e.to_string()))
 }
@@ -151,14 +158,16 @@ impl Store {
         Ok(old.is_none())
     }
 
-    /// Stores a body.
+    /// Stores a body, compressed.
     pub fn put_body(
         &self,
         job: &str,
         kind: BodyKind,
         body: &serde_json::Value,
     ) -> Result<(), AuditorError> {
-        self.bodies.insert(body_key(job, kind), encode(body)?)?;
+        let packed = zstd::encode_all(encode(body)?.as_slice(), BODY_LEVEL)
+            .map_err(|e| AuditorError::Corrupt(format!("cannot compress a body: {e}")))?;
+        self.bodies.insert(body_key(job, kind), packed)?;
         Ok(())
     }
 
@@ -168,10 +177,15 @@ impl Store {
         job: &str,
         kind: BodyKind,
     ) -> Result<Option<serde_json::Value>, AuditorError> {
-        self.bodies
-            .get(body_key(job, kind))?
-            .map(|v| decode(&v))
-            .transpose()
+        let Some(v) = self.bodies.get(body_key(job, kind))? else {
+            return Ok(None);
+        };
+        if v.starts_with(&ZSTD_MAGIC) {
+            let plain = zstd::decode_all(&v[..])
+                .map_err(|e| AuditorError::Corrupt(format!("cannot decompress a body: {e}")))?;
+            return decode(&plain).map(Some);
+        }
+        decode(&v).map(Some)
     }
 
     /// Every stored event of `job`, in stream order.
