@@ -98,7 +98,7 @@ pub async fn stream(st: AppState, id: String) -> Result<Response, GatewayError> 
         .map(|e| e.ts_ms)
         .unwrap_or_else(schemas::now_ms);
     let limit = Duration::from_millis(st.cfg().server.request_timeout_ms.saturating_mul(2));
-    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let mut seen: Seen = HashSet::new();
         let mut done = false;
@@ -136,8 +136,7 @@ pub async fn stream(st: AppState, id: String) -> Result<Response, GatewayError> 
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let body =
-        futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok::<_, std::convert::Infallible>);
+    let body = crate::sse::tokio_stream(rx).map(Ok::<_, std::convert::Infallible>);
     Ok((
         StatusCode::OK,
         [

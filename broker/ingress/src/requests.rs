@@ -95,12 +95,7 @@ pub struct RequestsPage {
 }
 
 fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
-    let now = schemas::now_ms();
-    let time = |v: Option<String>, name: &str| {
-        v.filter(|s| !s.is_empty())
-            .map(|s| parse_time(&s, now).map_err(|m| GatewayError::bad_request(m, Some(name))))
-            .transpose()
-    };
+    let (since_ms, until_ms) = window(p.since, p.until)?;
     let limit = p
         .limit
         .filter(|s| !s.is_empty())
@@ -123,8 +118,8 @@ fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
         provider: nonempty(p.provider),
         key: nonempty(p.key),
         q: nonempty(p.q),
-        since_ms: time(p.since, "since")?,
-        until_ms: time(p.until, "until")?,
+        since_ms,
+        until_ms,
         limit,
         cursor: nonempty(p.cursor),
     })
@@ -257,17 +252,11 @@ pub async fn export(
                 }
             }
         });
-        let body = Body::from_stream(tokio_stream_from(rx));
+        let body = Body::from_stream(crate::sse::tokio_stream(rx));
         Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
     }
     .await;
     out.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// `GET /v1/requests/{id}`: the full record.

@@ -114,7 +114,8 @@ pub fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
         .into_response()
 }
 
-fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
+/// A channel's receiver as a stream (what tokio-stream's `ReceiverStream` does).
+pub(crate) fn tokio_stream<T>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
