@@ -41,5 +41,10 @@ while :; do
   [ "$still" -ge 15 ] && { echo "ingest stopped at $n jobs for 30 s; timing the queries on what is there"; break; }
   last=$n
 done
-echo "store on disk: $(du -sb "$WORK/data" | cut -f1) bytes for $n jobs"
-"$BIN/logquery" --url "http://127.0.0.1:$HTTP" --runs 10 --pages 20
+end=$(date +%s)
+echo "ingest: $n jobs in $((end - start)) s ($(( n / (end - start > 0 ? end - start : 1) )) jobs/s, from the auditor's start)"
+total=$(du -sb "$WORK/data/auditor" | cut -f1)
+search=$(du -sb "$WORK/data/auditor/search" | cut -f1)
+echo "store on disk: $total bytes for $n jobs ($((total / n)) B/job; the full-text index $search bytes, $((search / n)) B/job)"
+echo "auditor peak RSS: $(grep VmHWM /proc/$AUD_PID/status | awk '{print int($2/1024)}') MB"
+"$BIN/logquery" --url "http://127.0.0.1:$HTTP" --runs 10 --pages 1000

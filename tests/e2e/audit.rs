@@ -103,13 +103,22 @@ pub async fn all_records(gw: &Gateway, query: &str) -> Vec<Value> {
 /// files, and every record, event and body read back.
 fn store_contains(dir: &Path, needle: &str) -> Vec<String> {
     let mut hits = files_contain(dir, needle.as_bytes());
+    // The full-text index keeps its words lowercased.
+    hits.extend(files_contain(dir, needle.to_lowercase().as_bytes()));
     let store = auditor::Store::open(dir).unwrap();
-    for (name, tree) in [("records", &store.records), ("events", &store.events)] {
-        for kv in tree.iter() {
-            let (_, v) = kv.unwrap();
-            if String::from_utf8_lossy(&v).contains(needle) {
-                hits.push(format!("{name} tree"));
-            }
+    for kv in store.records.iter() {
+        let id = String::from_utf8_lossy(&kv.unwrap().0).into_owned();
+        if serde_json::to_string(&store.record(&id).unwrap())
+            .unwrap()
+            .contains(needle)
+        {
+            hits.push(format!("the record of {id}"));
+        }
+        if serde_json::to_string(&store.events_of(&id).unwrap())
+            .unwrap()
+            .contains(needle)
+        {
+            hits.push(format!("the events of {id}"));
         }
     }
     let keys: Vec<Vec<u8>> = store
@@ -275,11 +284,31 @@ async fn list_filters_paginate_and_stats_aggregate() {
     assert!(failed.iter().all(|r| r["model"] == "mock/error-500"));
     let err = failed[0]["error"].as_str().unwrap().to_string();
     let word = err.split_whitespace().last().unwrap().to_uppercase();
-    assert_eq!(
-        all_records(&gw, &format!("&q={word}")).await.len(),
-        2,
-        "q={word}"
-    );
+    // Full text: the error message, a word only in prompts, a word only in responses
+    // (the mock answers "echo: <prompt>"), several words, and text with other filters.
+    // New text is searchable within the index's commit interval.
+    for (q, want) in [
+        (word.as_str(), 2),
+        ("bad", 2),
+        ("echo", 5),
+        ("ECHO ok 3", 1),
+        ("echo&status=failed", 0),
+        ("\"ok 4\"", 1),
+        ("zebrafish", 0),
+    ] {
+        let mut got = 0;
+        for _ in 0..40 {
+            got = all_records(&gw, &format!("&q={q}")).await.len();
+            if got == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(got, want, "q={q}");
+    }
+    assert_eq!(all_records(&gw, "&mode=queued").await.len(), 7);
+    assert_eq!(all_records(&gw, "&mode=sync").await.len(), 0);
+    assert_eq!(gw.get("/v1/requests?mode=later").await.status(), 400);
     assert_eq!(
         all_records(&gw, "&model=mock/echo&provider=mock")
             .await
@@ -526,6 +555,17 @@ async fn a_secret_in_a_request_never_reaches_the_store() {
     ] {
         let hits = store_contains(dir.path(), secret);
         assert!(hits.is_empty(), "{secret} found in {hits:?}");
+    }
+    // Nor does the full-text index know the secrets' words; it does know the rest.
+    let store = auditor::Store::open(dir.path()).unwrap();
+    let found = |w: &str| store.search.find(w, 0, u64::MAX, 10).unwrap().len();
+    assert_eq!(
+        found("visible marker"),
+        2,
+        "the request and its echo are indexed"
+    );
+    for word in ["topsecret0123456789", "hidden", "private", "alice"] {
+        assert_eq!(found(word), 0, "{word} is searchable");
     }
 }
 

@@ -75,9 +75,18 @@ impl Rng {
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[(self.next() % xs.len() as u64) as usize]
     }
+    /// `words` words: half from the common list, half from a vocabulary of 20,000
+    /// (`w<n>`, skewed towards low numbers), as real text has a long tail.
     fn text(&mut self, words: usize) -> String {
         (0..words)
-            .map(|_| *self.pick(WORDS))
+            .map(|_| {
+                if self.next() % 2 == 0 {
+                    self.pick(WORDS).to_string()
+                } else {
+                    let r = self.next() % 20_000;
+                    format!("w{}", r * r / 20_000)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -96,6 +105,7 @@ fn job_messages(
     rng: &mut Rng,
     now: u64,
     days: u64,
+    jobs: u64,
 ) -> Vec<(String, Vec<u8>)> {
     let id = uuid::Uuid::now_v7().to_string();
     let (model, provider, pmodel) = *rng.pick(MODELS);
@@ -107,7 +117,8 @@ fn job_messages(
         40 + (rng.next() % 80) as usize,
         60 + (rng.next() % 200) as usize,
     );
-    let prompt = rng.text(pw);
+    // `case<k>` is in the prompts of 4 jobs: the benchmark's rare search.
+    let prompt = format!("case{} {}", n % (jobs / 4).max(1), rng.text(pw));
     let answer = rng.text(aw);
     let body = json!({"model": model, "stream": stream, "messages": [
         {"role": "system", "content": "You are a helpful assistant."},
@@ -301,7 +312,7 @@ async fn main() -> Result<(), async_nats::Error> {
     let (mut messages, mut bytes) = (0u64, 0u64);
     use futures::StreamExt;
     for n in 0..a.jobs {
-        for (subject, payload) in job_messages(&a.prefix, n, &mut rng, now, a.days) {
+        for (subject, payload) in job_messages(&a.prefix, n, &mut rng, now, a.days, a.jobs) {
             bytes += payload.len() as u64;
             messages += 1;
             acks.push(std::future::IntoFuture::into_future(

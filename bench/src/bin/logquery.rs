@@ -70,7 +70,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/v1/requests?limit=50&status=failed&model=claude&key=key_dev".into(),
         ),
         ("since=24h", "/v1/requests?limit=50&since=24h".into()),
+        (
+            "status+model+key+since=7d",
+            "/v1/requests?limit=50&status=completed&model=gemini&key=key_ci&since=7d".into(),
+        ),
+        ("mode=stream", "/v1/requests?limit=50&mode=stream".into()),
         ("q=<error text>", "/v1/requests?limit=50&q=internal".into()),
+        ("q=<word in 4 prompts>", "/v1/requests?limit=50&q=case7".into()),
+        ("q=<common word>", "/v1/requests?limit=50&q=refund".into()),
+        (
+            "q=<two words>+status=completed",
+            "/v1/requests?limit=50&q=invoice%20paris&status=completed".into(),
+        ),
         ("stats 24h", "/v1/requests/stats?since=24h".into()),
         ("stats 30d", "/v1/requests/stats?since=30d".into()),
         ("one record", format!("/v1/requests/{id}")),

@@ -3,8 +3,8 @@
 //! for the whole batch. A crash before the ack redelivers the batch, and the idempotent
 //! keys and record folding store it once.
 
-use super::store::{BodyKind, Store};
-use super::AuditorError;
+use super::store::{body_key, pack, time_key, unpack, BodyKind, Store};
+use super::{index, rollup, search, AuditorError};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{stream, Message};
 use broker::audit::protocol::StoredEvent;
@@ -14,7 +14,7 @@ use broker::config::AuditorConfig;
 use broker::nats::Topology;
 use futures::StreamExt;
 use schemas::{Event, JobResult};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -83,7 +83,10 @@ pub fn read_event(payload: &[u8]) -> Result<(Event, Option<serde_json::Value>), 
 /// How long the consumer gathers messages for one write and flush.
 const GROUP_COMMIT: Duration = Duration::from_millis(50);
 
-/// Writes one batch: events under their (job, seq) keys, bodies redacted, records folded.
+/// Writes one batch: for each job, one write of its record and one of its timeline (its
+/// events so far, new ones added by stream sequence), its bodies redacted and compressed,
+/// its index entries and rollups moved from the record before to the record after, and its
+/// text handed to the full-text index. Returns how many events were new.
 pub fn apply_batch(
     store: &Store,
     policy: &BodyPolicy,
@@ -93,62 +96,132 @@ pub fn apply_batch(
     for it in items {
         by_job.entry(it.job().to_string()).or_default().push(it);
     }
+    let mut w = Writes::default();
     let mut new_events = 0;
     for (job, items) in by_job {
-        let prev = store.record(&job)?;
-        let first_ts = items.iter().map(Incoming::ts).min().unwrap_or(0);
-        let mut rec = prev.clone().unwrap_or_else(|| Record::new(&job, first_ts));
-        for it in items {
-            match it {
-                Incoming::Event(seq, mut ev, raw) => {
-                    if let Some(mut body) = ev.detail.body.take() {
-                        if policy.store {
-                            let more = policy.redactor.value(&mut body);
-                            rec.note_redacted(&more);
-                            store.put_body(&job, BodyKind::Request, &body)?;
-                            rec.has_request = true;
-                        } else {
-                            ev.detail.body_omitted = Some(schemas::BodyOmitted {
-                                reason: schemas::OmitReason::NotStored,
-                                bytes: body.to_string().len() as u64,
-                                limit: None,
-                            });
+        new_events += fold_job(store, policy, &job, items, &mut w)?;
+    }
+    store.bodies.apply_batch(w.bodies)?;
+    store.timelines.apply_batch(w.timelines)?;
+    store.records.apply_batch(w.records)?;
+    store.by_time.apply_batch(w.by_time)?;
+    store.index.apply_batch(w.index)?;
+    w.rollups.apply(&store.rollups)?;
+    for (job, created, text) in w.texts {
+        store.search.add(&job, created, &text)?;
+    }
+    Ok(new_events)
+}
+
+/// The writes of one batch, one sled batch per tree.
+#[derive(Default)]
+struct Writes {
+    records: sled::Batch,
+    timelines: sled::Batch,
+    by_time: sled::Batch,
+    index: sled::Batch,
+    bodies: sled::Batch,
+    rollups: rollup::Deltas,
+    texts: Vec<(String, u64, String)>,
+}
+
+fn fold_job(
+    store: &Store,
+    policy: &BodyPolicy,
+    job: &str,
+    items: Vec<Incoming>,
+    w: &mut Writes,
+) -> Result<usize, AuditorError> {
+    let prev = store.record(job)?;
+    let first_ts = items.iter().map(Incoming::ts).min().unwrap_or(0);
+    let mut rec = prev.clone().unwrap_or_else(|| Record::new(job, first_ts));
+    let mut events: Vec<StoredEvent> = match store.timelines.get(job.as_bytes())? {
+        Some(v) => unpack(&v)?,
+        None => Vec::new(),
+    };
+    let known: HashSet<u64> = events.iter().map(|e| e.seq).collect();
+    let mut added = 0;
+    let mut texts: Vec<String> = Vec::new();
+    for it in items {
+        match it {
+            Incoming::Event(seq, mut ev, raw) => {
+                if let Some(mut body) = ev.detail.body.take() {
+                    if policy.store {
+                        let more = policy.redactor.value(&mut body);
+                        rec.note_redacted(&more);
+                        w.bodies
+                            .insert(body_key(job, BodyKind::Request), pack(&body)?);
+                        rec.has_request = true;
+                        if !known.contains(&seq) {
+                            texts.push(search::text_of(&body));
                         }
+                    } else {
+                        ev.detail.body_omitted = Some(schemas::BodyOmitted {
+                            reason: schemas::OmitReason::NotStored,
+                            bytes: body.to_string().len() as u64,
+                            limit: None,
+                        });
                     }
-                    if let Some(e) = ev.detail.error.take() {
-                        ev.detail.error = Some(redact::text(&e).into_owned());
-                    }
-                    rec.apply(&ev);
-                    if store.put_event(&StoredEvent {
+                }
+                if let Some(e) = ev.detail.error.take() {
+                    ev.detail.error = Some(redact::text(&e).into_owned());
+                }
+                rec.apply(&ev);
+                if !known.contains(&seq) && !events.iter().any(|e| e.seq == seq) {
+                    events.push(StoredEvent {
                         seq,
                         raw,
                         event: *ev,
-                    })? {
-                        new_events += 1;
-                    }
-                }
-                Incoming::Result(r) => {
-                    if policy.store {
-                        let body = r
-                            .response
-                            .as_ref()
-                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b.get()).ok())
-                            .or_else(|| {
-                                r.error.as_ref().and_then(|e| serde_json::to_value(e).ok())
-                            });
-                        if let Some(mut body) = body {
-                            policy.redactor.value(&mut body);
-                            store.put_body(&job, BodyKind::Response, &body)?;
-                            rec.has_response = true;
-                        }
-                    }
-                    rec.apply_result(&r);
+                    });
+                    added += 1;
                 }
             }
+            Incoming::Result(r) => {
+                let first = !rec.has_response;
+                if policy.store {
+                    let body = r
+                        .response
+                        .as_ref()
+                        .and_then(|b| serde_json::from_str::<serde_json::Value>(b.get()).ok())
+                        .or_else(|| r.error.as_ref().and_then(|e| serde_json::to_value(e).ok()));
+                    if let Some(mut body) = body {
+                        policy.redactor.value(&mut body);
+                        w.bodies
+                            .insert(body_key(job, BodyKind::Response), pack(&body)?);
+                        rec.has_response = true;
+                        if first {
+                            texts.push(search::text_of(&body));
+                        }
+                    }
+                } else if let Some(e) = &r.error {
+                    if first {
+                        texts.push(redact::text(&e.error.message).into_owned());
+                    }
+                }
+                rec.apply_result(&r);
+            }
         }
-        store.put_record(&rec, prev.as_ref())?;
     }
-    Ok(new_events)
+    if added > 0 {
+        events.sort_by_key(|e| e.seq);
+        w.timelines.insert(job.as_bytes(), pack(&events)?);
+    }
+    let changed = prev.as_ref() != Some(&rec);
+    if changed {
+        if let Some(p) = prev.as_ref().filter(|p| p.created_ms != rec.created_ms) {
+            w.by_time.remove(time_key(p.created_ms, &p.id));
+        }
+        if prev.as_ref().is_none_or(|p| p.created_ms != rec.created_ms) {
+            w.by_time.insert(time_key(rec.created_ms, job), &[]);
+        }
+        index::update(&mut w.index, prev.as_ref(), Some(&rec));
+        w.rollups.change(prev.as_ref(), Some(&rec));
+        w.records.insert(job.as_bytes(), pack(&rec)?);
+    }
+    for t in texts {
+        w.texts.push((job.to_string(), rec.created_ms, t));
+    }
+    Ok(added)
 }
 
 /// The durable consumer names of an auditor.

@@ -2,7 +2,10 @@
 //! answering queries as the NATS service `switchyard-auditor`.
 //!
 //! - [`consume`]: the pull consumers and batched, idempotent writes
-//! - [`store`]: sled trees and keys
+//! - [`store`]: sled trees, keys and the compact encoding
+//! - [`index`]: per-field indexes and the join of their ranges
+//! - [`rollup`]: per-minute and per-hour stats aggregates
+//! - [`search`]: the full-text index (tantivy)
 //! - [`query`]: get, list, stats, timeline
 //! - [`service`]: the NATS service (its protocol and client are in `broker::audit`)
 //! - [`retention`]: deletion by age and size
@@ -11,8 +14,12 @@
 //! service's queue group lets any of them answer.
 
 pub mod consume;
+pub mod index;
+pub mod migrate;
 pub mod query;
 pub mod retention;
+pub mod rollup;
+pub mod search;
 pub mod service;
 pub mod store;
 
@@ -69,7 +76,16 @@ pub async fn start(
     stop: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, AuditorError> {
     let dir = cfg.auditor_dir();
-    let store = Store::open(&dir)?;
+    let store = Store::open_with(
+        &dir,
+        store::StoreOptions {
+            memory_bytes: cfg.auditor.memory_mb.saturating_mul(1024 * 1024),
+        },
+    )?;
+    let st = store.clone();
+    tokio::task::spawn_blocking(move || migrate::backfill(&st))
+        .await
+        .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
     tracing::info!(dir = %dir.display(), records = store.len(), consumer = %cfg.auditor.consumer, "auditor store open");
     let policy = consume::BodyPolicy {
         store: cfg.auditor.store_bodies,
@@ -89,10 +105,33 @@ pub async fn start(
         cfg.auditor.clone(),
         stop.clone(),
     )));
+    tasks.push(tokio::spawn(commit_search(store.clone(), stop.clone())));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = service::run(client, prefix, store, stop).await {
             tracing::error!(error = %e, "auditor service stopped");
         }
     }));
     Ok(tasks)
+}
+
+/// Makes new text searchable every [`search::COMMIT_EVERY`], and commits at the end.
+async fn commit_search(store: Store, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(search::COMMIT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let st = store.clone();
+        let out = tokio::task::spawn_blocking(move || st.search.commit(last))
+            .await
+            .unwrap_or_else(|e| Err(AuditorError::Corrupt(e.to_string())));
+        if let Err(e) = out {
+            tracing::warn!(error = %e, "auditor full-text commit failed; retrying");
+        }
+        if last {
+            return;
+        }
+    }
 }

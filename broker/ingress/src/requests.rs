@@ -69,7 +69,10 @@ pub struct ListParams {
     provider: Option<String>,
     /// The key id.
     key: Option<String>,
-    /// Text to search for.
+    /// `sync`, `stream`, `queued` or `batch`.
+    mode: Option<String>,
+    /// Words (all must appear, any case) or a "quoted phrase" in the request's messages,
+    /// the response text or the error message.
     q: Option<String>,
     /// Created at or after: RFC 3339, ms since the epoch, or an age like `1h`.
     since: Option<String>,
@@ -112,11 +115,21 @@ fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
         })
         .transpose()?;
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let mode = nonempty(p.mode);
+    if let Some(m) = &mode {
+        if serde_json::from_value::<schemas::Mode>(serde_json::Value::String(m.clone())).is_err() {
+            return Err(GatewayError::bad_request(
+                format!("mode `{m}` is unknown; use sync, stream, queued or batch."),
+                Some("mode"),
+            ));
+        }
+    }
     Ok(ListQuery {
         status: nonempty(p.status),
         model: nonempty(p.model),
         provider: nonempty(p.provider),
         key: nonempty(p.key),
+        mode,
         q: nonempty(p.q),
         since_ms,
         until_ms,

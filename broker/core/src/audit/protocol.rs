@@ -155,7 +155,10 @@ pub struct ListQuery {
     pub provider: Option<String>,
     /// The key id.
     pub key: Option<String>,
-    /// Text in the error message (case-insensitive).
+    /// `sync`, `stream`, `queued` or `batch`.
+    pub mode: Option<String>,
+    /// Words (all of them, any case) or a "quoted phrase" in the request's messages, the
+    /// response text or the error message.
     pub q: Option<String>,
     /// Created at or after (ms since the epoch).
     pub since_ms: Option<u64>,

@@ -175,6 +175,9 @@ pub struct AuditorConfig {
     pub redact_paths: Vec<String>,
     /// Messages fetched and written per batch.
     pub batch: usize,
+    /// The memory budget of the store in MB: sled's page cache takes a third, the full-text
+    /// index's writer an eighth (at least 15 MB).
+    pub memory_mb: u64,
 }
 
 impl Default for AuditorConfig {
@@ -188,6 +191,7 @@ impl Default for AuditorConfig {
             store_bodies: true,
             redact_paths: Vec::new(),
             batch: 1000,
+            memory_mb: 128,
         }
     }
 }
