@@ -216,6 +216,13 @@ async fn main() -> anyhow::Result<()> {
     let cfg = load_config(&cli)?;
     let telemetry =
         broker::telemetry::init(Some(&cfg.telemetry), format).map_err(anyhow::Error::msg)?;
+    if let Some(skew) = std::env::var("SWITCHYARD_TEST_CLOCK_SKEW_MS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        tracing::warn!(skew_ms = skew, "test hook: this process's clock is shifted (SWITCHYARD_TEST_CLOCK_SKEW_MS); unset it outside tests");
+        schemas::skew_clock(skew);
+    }
     let running = match start(cfg, roles).await {
         Ok(r) => r,
         Err(e) => {

@@ -33,12 +33,23 @@ pub use subjects::Subjects;
 /// The version of the NATS envelopes defined in this crate. Bumped on any incompatible change.
 pub const WIRE_VERSION: u32 = 1;
 
+/// A test hook's shift of this process's clock, in ms (see [`skew_clock`]).
+static CLOCK_SKEW_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Milliseconds since the Unix epoch, the time unit of every envelope.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    ms.saturating_add_signed(CLOCK_SKEW_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// A test hook: shifts this process's [`now_ms`] by `ms` (negative: behind), as a machine
+/// whose clock is off would be. The binary sets it from `SWITCHYARD_TEST_CLOCK_SKEW_MS`, so
+/// tests can run processes whose clocks disagree.
+pub fn skew_clock(ms: i64) {
+    CLOCK_SKEW_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The `$id` prefix of the published JSON Schemas (a URN: they are files of the repository,

@@ -14,6 +14,7 @@ mod upstream;
 mod audit;
 mod chaos;
 mod chat;
+mod clocks;
 mod embeddings;
 mod errors;
 mod faults;

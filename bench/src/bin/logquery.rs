@@ -76,7 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         ("mode=stream", "/v1/requests?limit=50&mode=stream".into()),
         ("q=<error text>", "/v1/requests?limit=50&q=internal".into()),
-        ("q=<word in 4 prompts>", "/v1/requests?limit=50&q=case7".into()),
+        (
+            "q=<word in 4 prompts>",
+            "/v1/requests?limit=50&q=case7".into(),
+        ),
         ("q=<common word>", "/v1/requests?limit=50&q=refund".into()),
         (
             "q=<two words>+status=completed",
