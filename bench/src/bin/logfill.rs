@@ -80,7 +80,7 @@ impl Rng {
     fn text(&mut self, words: usize) -> String {
         (0..words)
             .map(|_| {
-                if self.next() % 2 == 0 {
+                if self.next().is_multiple_of(2) {
                     self.pick(WORDS).to_string()
                 } else {
                     let r = self.next() % 20_000;
