@@ -48,3 +48,5 @@ search=$(du -sb "$WORK/data/auditor/search" | cut -f1)
 echo "store on disk: $total bytes for $n jobs ($((total / n)) B/job; the full-text index $search bytes, $((search / n)) B/job)"
 echo "auditor peak RSS: $(grep VmHWM /proc/$AUD_PID/status | awk '{print int($2/1024)}') MB"
 "$BIN/logquery" --url "http://127.0.0.1:$HTTP" --runs 10 --pages 1000
+kill "$AUD_PID"; wait "$AUD_PID" 2>/dev/null || true
+"$BIN/logsize" "$WORK/data/auditor"

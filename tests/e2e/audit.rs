@@ -121,12 +121,7 @@ fn store_contains(dir: &Path, needle: &str) -> Vec<String> {
             hits.push(format!("the events of {id}"));
         }
     }
-    let keys: Vec<Vec<u8>> = store
-        .bodies
-        .iter()
-        .keys()
-        .map(|k| k.unwrap().to_vec())
-        .collect();
+    let keys: Vec<Vec<u8>> = store.bodies.iter().map(|kv| kv.unwrap().0).collect();
     for k in keys {
         let job = String::from_utf8_lossy(k.split(|b| *b == 0).next().unwrap()).into_owned();
         for kind in [

@@ -1,10 +1,10 @@
 //! The durable pull consumers on `SY_EVENTS` and `SY_RESULTS`, written to the store in
-//! batches: one sled write pass and one flush per batch, then one ack (`AckPolicy::All`)
+//! batches: one write (an atomic batch in fjall) and one flush per batch, then one ack (`AckPolicy::All`)
 //! for the whole batch. A crash before the ack redelivers the batch, and the idempotent
 //! keys and record folding store it once.
 
 use super::store::{body_key, pack, time_key, unpack, BodyKind, Store};
-use super::{index, rollup, search, AuditorError};
+use super::{index, kv, rollup, search, AuditorError};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{stream, Message};
 use broker::audit::protocol::StoredEvent;
@@ -56,6 +56,12 @@ pub struct BodyPolicy {
 /// all of it: a newer envelope version, an unknown kind, or fields it cannot decode (as
 /// long as the message names its job). Nothing a newer publisher sends is dropped.
 pub fn read_event(payload: &[u8]) -> Result<(Event, Option<serde_json::Value>), String> {
+    // The common case in one pass: an event of this version, of a kind it knows.
+    if let Ok(e) = serde_json::from_slice::<Event>(payload) {
+        if e.v <= schemas::WIRE_VERSION && e.kind != schemas::EventKind::Unknown {
+            return Ok((e, None));
+        }
+    }
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
     let newer = v["v"]
         .as_u64()
@@ -99,28 +105,31 @@ pub fn apply_batch(
     let mut w = Writes::default();
     let mut new_events = 0;
     for (job, items) in by_job {
+        if job.len() > MAX_JOB_ID {
+            tracing::warn!(
+                bytes = job.len(),
+                "an event names a job id longer than {MAX_JOB_ID} bytes; not stored"
+            );
+            continue;
+        }
         new_events += fold_job(store, policy, &job, items, &mut w)?;
     }
-    store.bodies.apply_batch(w.bodies)?;
-    store.timelines.apply_batch(w.timelines)?;
-    store.records.apply_batch(w.records)?;
-    store.by_time.apply_batch(w.by_time)?;
-    store.index.apply_batch(w.index)?;
-    w.rollups.apply(&store.rollups)?;
+    let mut batch = w.batch;
+    w.rollups.write(&store.rollups, &mut batch)?;
+    store.apply(batch)?;
     for (job, created, text) in w.texts {
         store.search.add(&job, created, &text)?;
     }
     Ok(new_events)
 }
 
-/// The writes of one batch, one sled batch per tree.
+/// The longest job id stored (the gateway's are UUIDs; an event from elsewhere may not be).
+const MAX_JOB_ID: usize = 1024;
+
+/// The writes of one batch.
 #[derive(Default)]
 struct Writes {
-    records: sled::Batch,
-    timelines: sled::Batch,
-    by_time: sled::Batch,
-    index: sled::Batch,
-    bodies: sled::Batch,
+    batch: kv::Batch,
     rollups: rollup::Deltas,
     texts: Vec<(String, u64, String)>,
 }
@@ -149,8 +158,11 @@ fn fold_job(
                     if policy.store {
                         let more = policy.redactor.value(&mut body);
                         rec.note_redacted(&more);
-                        w.bodies
-                            .insert(body_key(job, BodyKind::Request), pack(&body)?);
+                        w.batch.insert(
+                            &store.bodies,
+                            body_key(job, BodyKind::Request),
+                            pack(&body)?,
+                        );
                         rec.has_request = true;
                         if !known.contains(&seq) {
                             texts.push(search::text_of(&body));
@@ -186,8 +198,11 @@ fn fold_job(
                         .or_else(|| r.error.as_ref().and_then(|e| serde_json::to_value(e).ok()));
                     if let Some(mut body) = body {
                         policy.redactor.value(&mut body);
-                        w.bodies
-                            .insert(body_key(job, BodyKind::Response), pack(&body)?);
+                        w.batch.insert(
+                            &store.bodies,
+                            body_key(job, BodyKind::Response),
+                            pack(&body)?,
+                        );
                         rec.has_response = true;
                         if first {
                             texts.push(search::text_of(&body));
@@ -204,19 +219,22 @@ fn fold_job(
     }
     if added > 0 {
         events.sort_by_key(|e| e.seq);
-        w.timelines.insert(job.as_bytes(), pack(&events)?);
+        w.batch
+            .insert(&store.timelines, job.as_bytes(), pack(&events)?);
     }
     let changed = prev.as_ref() != Some(&rec);
     if changed {
         if let Some(p) = prev.as_ref().filter(|p| p.created_ms != rec.created_ms) {
-            w.by_time.remove(time_key(p.created_ms, &p.id));
+            w.batch
+                .remove(&store.by_time, time_key(p.created_ms, &p.id));
         }
         if prev.as_ref().is_none_or(|p| p.created_ms != rec.created_ms) {
-            w.by_time.insert(time_key(rec.created_ms, job), &[]);
+            w.batch
+                .insert(&store.by_time, time_key(rec.created_ms, job), Vec::new());
         }
-        index::update(&mut w.index, prev.as_ref(), Some(&rec));
+        index::update(&mut w.batch, &store.index, prev.as_ref(), Some(&rec));
         w.rollups.change(prev.as_ref(), Some(&rec));
-        w.records.insert(job.as_bytes(), pack(&rec)?);
+        w.batch.insert(&store.records, job.as_bytes(), pack(&rec)?);
     }
     for t in texts {
         w.texts.push((job.to_string(), rec.created_ms, t));
@@ -432,7 +450,7 @@ mod tests {
         assert_eq!(apply_batch(&store, &policy, batch()).unwrap(), 0);
         assert_eq!(store.record("job-1").unwrap().unwrap(), first);
         assert_eq!(store.events_of("job-1").unwrap().len(), 3);
-        assert_eq!(store.by_time.len(), 1);
+        assert_eq!(store.by_time.len().unwrap(), 1);
         let body = store.body("job-1", BodyKind::Request).unwrap().unwrap();
         assert_eq!(body["api_key"], redact::REDACTED);
         let raw = store.bodies.iter().next().unwrap().unwrap().1;
@@ -445,7 +463,7 @@ mod tests {
             .bodies
             .insert(
                 super::super::store::body_key("job-2", BodyKind::Request),
-                br#"{"old":1}"#.to_vec(),
+                br#"{"old":1}"#,
             )
             .unwrap();
         assert_eq!(

@@ -7,10 +7,12 @@
 //! and a hash: the entries are then a superset, and the list checks every row against its
 //! record, so results stay exact.
 
+use super::kv::{Batch, Tree};
 use super::store::time_key;
 use super::AuditorError;
 use broker::audit::Record;
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 /// A filterable field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,7 +98,7 @@ fn entry(dim: Dim, value: &str, created_ms: u64, id: &str) -> Vec<u8> {
 }
 
 /// Adds to `batch` what moves `prev`'s entries to `next`'s (either may be absent).
-pub fn update(batch: &mut sled::Batch, prev: Option<&Record>, next: Option<&Record>) {
+pub fn update(batch: &mut Batch, tree: &Tree, prev: Option<&Record>, next: Option<&Record>) {
     let old = prev.map(values).unwrap_or_default();
     let new = next.map(values).unwrap_or_default();
     let moved = match (prev, next) {
@@ -106,14 +108,14 @@ pub fn update(batch: &mut sled::Batch, prev: Option<&Record>, next: Option<&Reco
     if let Some(p) = prev {
         for (d, v) in &old {
             if moved || !new.contains(&(*d, v.clone())) {
-                batch.remove(entry(*d, v, p.created_ms, &p.id));
+                batch.remove(tree, entry(*d, v, p.created_ms, &p.id));
             }
         }
     }
     if let Some(n) = next {
         for (d, v) in &new {
             if moved || !old.contains(&(*d, v.clone())) {
-                batch.insert(entry(*d, v, n.created_ms, &n.id), &[]);
+                batch.insert(tree, entry(*d, v, n.created_ms, &n.id), Vec::new());
             }
         }
     }
@@ -122,7 +124,7 @@ pub fn update(batch: &mut sled::Batch, prev: Option<&Record>, next: Option<&Reco
 /// A join of index ranges, newest first: yields the (created ms, job id) time keys present
 /// in every range, below `upper` and at or after `since`.
 pub struct Walk<'a> {
-    tree: &'a sled::Tree,
+    tree: &'a Tree,
     prefixes: Vec<Vec<u8>>,
     /// The exclusive upper time key of the next step.
     upper: Vec<u8>,
@@ -132,7 +134,7 @@ pub struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     /// A walk over the entries of every prefix in `prefixes` (at least one).
-    pub fn new(tree: &'a sled::Tree, prefixes: Vec<Vec<u8>>, upper: Vec<u8>, since: u64) -> Self {
+    pub fn new(tree: &'a Tree, prefixes: Vec<Vec<u8>>, upper: Vec<u8>, since: u64) -> Self {
         Self {
             tree,
             done: prefixes.is_empty(),
@@ -146,7 +148,11 @@ impl<'a> Walk<'a> {
     fn seek(&self, prefix: &[u8], upper: &[u8]) -> Result<Option<Vec<u8>>, AuditorError> {
         let mut hi = prefix.to_vec();
         hi.extend_from_slice(upper);
-        let Some(kv) = self.tree.range(prefix.to_vec()..hi).next_back() else {
+        let Some(kv) = self
+            .tree
+            .range(Bound::Included(prefix.to_vec()), Bound::Excluded(hi))
+            .next_back()
+        else {
             return Ok(None);
         };
         let (k, _) = kv?;
@@ -211,9 +217,10 @@ mod tests {
 
     #[test]
     fn a_walk_joins_ranges_newest_first() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("index").unwrap();
-        let mut batch = sled::Batch::default();
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::kv::Db::open(crate::kv::Engine::Fjall, dir.path(), 1 << 20).unwrap();
+        let tree = db.tree("index").unwrap();
+        let mut batch = Batch::default();
         for i in 0..200u64 {
             let r = rec(
                 &format!("j{i:03}"),
@@ -222,9 +229,9 @@ mod tests {
                 if i % 3 == 0 { "k1" } else { "k2" },
                 i % 5 == 0,
             );
-            update(&mut batch, None, Some(&r));
+            update(&mut batch, &tree, None, Some(&r));
         }
-        tree.apply_batch(batch).unwrap();
+        db.apply(batch).unwrap();
         let upper = time_key(u64::MAX, "");
         let mut w = Walk::new(
             &tree,
@@ -250,22 +257,20 @@ mod tests {
 
     #[test]
     fn an_update_moves_changed_values_only() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("index").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::kv::Db::open(crate::kv::Engine::Sled, dir.path(), 1 << 20).unwrap();
+        let tree = db.tree("index").unwrap();
         let before = rec("j", 5, "a", "k", false);
         let mut after = before.clone();
         after.status = schemas::JobState::Completed;
         for (p, n) in [(None, Some(&before)), (Some(&before), Some(&after))] {
-            let mut b = sled::Batch::default();
-            update(&mut b, p, n);
-            tree.apply_batch(b).unwrap();
+            let mut b = Batch::default();
+            update(&mut b, &tree, p, n);
+            db.apply(b).unwrap();
         }
-        assert_eq!(tree.scan_prefix(prefix(Dim::Status, "queued")).count(), 0);
-        assert_eq!(
-            tree.scan_prefix(prefix(Dim::Status, "completed")).count(),
-            1
-        );
-        assert_eq!(tree.scan_prefix(prefix(Dim::Model, "a")).count(), 1);
+        assert_eq!(tree.prefix(&prefix(Dim::Status, "queued")).count(), 0);
+        assert_eq!(tree.prefix(&prefix(Dim::Status, "completed")).count(), 1);
+        assert_eq!(tree.prefix(&prefix(Dim::Model, "a")).count(), 1);
         let long = "x".repeat(300);
         assert!(prefix(Dim::Model, &long).len() < VALUE_MAX);
         assert_ne!(

@@ -2,7 +2,8 @@
 //! answering queries as the NATS service `switchyard-auditor`.
 //!
 //! - [`consume`]: the pull consumers and batched, idempotent writes
-//! - [`store`]: sled trees, keys and the compact encoding
+//! - [`kv`]: the embedded engine (fjall or sled) behind one interface
+//! - [`store`]: trees, keys and the compact encoding
 //! - [`index`]: per-field indexes and the join of their ranges
 //! - [`rollup`]: per-minute and per-hour stats aggregates
 //! - [`search`]: the full-text index (tantivy)
@@ -15,6 +16,7 @@
 
 pub mod consume;
 pub mod index;
+pub mod kv;
 pub mod migrate;
 pub mod query;
 pub mod retention;
@@ -41,6 +43,9 @@ pub enum AuditorError {
     /// A sled read or write failed.
     #[error("auditor store error: {0}. Check free disk space and the auditor.data_dir volume.")]
     Store(#[from] sled::Error),
+    /// A read or write of the storage engine failed.
+    #[error("auditor store error: {0}. Check free disk space and the auditor.data_dir volume.")]
+    Engine(String),
     /// Stored data or a message cannot be decoded.
     #[error("auditor data cannot be decoded: {0}")]
     Corrupt(String),
@@ -80,13 +85,17 @@ pub async fn start(
         &dir,
         store::StoreOptions {
             memory_bytes: cfg.auditor.memory_mb.saturating_mul(1024 * 1024),
+            engine: match cfg.auditor.engine {
+                broker::config::StoreEngine::Fjall => kv::Engine::Fjall,
+                broker::config::StoreEngine::Sled => kv::Engine::Sled,
+            },
         },
     )?;
     let st = store.clone();
     tokio::task::spawn_blocking(move || migrate::backfill(&st))
         .await
         .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
-    tracing::info!(dir = %dir.display(), records = store.len(), consumer = %cfg.auditor.consumer, "auditor store open");
+    tracing::info!(dir = %dir.display(), records = store.records.approximate_len(), consumer = %cfg.auditor.consumer, "auditor store open");
     let policy = consume::BodyPolicy {
         store: cfg.auditor.store_bodies,
         redactor: broker::audit::redact::Redactor::new(&cfg.auditor.redact_paths),

@@ -3,7 +3,7 @@
 //! in the log. Their text is not indexed for search: `q` finds what arrives from now on.
 
 use super::store::{unpack, Store};
-use super::{index, rollup, AuditorError};
+use super::{index, kv, rollup, AuditorError};
 use broker::audit::Record;
 
 /// The `rollups` key that says the backfill is done.
@@ -15,27 +15,27 @@ pub fn backfill(store: &Store) -> Result<usize, AuditorError> {
     if store.rollups.contains_key(DONE)? {
         return Ok(0);
     }
-    if !store.index.is_empty() || store.records.is_empty() {
-        store.rollups.insert(DONE, &[])?;
+    if !store.index.is_empty()? || store.records.is_empty()? {
+        store.rollups.insert(DONE, [])?;
         return Ok(0);
     }
-    let total = store.records.len();
+    let total = store.records.approximate_len();
     tracing::info!(
         records = total,
         "auditor: indexing records of an earlier version"
     );
     let mut done = 0;
-    let mut idx = sled::Batch::default();
+    let mut batch = kv::Batch::default();
     let mut deltas = rollup::Deltas::default();
-    for kv in store.records.iter() {
-        let (_, v) = kv?;
+    for item in store.records.iter() {
+        let (_, v) = item?;
         let r: Record = unpack(&v)?;
-        index::update(&mut idx, None, Some(&r));
+        index::update(&mut batch, &store.index, None, Some(&r));
         deltas.change(None, Some(&r));
         done += 1;
         if done % 10_000 == 0 {
-            store.index.apply_batch(std::mem::take(&mut idx))?;
-            std::mem::take(&mut deltas).apply(&store.rollups)?;
+            std::mem::take(&mut deltas).write(&store.rollups, &mut batch)?;
+            store.apply(std::mem::take(&mut batch))?;
             tracing::info!(
                 done,
                 total,
@@ -43,9 +43,9 @@ pub fn backfill(store: &Store) -> Result<usize, AuditorError> {
             );
         }
     }
-    store.index.apply_batch(idx)?;
-    deltas.apply(&store.rollups)?;
-    store.rollups.insert(DONE, &[])?;
+    deltas.write(&store.rollups, &mut batch)?;
+    store.apply(batch)?;
+    store.rollups.insert(DONE, [])?;
     store.flush_blocking()?;
     Ok(done)
 }

@@ -1,4 +1,5 @@
-//! The sled store: trees, keys, and the compact encoding of what is stored.
+//! The store: trees, keys, and the compact encoding of what is stored, over the engine of
+//! [`crate::kv`].
 //!
 //! Trees (every value is zstd-compressed JSON; values of earlier versions are plain JSON,
 //! told apart by the zstd frame magic, and still read):
@@ -13,6 +14,7 @@
 //!
 //! Full-text search lives beside the trees, in a tantivy index (see [`crate::search`]).
 
+use super::kv::{self, Db, Engine, Tree};
 use super::search::Search;
 use super::AuditorError;
 use broker::audit::protocol::StoredEvent;
@@ -45,12 +47,15 @@ pub struct StoreOptions {
     /// The auditor's memory budget in bytes: shared between sled's page cache and the
     /// full-text index's writer.
     pub memory_bytes: u64,
+    /// The engine of a new store (an existing store keeps the engine it was made with).
+    pub engine: Engine,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             memory_bytes: 128 * 1024 * 1024,
+            engine: Engine::Fjall,
         }
     }
 }
@@ -58,21 +63,22 @@ impl Default for StoreOptions {
 /// The open store.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// The engine.
+    pub db: Db,
     /// Job id -> record.
-    pub records: sled::Tree,
+    pub records: Tree,
     /// Job id -> its events.
-    pub timelines: sled::Tree,
+    pub timelines: Tree,
     /// Earlier versions' (job id, seq) -> event; read, no longer written.
-    pub events: sled::Tree,
+    pub events: Tree,
     /// (created ms, job id) -> ().
-    pub by_time: sled::Tree,
+    pub by_time: Tree,
     /// Secondary indexes.
-    pub index: sled::Tree,
+    pub index: Tree,
     /// Stats rollups.
-    pub rollups: sled::Tree,
+    pub rollups: Tree,
     /// (job id, kind) -> body.
-    pub bodies: sled::Tree,
+    pub bodies: Tree,
     /// The full-text index.
     pub search: Arc<Search>,
 }
@@ -112,18 +118,54 @@ const LEVEL: i32 = 3;
 /// The first bytes of a zstd frame (no JSON text starts with them).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
+thread_local! {
+    /// One compression and one decompression context per thread: making a context costs
+    /// more than compressing a small record with it.
+    static ZSTD: std::cell::RefCell<Option<(zstd::bulk::Compressor<'static>, zstd::bulk::Decompressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_zstd<R>(
+    f: impl FnOnce(
+        &mut zstd::bulk::Compressor<'static>,
+        &mut zstd::bulk::Decompressor<'static>,
+    ) -> std::io::Result<R>,
+) -> Result<R, AuditorError> {
+    let bad = |e: std::io::Error| AuditorError::Corrupt(format!("zstd: {e}"));
+    ZSTD.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some((
+                zstd::bulk::Compressor::new(LEVEL).map_err(bad)?,
+                zstd::bulk::Decompressor::new().map_err(bad)?,
+            ));
+        }
+        match slot.as_mut() {
+            Some((c, d)) => f(c, d).map_err(bad),
+            None => Err(AuditorError::Corrupt("zstd: no context".into())),
+        }
+    })
+}
+
 /// `v` as compressed JSON.
 pub fn pack<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, AuditorError> {
     let json = serde_json::to_vec(v).map_err(|e| AuditorError::Corrupt(e.to_string()))?;
-    zstd::bulk::compress(&json, LEVEL)
-        .map_err(|e| AuditorError::Corrupt(format!("cannot compress: {e}")))
+    with_zstd(|c, _| c.compress(&json))
 }
 
 /// A value written by [`pack`] (or plain JSON of an earlier version).
 pub fn unpack<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T, AuditorError> {
     let bad = |e: String| AuditorError::Corrupt(e);
     if v.starts_with(&ZSTD_MAGIC) {
-        let plain = zstd::decode_all(v).map_err(|e| bad(format!("cannot decompress: {e}")))?;
+        let size = zstd::zstd_safe::get_frame_content_size(v)
+            .ok()
+            .flatten()
+            .unwrap_or(0) as usize;
+        let plain = if size > 0 && size <= 256 * 1024 * 1024 {
+            with_zstd(|_, d| d.decompress(v, size))?
+        } else {
+            zstd::decode_all(v).map_err(|e| bad(format!("cannot decompress: {e}")))?
+        };
         return serde_json::from_slice(&plain).map_err(|e| bad(e.to_string()));
     }
     serde_json::from_slice(v).map_err(|e| bad(e.to_string()))
@@ -135,45 +177,54 @@ impl Store {
         Self::open_with(dir, StoreOptions::default())
     }
 
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`. A directory holding a store of an earlier
+    /// version (sled's `db` file) opens with sled.
     pub fn open_with(dir: &Path, opts: StoreOptions) -> Result<Self, AuditorError> {
         std::fs::create_dir_all(dir).map_err(|e| AuditorError::Open(dir.into(), e.to_string()))?;
-        // A third of the budget for sled's cache; the full-text writer takes its own share
-        // and the rest is the process's working memory.
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(opts.memory_bytes / 3)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| AuditorError::Open(dir.into(), e.to_string()))?;
-        let tree = |n: &str| {
-            db.open_tree(n)
-                .map_err(|e| AuditorError::Open(dir.into(), e.to_string()))
+        let engine = if dir.join("db").is_file() || dir.join("conf").is_file() {
+            Engine::Sled
+        } else if dir.join("kv").is_dir() {
+            Engine::Fjall
+        } else {
+            opts.engine
         };
+        let path = match engine {
+            Engine::Sled => dir.to_path_buf(),
+            Engine::Fjall => dir.join("kv"),
+        };
+        // A third of the budget for the engine's cache; the full-text writer takes its own
+        // share and the rest is the process's working memory.
+        let db = Db::open(engine, &path, opts.memory_bytes / 3)?;
         let search = Search::open(&dir.join("search"), opts.memory_bytes)?;
         Ok(Self {
-            records: tree("records")?,
-            timelines: tree("timelines")?,
-            events: tree("events")?,
-            by_time: tree("by_time")?,
-            index: tree("index")?,
-            rollups: tree("rollups")?,
-            bodies: tree("bodies")?,
+            records: db.tree("records")?,
+            timelines: db.tree("timelines")?,
+            events: db.tree("events")?,
+            by_time: db.tree("by_time")?,
+            index: db.tree("index")?,
+            rollups: db.tree("rollups")?,
+            bodies: db.tree("bodies")?,
             search: Arc::new(search),
             db,
         })
     }
 
+    /// Writes `batch`.
+    pub fn apply(&self, batch: kv::Batch) -> Result<(), AuditorError> {
+        self.db.apply(batch)
+    }
+
     /// Writes everything to disk (the full-text index commits on its own schedule).
     pub async fn flush(&self) -> Result<(), AuditorError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| AuditorError::Corrupt(e.to_string()))?
     }
 
     /// Flushes to disk, blocking the calling thread (call it from a blocking task).
     pub fn flush_blocking(&self) -> Result<(), AuditorError> {
-        self.db.flush()?;
-        Ok(())
+        self.db.flush()
     }
 
     /// The record of `job`.
@@ -202,8 +253,8 @@ impl Store {
             Some(v) => unpack(&v)?,
             None => Vec::new(),
         };
-        for v in self.events.scan_prefix(job_prefix(job)).values() {
-            out.push(unpack(&v?)?);
+        for kv in self.events.prefix(&job_prefix(job)) {
+            out.push(unpack(&kv?.1)?);
         }
         out.sort_by_key(|e| e.seq);
         out.dedup_by_key(|e| e.seq);
@@ -214,41 +265,41 @@ impl Store {
     /// and its text. Returns the bytes freed.
     pub fn delete_job(&self, created_ms: u64, job: &str) -> Result<u64, AuditorError> {
         let mut freed = 0u64;
-        self.by_time.remove(time_key(created_ms, job))?;
-        if let Some(v) = self.records.remove(job.as_bytes())? {
+        let mut batch = kv::Batch::default();
+        batch.remove(&self.by_time, time_key(created_ms, job));
+        if let Some(v) = self.records.get(job.as_bytes())? {
             freed += v.len() as u64;
             let rec: Record = unpack(&v)?;
-            let mut idx = sled::Batch::default();
-            super::index::update(&mut idx, Some(&rec), None);
-            self.index.apply_batch(idx)?;
+            super::index::update(&mut batch, &self.index, Some(&rec), None);
             let mut deltas = super::rollup::Deltas::default();
             deltas.change(Some(&rec), None);
-            deltas.apply(&self.rollups)?;
+            deltas.write(&self.rollups, &mut batch)?;
+            batch.remove(&self.records, job.as_bytes());
         }
-        if let Some(v) = self.timelines.remove(job.as_bytes())? {
+        if let Some(v) = self.timelines.get(job.as_bytes())? {
             freed += v.len() as u64;
+            batch.remove(&self.timelines, job.as_bytes());
         }
         for tree in [&self.events, &self.bodies] {
-            let mut batch = sled::Batch::default();
-            for kv in tree.scan_prefix(job_prefix(job)) {
+            for kv in tree.prefix(&job_prefix(job)) {
                 let (k, v) = kv?;
                 freed += (k.len() + v.len()) as u64;
-                batch.remove(k);
+                batch.remove(tree, k);
             }
-            tree.apply_batch(batch)?;
         }
+        self.apply(batch)?;
         self.search.delete(job);
         Ok(freed)
     }
 
-    /// How many records are stored.
+    /// How many records are stored (counted: use it off the hot path).
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records.len().unwrap_or(0)
     }
 
     /// Whether the store holds no record.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.is_empty().unwrap_or(true)
     }
 
     /// The stored bytes of each job (keys and values of its record, events and bodies, and
@@ -285,6 +336,6 @@ impl Store {
 
     /// The store's size on disk (the trees and the full-text index).
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0) + self.search.size_on_disk()
+        self.db.size_on_disk() + self.search.size_on_disk()
     }
 }

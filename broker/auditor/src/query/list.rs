@@ -113,7 +113,7 @@ fn decode_cursor(c: &str) -> Result<Vec<u8>, AuditorError> {
 /// Where the rows of a page come from.
 enum Source<'a> {
     /// Every record, by time.
-    Time(Box<sled::Iter>),
+    Time(crate::kv::Iter),
     /// The join of index ranges.
     Index(index::Walk<'a>),
     /// Full-text hits, newest first, already joined and bounded.
@@ -123,7 +123,7 @@ enum Source<'a> {
 impl Source<'_> {
     fn next_key(&mut self) -> Result<Option<Vec<u8>>, AuditorError> {
         match self {
-            Self::Time(it) => Ok(it.next_back().transpose()?.map(|(k, _)| k.to_vec())),
+            Self::Time(it) => Ok(it.next_back().transpose()?.map(|(k, _)| k)),
             Self::Index(w) => w.next_key(),
             Self::Hits(it) => Ok(it.next()),
         }
@@ -213,8 +213,9 @@ pub fn list(store: &Store, q: &ListQuery) -> Result<ListPage, AuditorError> {
         None => {
             let pre = prefixes(q, status);
             if pre.is_empty() {
-                Source::Time(Box::new(
-                    store.by_time.range(time_key(since, "")..upper.clone()),
+                Source::Time(store.by_time.range(
+                    std::ops::Bound::Included(time_key(since, "")),
+                    std::ops::Bound::Excluded(upper.clone()),
                 ))
             } else {
                 Source::Index(index::Walk::new(&store.index, pre, upper.clone(), since))

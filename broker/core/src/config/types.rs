@@ -178,6 +178,20 @@ pub struct AuditorConfig {
     /// The memory budget of the store in MB: sled's page cache takes a third, the full-text
     /// index's writer an eighth (at least 15 MB).
     pub memory_mb: u64,
+    /// The storage engine of a new store: `fjall` (default) or `sled` (an existing store
+    /// keeps the engine it was made with).
+    pub engine: StoreEngine,
+}
+
+/// `[auditor] engine`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// fjall, an LSM tree (the default).
+    #[default]
+    Fjall,
+    /// sled, the engine of earlier versions.
+    Sled,
 }
 
 impl Default for AuditorConfig {
@@ -192,6 +206,7 @@ impl Default for AuditorConfig {
             redact_paths: Vec::new(),
             batch: 1000,
             memory_mb: 128,
+            engine: StoreEngine::Fjall,
         }
     }
 }
