@@ -35,11 +35,13 @@ while :; do
   sleep 2
   n=$(curl -s "127.0.0.1:$HTTP/v1/requests/stats?since=40d" | python3 -c 'import json,sys;print(json.load(sys.stdin)["total"]["count"])' 2>/dev/null || echo 0)
   rss=$(ps -o rss= -p "$AUD_PID" | tr -d ' ')
-  echo "ingested $n of $JOBS jobs after $(( $(date +%s) - start )) s (auditor RSS $((rss / 1024)) MB, store $(du -sh "$WORK/data" | cut -f1))"
-  [ "$n" -ge "$JOBS" ] && break
-  if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; fi
+  # Done when every job has a record and both consumers (events, results) have nothing left.
+  lag=$(curl -s "127.0.0.1:$HTTP/metrics" | awk '/^switchyard_auditor_lag/ {s += $2} END {print s + 0}')
+  echo "ingested $n of $JOBS jobs after $(( $(date +%s) - start )) s, $lag messages left (auditor RSS $((rss / 1024)) MB, store $(du -sh "$WORK/data" | cut -f1))"
+  [ "$n" -ge "$JOBS" ] && [ "$lag" = 0 ] && break
+  if [ "$n/$lag" = "$last" ]; then still=$((still + 1)); else still=0; fi
   [ "$still" -ge 15 ] && { echo "ingest stopped at $n jobs for 30 s; timing the queries on what is there"; break; }
-  last=$n
+  last="$n/$lag"
 done
 end=$(date +%s)
 echo "ingest: $n jobs in $((end - start)) s ($(( n / (end - start > 0 ? end - start : 1) )) jobs/s, from the auditor's start)"

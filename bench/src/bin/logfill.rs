@@ -3,8 +3,9 @@
 //!
 //! Each job: `received` (with a realistic chat request body), `queued`, `dequeued`,
 //! `attempt_started`, `first_token` for streams, then `completed` or (0.5 %) `attempt_failed`
-//! and `failed`, `delivered`; and its result (the response body). Jobs are spread over the
-//! last `--days` days, across several models, providers and keys, so filters have work.
+//! and `failed`, `delivered`; and its result (the response body). Jobs are spread evenly over
+//! the last `--days` days in time order (as a live gateway fills its log), across several
+//! models, providers and keys, so filters have work.
 //! Prints progress every second and the publish rate at the end.
 
 #![allow(clippy::print_stdout)]
@@ -110,7 +111,10 @@ fn job_messages(
     let id = uuid::Uuid::now_v7().to_string();
     let (model, provider, pmodel) = *rng.pick(MODELS);
     let key = *rng.pick(KEYS);
-    let t0 = now - (rng.next() % (days * 86_400_000).max(1));
+    // In time order, as a live gateway fills its log: job n of N at n/N of the way through
+    // the last `days` days, give or take a second.
+    let span = (days * 86_400_000).max(1);
+    let t0 = now - span + span * n / jobs.max(1) + rng.next() % 1000;
     let failed = n % 200 == 7;
     let stream = rng.next().is_multiple_of(3);
     let (pw, aw) = (

@@ -98,33 +98,75 @@ pub fn apply_batch(
     policy: &BodyPolicy,
     items: Vec<Incoming>,
 ) -> Result<usize, AuditorError> {
+    let t0 = std::time::Instant::now();
     let mut by_job: HashMap<String, Vec<Incoming>> = HashMap::new();
     for it in items {
         by_job.entry(it.job().to_string()).or_default().push(it);
     }
-    let mut w = Writes::default();
-    let mut new_events = 0;
-    for (job, items) in by_job {
-        if job.len() > MAX_JOB_ID {
-            tracing::warn!(
-                bytes = job.len(),
-                "an event names a job id longer than {MAX_JOB_ID} bytes; not stored"
-            );
-            continue;
+    let jobs = by_job.len();
+    let mut work: Vec<(String, Vec<Incoming>)> = by_job
+        .into_iter()
+        .filter(|(job, _)| {
+            let ok = job.len() <= MAX_JOB_ID;
+            if !ok {
+                tracing::warn!(
+                    bytes = job.len(),
+                    "an event names a job id longer than {MAX_JOB_ID} bytes; not stored"
+                );
+            }
+            ok
+        })
+        .collect();
+    // Folding is most of a batch's work and each job is independent: two threads fold
+    // halves of a large batch (the machines this runs on have two cores or more).
+    let fold = |part: Vec<(String, Vec<Incoming>)>| -> Result<(Writes, usize), AuditorError> {
+        let mut w = Writes::default();
+        let mut added = 0;
+        for (job, items) in part {
+            added += fold_job(store, policy, &job, items, &mut w)?;
         }
-        new_events += fold_job(store, policy, &job, items, &mut w)?;
-    }
+        Ok((w, added))
+    };
+    let (w, new_events) = if work.len() >= PARALLEL_FOLD {
+        let other = work.split_off(work.len() / 2);
+        let (a, b) = std::thread::scope(|s| {
+            let h = s.spawn(|| fold(other));
+            let a = fold(work);
+            (a, h.join())
+        });
+        let (wa, na) = a?;
+        let (wb, nb) = b.map_err(|_| AuditorError::Corrupt("a fold thread panicked".into()))??;
+        let mut w = wa;
+        w.merge(wb);
+        (w, na + nb)
+    } else {
+        fold(work)?
+    };
+    let t1 = std::time::Instant::now();
     let mut batch = w.batch;
     w.rollups.write(&store.rollups, &mut batch)?;
+    let t2 = std::time::Instant::now();
     store.apply(batch)?;
+    let t3 = std::time::Instant::now();
     for (job, created, text) in w.texts {
         store.search.add(&job, created, &text)?;
     }
+    tracing::debug!(
+        jobs,
+        fold_ms = (t1 - t0).as_millis() as u64,
+        rollups_ms = (t2 - t1).as_millis() as u64,
+        write_ms = (t3 - t2).as_millis() as u64,
+        search_ms = t3.elapsed().as_millis() as u64,
+        "auditor batch folded"
+    );
     Ok(new_events)
 }
 
 /// The longest job id stored (the gateway's are UUIDs; an event from elsewhere may not be).
 const MAX_JOB_ID: usize = 1024;
+
+/// Batches of at least this many jobs are folded on two threads.
+const PARALLEL_FOLD: usize = 64;
 
 /// The writes of one batch.
 #[derive(Default)]
@@ -132,6 +174,14 @@ struct Writes {
     batch: kv::Batch,
     rollups: rollup::Deltas,
     texts: Vec<(String, u64, String)>,
+}
+
+impl Writes {
+    fn merge(&mut self, o: Writes) {
+        self.batch.extend(o.batch);
+        self.rollups.merge(o.rollups);
+        self.texts.extend(o.texts);
+    }
 }
 
 fn fold_job(
@@ -350,12 +400,19 @@ async fn consume(
         open(results).await?.map(Src::Results),
     );
     let mut chunks = merged.ready_chunks(batch);
+    // A pipeline of two: while one batch is written and flushed, the next is received and
+    // decoded. The channel holds one batch, so memory stays bounded.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Gathered>(1);
+    let mut writer = tokio::spawn(write_loop(store.clone(), policy.clone(), rx));
     loop {
         let chunk = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
+            _ = stop.cancelled() => break,
+            out = &mut writer => return out.unwrap_or_else(|e| Err(AuditorError::Corrupt(e.to_string()))),
             c = chunks.next() => c,
         };
         let Some(chunk) = chunk else {
+            drop(tx);
+            let _ = writer.await;
             return Err(AuditorError::Nats("the message stream ended".into()));
         };
         let mut items = Vec::with_capacity(chunk.len());
@@ -376,13 +433,39 @@ async fn consume(
                 _ => break,
             }
         }
+        if tx.send((items, last)).await.is_err() {
+            return writer
+                .await
+                .unwrap_or_else(|e| Err(AuditorError::Corrupt(e.to_string())));
+        }
+    }
+    // Stopping: the batch in hand is written and acked before the consumer goes.
+    drop(tx);
+    writer
+        .await
+        .unwrap_or_else(|e| Err(AuditorError::Corrupt(e.to_string())))
+}
+
+/// A decoded batch and the last message of each consumer (acked when it is stored).
+type Gathered = (Vec<Incoming>, [Option<Message>; 2]);
+
+/// Writes, flushes, then acks each batch, in order.
+async fn write_loop(
+    store: Store,
+    policy: BodyPolicy,
+    mut rx: tokio::sync::mpsc::Receiver<Gathered>,
+) -> Result<(), AuditorError> {
+    while let Some((items, last)) = rx.recv().await {
         let n = items.len();
         let (st, pol) = (store.clone(), policy.clone());
         // Writing and flushing block on disk: keep them off the async workers that serve
         // requests.
         tokio::task::spawn_blocking(move || {
             apply_batch(&st, &pol, items)?;
-            st.flush_blocking()
+            let t = std::time::Instant::now();
+            st.flush_blocking()?;
+            tracing::debug!(flush_ms = t.elapsed().as_millis() as u64, "auditor batch durable");
+            Ok::<_, AuditorError>(())
         })
         .await
         .map_err(|e| AuditorError::Corrupt(e.to_string()))??;
@@ -393,6 +476,7 @@ async fn consume(
         }
         tracing::debug!(messages = n, "auditor batch stored");
     }
+    Ok(())
 }
 
 #[cfg(test)]

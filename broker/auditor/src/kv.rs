@@ -286,6 +286,17 @@ impl Batch {
         self.ops(tree).push((key.into(), Some(v.into())));
     }
 
+    /// Appends `other`'s writes after this batch's.
+    pub fn extend(&mut self, other: Batch) {
+        for (name, (tree, ops)) in other.ops {
+            self.ops
+                .entry(name)
+                .or_insert_with(|| (tree, Vec::new()))
+                .1
+                .extend(ops);
+        }
+    }
+
     /// Deletes `key` from `tree`.
     pub fn remove(&mut self, tree: &Tree, key: impl Into<Vec<u8>>) {
         self.ops(tree).push((key.into(), None));

@@ -11,7 +11,7 @@
 //! log-linear histogram (exact below 128 ms, within 1.6 % above), so percentiles merge.
 
 use super::kv::{Batch, Tree};
-use super::store::{pack, unpack};
+use super::store::unpack;
 use super::AuditorError;
 use broker::audit::protocol::Aggregate;
 use broker::audit::Record;
@@ -76,7 +76,88 @@ pub struct Agg {
     pub latency: BTreeMap<u32, i64>,
 }
 
+/// The first byte of an aggregate's binary encoding (JSON of a first cut of this version
+/// starts with `{` or a zstd frame, and still reads).
+const BINARY: u8 = 1;
+
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, v: i64) {
+    put_var(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn get_var(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn get_signed(b: &mut &[u8]) -> Option<i64> {
+    let v = get_var(b)?;
+    Some(((v >> 1) as i64) ^ -((v & 1) as i64))
+}
+
 impl Agg {
+    /// The compact binary encoding: varints, the cost as 8 bytes, then the histogram.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.latency.len() * 3);
+        out.push(BINARY);
+        for v in [
+            self.count,
+            self.failures,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+        ] {
+            put_signed(&mut out, v);
+        }
+        out.extend_from_slice(&self.cost_usd.to_le_bytes());
+        put_var(&mut out, self.latency.len() as u64);
+        for (b, n) in &self.latency {
+            put_var(&mut out, u64::from(*b));
+            put_signed(&mut out, *n);
+        }
+        out
+    }
+
+    /// Reads [`Agg::encode`]'s bytes (or the JSON of a first cut).
+    pub fn decode(v: &[u8]) -> Result<Self, AuditorError> {
+        let Some((&BINARY, mut b)) = v.split_first() else {
+            return unpack(v);
+        };
+        let bad = || AuditorError::Corrupt("a stats rollup cannot be decoded".into());
+        let mut a = Agg {
+            count: get_signed(&mut b).ok_or_else(bad)?,
+            failures: get_signed(&mut b).ok_or_else(bad)?,
+            prompt_tokens: get_signed(&mut b).ok_or_else(bad)?,
+            completion_tokens: get_signed(&mut b).ok_or_else(bad)?,
+            total_tokens: get_signed(&mut b).ok_or_else(bad)?,
+            ..Default::default()
+        };
+        let (cost, mut rest) = b.split_at_checked(8).ok_or_else(bad)?;
+        a.cost_usd = f64::from_le_bytes(cost.try_into().map_err(|_| bad())?);
+        let n = get_var(&mut rest).ok_or_else(bad)?;
+        for _ in 0..n {
+            let k = get_var(&mut rest).ok_or_else(bad)? as u32;
+            let c = get_signed(&mut rest).ok_or_else(bad)?;
+            a.latency.insert(k, c);
+        }
+        Ok(a)
+    }
+
     fn of(r: &Record, sign: i64) -> Self {
         let u = r.usage.as_ref();
         let mut latency = BTreeMap::new();
@@ -198,6 +279,13 @@ impl Deltas {
         }
     }
 
+    /// Adds `other`'s changes.
+    pub fn merge(&mut self, other: Deltas) {
+        for (k, a) in other.0 {
+            self.0.entry(k).or_default().add(&a);
+        }
+    }
+
     /// Records the change of one record from `prev` to `next` (either may be absent).
     pub fn change(&mut self, prev: Option<&Record>, next: Option<&Record>) {
         if let (Some(p), Some(n)) = (prev, next) {
@@ -219,15 +307,15 @@ impl Deltas {
             if d == Agg::default() {
                 continue;
             }
-            let mut cur: Agg = match tree.get(&k)? {
-                Some(v) => unpack(&v)?,
+            let mut cur = match tree.get(&k)? {
+                Some(v) => Agg::decode(&v)?,
                 None => Agg::default(),
             };
             cur.add(&d);
             if cur.is_zero() {
                 batch.remove(tree, k);
             } else {
-                batch.insert(tree, k, pack(&cur)?);
+                batch.insert(tree, k, cur.encode());
             }
         }
         Ok(())
@@ -267,7 +355,7 @@ pub fn sum(tree: &Tree, since: u64, until: u64) -> Result<(Agg, PerDim), Auditor
             let Some((dim, name)) = split(&k) else {
                 continue;
             };
-            let a: Agg = unpack(&v)?;
+            let a = Agg::decode(&v)?;
             if dim == b't' {
                 total.add(&a);
             } else {
@@ -281,6 +369,25 @@ pub fn sum(tree: &Tree, since: u64, until: u64) -> Result<(Agg, PerDim), Auditor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregates_round_trip_in_binary() {
+        let mut a = Agg {
+            count: 3,
+            failures: -1,
+            prompt_tokens: 1 << 40,
+            completion_tokens: 0,
+            total_tokens: 7,
+            cost_usd: 0.125,
+            latency: BTreeMap::new(),
+        };
+        a.latency.insert(bucket(250), 2);
+        a.latency.insert(bucket(90_000), -1);
+        assert_eq!(Agg::decode(&a.encode()).unwrap(), a);
+        let json = serde_json::to_vec(&a).unwrap();
+        assert_eq!(Agg::decode(&json).unwrap(), a, "a first cut's JSON still reads");
+        assert!(Agg::decode(&[BINARY, 0x80]).is_err());
+    }
 
     #[test]
     fn buckets_are_exact_low_and_close_high() {
