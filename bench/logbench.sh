@@ -24,6 +24,7 @@ url = "nats://127.0.0.1:$PORT"
 data_dir = "$WORK/data"
 [auditor]
 max_age_s = 3456000   # 40 days: keep logfill's 30-day spread (the default keeps 7)
+memory_mb = ${MEMORY_MB:-128}
 TOML
 start=$(date +%s)
 "$BIN/switchyard" --config "$WORK/cfg.toml" auditor >"$WORK/auditor.log" 2>&1 &

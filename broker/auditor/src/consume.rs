@@ -86,6 +86,9 @@ pub fn read_event(payload: &[u8]) -> Result<(Event, Option<serde_json::Value>), 
     }
 }
 
+/// Results are pulled in batches this many times smaller than events.
+const RESULT_SHARE: usize = 7;
+
 /// How long the consumer gathers messages for one write and flush.
 const GROUP_COMMIT: Duration = Duration::from_millis(50);
 
@@ -386,18 +389,21 @@ async fn consume(
     let p = topo.subjects.prefix();
     let events = ensure_consumer(&topo.events, &ev_name, format!("{p}.events.>")).await?;
     let results = ensure_consumer(&topo.results, &res_name, format!("{p}.results.>")).await?;
-    let open = |c: PullConsumer| async move {
+    let open = |c: PullConsumer, n: usize| async move {
         c.stream()
-            .max_messages_per_batch(batch)
+            .max_messages_per_batch(n.max(1))
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
             .await
             .map_err(|e| AuditorError::Nats(e.to_string()))
     };
+    // A job has one result and about seven events: results are pulled in smaller batches so
+    // both consumers move through the same jobs at about the same pace (a result that runs
+    // ahead of its job's events makes the record be written twice).
     let merged = futures::stream::select(
-        open(events).await?.map(Src::Events),
-        open(results).await?.map(Src::Results),
+        open(events, batch).await?.map(Src::Events),
+        open(results, batch / RESULT_SHARE).await?.map(Src::Results),
     );
     let mut chunks = merged.ready_chunks(batch);
     // A pipeline of two: while one batch is written and flushed, the next is received and
