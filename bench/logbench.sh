@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The request-log benchmark: fills a fresh nats-server with N synthetic jobs (logfill), lets
 # a standalone auditor ingest them, then times a dashboard's queries (logquery) through an
-# ingress. Usage: bench/logbench.sh [JOBS]   (default 100000; the targets are set at 1M/10M)
+# ingress. Usage: [ENGINE=fjall|sled] [MEMORY_MB=128] bench/logbench.sh [JOBS]   (default 100000;
+# the targets are set at 1M/10M)
 set -euo pipefail
 JOBS="${1:-100000}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,6 +26,7 @@ data_dir = "$WORK/data"
 [auditor]
 max_age_s = 3456000   # 40 days: keep logfill's 30-day spread (the default keeps 7)
 memory_mb = ${MEMORY_MB:-128}
+engine = "${ENGINE:-fjall}"
 TOML
 start=$(date +%s)
 "$BIN/switchyard" --config "$WORK/cfg.toml" auditor >"$WORK/auditor.log" 2>&1 &

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         search / jobs
     );
     println!(
-        "\n{jobs} jobs; records, events, indexes and rollups: {} B/job; on disk in all (sled files and the full-text index): {} B/job",
+        "\n{jobs} jobs; records, events, indexes and rollups: {} B/job; on disk in all (the engine's files and the full-text index): {} B/job",
         meta / jobs,
         store.size_on_disk() / jobs
     );

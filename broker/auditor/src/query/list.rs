@@ -165,31 +165,48 @@ fn hits(
     check: impl Fn(&Record) -> bool,
 ) -> Result<Vec<Vec<u8>>, AuditorError> {
     let until = split_time_key(upper).map_or(u64::MAX, |(ms, _)| ms);
-    let mut n = want.saturating_mul(4).max(64);
-    loop {
-        let docs = store.search.find(text, since, until, n)?;
-        let exhausted = docs.len() < n;
-        let mut seen = std::collections::HashSet::new();
-        let mut keys = Vec::new();
-        for (_, id) in docs {
-            if !seen.insert(id.clone()) {
-                continue;
+    let newest = until.min(schemas::now_ms().saturating_add(CLOCK_SLACK_MS));
+    // Newest first, in widening windows: a common word fills the page from the last hour
+    // without ranking a month of hits; a rare one reaches back to `since`.
+    for span in WINDOWS {
+        let lo = newest.saturating_sub(*span).max(since);
+        let last = lo == since;
+        let mut n = want.saturating_mul(4).max(64);
+        loop {
+            let docs = store.search.find(text, lo, until, n)?;
+            let exhausted = docs.len() < n;
+            let mut seen = std::collections::HashSet::new();
+            let mut keys = Vec::new();
+            for (_, id) in docs {
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                let Some(r) = store.record(&id)? else {
+                    continue;
+                };
+                let k = time_key(r.created_ms, &r.id);
+                if k.as_slice() < upper && r.created_ms >= lo && check(&r) {
+                    keys.push(k);
+                }
             }
-            let Some(r) = store.record(&id)? else {
-                continue;
-            };
-            let k = time_key(r.created_ms, &r.id);
-            if k.as_slice() < upper && r.created_ms >= since && check(&r) {
-                keys.push(k);
+            keys.sort_unstable_by(|a, b| b.cmp(a));
+            if keys.len() >= want || (exhausted && last) {
+                return Ok(keys);
             }
+            if exhausted {
+                break;
+            }
+            n = n.saturating_mul(8);
         }
-        keys.sort_unstable_by(|a, b| b.cmp(a));
-        if keys.len() >= want || exhausted {
-            return Ok(keys);
-        }
-        n = n.saturating_mul(8);
     }
+    Ok(Vec::new())
 }
+
+/// The windows of a full-text search, widest last (everything back to `since`).
+const WINDOWS: &[u64] = &[3_600_000, 86_400_000, 7 * 86_400_000, u64::MAX];
+
+/// Room past now, for jobs stamped by clocks slightly ahead.
+const CLOCK_SLACK_MS: u64 = 60_000;
 
 /// One page of records matching `q`, newest first: from the full-text index when `q.q` is
 /// set, else from the join of the filters' index ranges, else in time order; every row is
@@ -253,4 +270,61 @@ pub fn list(store: &Store, q: &ListQuery) -> Result<ListPage, AuditorError> {
         has_more,
         next_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consume::{apply_batch, BodyPolicy, Incoming};
+    use schemas::{Event, EventDetail, EventKind};
+
+    fn received(id: &str, ts: u64, text: &str) -> Incoming {
+        let mut e = Event::new(id, EventKind::Received, "n").with(EventDetail {
+            model: Some("m".into()),
+            body: Some(serde_json::json!({"messages": [{"role": "user", "content": text}]})),
+            ..Default::default()
+        });
+        e.ts_ms = ts;
+        Incoming::Event(ts, Box::new(e), None)
+    }
+
+    /// Hits in the last hour, last week and last month all come back, newest first, page
+    /// after page, whichever window of the search finds them.
+    #[test]
+    fn full_text_pages_reach_back_through_every_window() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| unreachable!("{e}"));
+        let now = schemas::now_ms();
+        let ago = [60_000, 2 * 3_600_000, 3 * 86_400_000, 20 * 86_400_000];
+        let mut items = Vec::new();
+        for (i, a) in ago.iter().enumerate() {
+            items.push(received(&format!("hit-{i}"), now - a, "the walrus report"));
+            items.push(received(&format!("miss-{i}"), now - a - 1, "other text"));
+        }
+        let policy = BodyPolicy {
+            store: true,
+            redactor: Default::default(),
+        };
+        apply_batch(&store, &policy, items).unwrap_or_else(|e| unreachable!("{e}"));
+        store.search.commit(true).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut q = ListQuery {
+            q: Some("Walrus".into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let mut got = Vec::new();
+        loop {
+            let page = list(&store, &q).unwrap_or_else(|e| unreachable!("{e}"));
+            got.extend(page.data.iter().map(|r| r.id.clone()));
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, ["hit-0", "hit-1", "hit-2", "hit-3"]);
+        q.cursor = None;
+        q.limit = None;
+        q.since_ms = Some(now - 86_400_000);
+        assert_eq!(list(&store, &q).map(|p| p.data.len()).unwrap_or(0), 2);
+    }
 }
