@@ -172,7 +172,8 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(running));
     }
     if roles.auditor {
-        match auditor::start(client.clone(), topo.clone(), &cfg, shutdown.clone()).await {
+        let shared = roles.ingress || roles.worker;
+        match auditor::start(client.clone(), topo.clone(), &cfg, shared, shutdown.clone()).await {
             Ok(started) => tasks.extend(started),
             Err(e) => {
                 shutdown.cancel();

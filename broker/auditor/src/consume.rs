@@ -358,10 +358,11 @@ pub async fn run(
     topo: Topology,
     cfg: AuditorConfig,
     policy: BodyPolicy,
+    share: f64,
     stop: CancellationToken,
 ) {
     while !stop.is_cancelled() {
-        match consume(&store, &topo, &cfg, &policy, &stop).await {
+        match consume(&store, &topo, &cfg, &policy, share, &stop).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "auditor consumer stopped; restarting in 1 s");
@@ -382,6 +383,7 @@ async fn consume(
     topo: &Topology,
     cfg: &AuditorConfig,
     policy: &BodyPolicy,
+    share: f64,
     stop: &CancellationToken,
 ) -> Result<(), AuditorError> {
     let batch = cfg.batch.max(1);
@@ -409,7 +411,7 @@ async fn consume(
     // A pipeline of two: while one batch is written and flushed, the next is received and
     // decoded. The channel holds one batch, so memory stays bounded.
     let (tx, rx) = tokio::sync::mpsc::channel::<Gathered>(1);
-    let mut writer = tokio::spawn(write_loop(store.clone(), policy.clone(), rx));
+    let mut writer = tokio::spawn(write_loop(store.clone(), policy.clone(), share, rx));
     loop {
         let chunk = tokio::select! {
             _ = stop.cancelled() => break,
@@ -459,10 +461,12 @@ type Gathered = (Vec<Incoming>, [Option<Message>; 2]);
 async fn write_loop(
     store: Store,
     policy: BodyPolicy,
+    share: f64,
     mut rx: tokio::sync::mpsc::Receiver<Gathered>,
 ) -> Result<(), AuditorError> {
     while let Some((items, last)) = rx.recv().await {
         let n = items.len();
+        let busy = std::time::Instant::now();
         let (st, pol) = (store.clone(), policy.clone());
         // Writing and flushing block on disk: keep them off the async workers that serve
         // requests.
@@ -470,7 +474,10 @@ async fn write_loop(
             apply_batch(&st, &pol, items)?;
             let t = std::time::Instant::now();
             st.flush_blocking()?;
-            tracing::debug!(flush_ms = t.elapsed().as_millis() as u64, "auditor batch durable");
+            tracing::debug!(
+                flush_ms = t.elapsed().as_millis() as u64,
+                "auditor batch durable"
+            );
             Ok::<_, AuditorError>(())
         })
         .await
@@ -481,6 +488,13 @@ async fn write_loop(
                 .map_err(|e| AuditorError::Nats(e.to_string()))?;
         }
         tracing::debug!(messages = n, "auditor batch stored");
+        // Within its share of the CPU: after a batch that took t, rest t * (1/share - 1)
+        // (the pipeline waits, so receiving and decoding rest too). A backlog waits in
+        // JetStream and drains once the load drops.
+        if share < 1.0 {
+            let rest = busy.elapsed().mul_f64(1.0 / share.max(0.05) - 1.0);
+            tokio::time::sleep(rest.min(Duration::from_secs(2))).await;
+        }
     }
     Ok(())
 }

@@ -266,14 +266,17 @@ impl Tree {
     }
 }
 
-/// Writes gathered for [`Db::apply`], in order per tree.
+/// A write: a key and its new value, or `None` to delete it.
+type Op = (Vec<u8>, Option<Vec<u8>>);
+
+/// Writes gathered for [`Db::apply`], in order per tree (keyed by the tree's name).
 #[derive(Default)]
 pub struct Batch {
-    ops: BTreeMap<Vec<u8>, (Tree, Vec<(Vec<u8>, Option<Vec<u8>>)>)>,
+    ops: BTreeMap<Vec<u8>, (Tree, Vec<Op>)>,
 }
 
 impl Batch {
-    fn ops(&mut self, tree: &Tree) -> &mut Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    fn ops(&mut self, tree: &Tree) -> &mut Vec<Op> {
         &mut self
             .ops
             .entry(tree.name())

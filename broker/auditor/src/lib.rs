@@ -73,13 +73,24 @@ impl AuditorError {
     }
 }
 
+/// The auditor's CPU share when `[auditor] cpu_share` is not set: all of it alone, a quarter
+/// when it shares the process with the request path (`serve`).
+pub const SHARED_CPU_SHARE: f64 = 0.25;
+
 /// Opens the store and starts the consumer, the service and retention; they stop on `stop`.
+/// `shared`: the process also runs the ingress or workers (see [`SHARED_CPU_SHARE`]).
 pub async fn start(
     client: async_nats::Client,
     topo: Topology,
     cfg: &Config,
+    shared: bool,
     stop: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, AuditorError> {
+    let share = cfg
+        .auditor
+        .cpu_share
+        .unwrap_or(if shared { SHARED_CPU_SHARE } else { 1.0 })
+        .clamp(0.05, 1.0);
     let dir = cfg.auditor_dir();
     let store = Store::open_with(
         &dir,
@@ -107,6 +118,7 @@ pub async fn start(
         topo,
         cfg.auditor.clone(),
         policy,
+        share,
         stop.clone(),
     )));
     tasks.push(tokio::spawn(retention::run(

@@ -385,7 +385,11 @@ mod tests {
         a.latency.insert(bucket(90_000), -1);
         assert_eq!(Agg::decode(&a.encode()).unwrap(), a);
         let json = serde_json::to_vec(&a).unwrap();
-        assert_eq!(Agg::decode(&json).unwrap(), a, "a first cut's JSON still reads");
+        assert_eq!(
+            Agg::decode(&json).unwrap(),
+            a,
+            "a first cut's JSON still reads"
+        );
         assert!(Agg::decode(&[BINARY, 0x80]).is_err());
     }
 

@@ -306,7 +306,10 @@ mod tests {
             redactor: Default::default(),
         };
         apply_batch(&store, &policy, items).unwrap_or_else(|e| unreachable!("{e}"));
-        store.search.commit(true).unwrap_or_else(|e| unreachable!("{e}"));
+        store
+            .search
+            .commit(true)
+            .unwrap_or_else(|e| unreachable!("{e}"));
         let mut q = ListQuery {
             q: Some("Walrus".into()),
             limit: Some(1),

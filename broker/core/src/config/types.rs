@@ -181,6 +181,10 @@ pub struct AuditorConfig {
     /// The storage engine of a new store: `fjall` (default) or `sled` (an existing store
     /// keeps the engine it was made with).
     pub engine: StoreEngine,
+    /// The share of the CPU the auditor's ingest may take, 0.05 to 1 (default: 1 when it
+    /// runs alone, 0.25 inside `serve` beside the request path). A backlog waits in
+    /// JetStream and drains when the load drops.
+    pub cpu_share: Option<f64>,
 }
 
 /// `[auditor] engine`.
@@ -207,6 +211,7 @@ impl Default for AuditorConfig {
             batch: 1000,
             memory_mb: 128,
             engine: StoreEngine::Fjall,
+            cpu_share: None,
         }
     }
 }
