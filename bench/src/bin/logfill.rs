@@ -30,6 +30,9 @@ struct Args {
     /// Publishes in flight at once.
     #[arg(long, default_value_t = 2048)]
     window: usize,
+    /// The generator's seed (the same seed, the same jobs; `logdict` trains on another).
+    #[arg(long, default_value_t = 0x9e3779b97f4a7c15)]
+    seed: u64,
     /// Subject prefix (`nats.prefix`).
     #[arg(long, default_value = "sy")]
     prefix: String,
@@ -308,7 +311,7 @@ async fn main() -> Result<(), async_nats::Error> {
     };
     broker::nats::ensure_topology(client.clone(), &cfg).await?;
     let js = async_nats::jetstream::new(client);
-    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut rng = Rng(a.seed.max(1));
     let now = schemas::now_ms();
     let start = Instant::now();
     let mut last = Instant::now();

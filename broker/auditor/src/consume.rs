@@ -3,7 +3,7 @@
 //! for the whole batch. A crash before the ack redelivers the batch, and the idempotent
 //! keys and record folding store it once.
 
-use super::store::{body_key, pack, time_key, unpack, BodyKind, Store};
+use super::store::{body_key, pack, pack_body, time_key, unpack, BodyKind, Store};
 use super::{index, kv, rollup, search, AuditorError};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{stream, Message};
@@ -214,7 +214,7 @@ fn fold_job(
                         w.batch.insert(
                             &store.bodies,
                             body_key(job, BodyKind::Request),
-                            pack(&body)?,
+                            pack_body(&body)?,
                         );
                         rec.has_request = true;
                         if !known.contains(&seq) {
@@ -254,7 +254,7 @@ fn fold_job(
                         w.batch.insert(
                             &store.bodies,
                             body_key(job, BodyKind::Response),
-                            pack(&body)?,
+                            pack_body(&body)?,
                         );
                         rec.has_response = true;
                         if first {

@@ -14,6 +14,7 @@
 //! Several auditors may run: each with its own `auditor.consumer` keeps a full copy; the
 //! service's queue group lets any of them answer.
 
+pub mod codec;
 pub mod consume;
 pub mod index;
 pub mod kv;

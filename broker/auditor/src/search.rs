@@ -107,8 +107,15 @@ impl Search {
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open(e.to_string()))?;
         let index = Index::open_or_create(mmap, sb.build()).map_err(|e| open(e.to_string()))?;
         let budget = ((memory_bytes / 8) as usize).max(15_000_000);
+        // One indexing and one merging thread: the auditor shares a small machine, and
+        // every merge thread holds its own buffers.
+        let options = tantivy::indexer::IndexWriterOptions::builder()
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .memory_budget_per_thread(budget)
+            .build();
         let writer = index
-            .writer_with_num_threads(1, budget)
+            .writer_with_options(options)
             .map_err(|e| open(e.to_string()))?;
         let reader = index
             .reader_builder()

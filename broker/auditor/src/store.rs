@@ -19,7 +19,7 @@ use super::search::Search;
 use super::AuditorError;
 use broker::audit::protocol::StoredEvent;
 use broker::audit::Record;
-use serde::{Deserialize, Serialize};
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -112,64 +112,7 @@ pub fn split_time_key(k: &[u8]) -> Option<(u64, String)> {
     Some((ms, String::from_utf8(id.to_vec()).ok()?))
 }
 
-/// The zstd level of stored values: fast, and most of the gain on JSON.
-const LEVEL: i32 = 3;
-
-/// The first bytes of a zstd frame (no JSON text starts with them).
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-
-thread_local! {
-    /// One compression and one decompression context per thread: making a context costs
-    /// more than compressing a small record with it.
-    static ZSTD: std::cell::RefCell<Option<(zstd::bulk::Compressor<'static>, zstd::bulk::Decompressor<'static>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-fn with_zstd<R>(
-    f: impl FnOnce(
-        &mut zstd::bulk::Compressor<'static>,
-        &mut zstd::bulk::Decompressor<'static>,
-    ) -> std::io::Result<R>,
-) -> Result<R, AuditorError> {
-    let bad = |e: std::io::Error| AuditorError::Corrupt(format!("zstd: {e}"));
-    ZSTD.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some((
-                zstd::bulk::Compressor::new(LEVEL).map_err(bad)?,
-                zstd::bulk::Decompressor::new().map_err(bad)?,
-            ));
-        }
-        match slot.as_mut() {
-            Some((c, d)) => f(c, d).map_err(bad),
-            None => Err(AuditorError::Corrupt("zstd: no context".into())),
-        }
-    })
-}
-
-/// `v` as compressed JSON.
-pub fn pack<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, AuditorError> {
-    let json = serde_json::to_vec(v).map_err(|e| AuditorError::Corrupt(e.to_string()))?;
-    with_zstd(|c, _| c.compress(&json))
-}
-
-/// A value written by [`pack`] (or plain JSON of an earlier version).
-pub fn unpack<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T, AuditorError> {
-    let bad = |e: String| AuditorError::Corrupt(e);
-    if v.starts_with(&ZSTD_MAGIC) {
-        let size = zstd::zstd_safe::get_frame_content_size(v)
-            .ok()
-            .flatten()
-            .unwrap_or(0) as usize;
-        let plain = if size > 0 && size <= 256 * 1024 * 1024 {
-            with_zstd(|_, d| d.decompress(v, size))?
-        } else {
-            zstd::decode_all(v).map_err(|e| bad(format!("cannot decompress: {e}")))?
-        };
-        return serde_json::from_slice(&plain).map_err(|e| bad(e.to_string()));
-    }
-    serde_json::from_slice(v).map_err(|e| bad(e.to_string()))
-}
+pub use super::codec::{pack, pack_body, unpack};
 
 impl Store {
     /// Opens (or creates) the store in `dir` with the default memory budget.
