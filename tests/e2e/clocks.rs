@@ -6,7 +6,6 @@ use crate::audit::{auditor_toml, kinds, settled, wait_record};
 use crate::harness::*;
 use futures::future::join_all;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 use switchyard::Roles;
 
 const SKEW: i64 = 4000;
@@ -28,32 +27,6 @@ fn worker(dir: &std::path::Path, nats: &str, name: &str, skew: i64) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Waits until `n` pull requests wait on the mock's consumer (the workers are up).
-async fn workers_up(nats: &Nats, n: usize) {
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let until = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let waiting = match js.get_stream("SY_JOBS").await {
-            Ok(s) => match s
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("sy_worker_mock")
-                .await
-            {
-                Ok(mut c) => c.info().await.map(|i| i.num_waiting).unwrap_or(0),
-                Err(_) => 0,
-            },
-            Err(_) => 0,
-        };
-        if waiting >= n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the workers did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test]

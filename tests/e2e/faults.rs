@@ -214,28 +214,7 @@ async fn fault_worker_sigkill_mid_call() {
     let mut a = spawn_worker(&cfg);
     let mut b = spawn_worker(&cfg);
     // Both workers are up once each has a pull request waiting on the mock's consumer.
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting = match js.get_stream("SY_JOBS").await {
-            Ok(s) => match s
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("sy_worker_mock")
-                .await
-            {
-                Ok(mut c) => c.info().await.map(|i| i.num_waiting).unwrap_or(0),
-                Err(_) => 0,
-            },
-            Err(_) => 0,
-        };
-        if waiting >= 2 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the two workers did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    workers_up(&nats, 2).await;
     let killer = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         a.kill().unwrap();

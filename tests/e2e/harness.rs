@@ -369,3 +369,30 @@ pub async fn job_becomes(gw: &Gateway, id: &str, status: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until `n` pull requests wait on the mock provider's worker consumer: that many
+/// worker processes are up and asking for jobs.
+pub async fn workers_up(nats: &Nats, n: usize) {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let waiting = match js.get_stream("SY_JOBS").await {
+            Ok(s) => match s
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("sy_worker_mock")
+                .await
+            {
+                Ok(mut c) => c.info().await.map(|i| i.num_waiting).unwrap_or(0),
+                Err(_) => 0,
+            },
+            Err(_) => 0,
+        };
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{n} workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -30,6 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let dict = zstd::dict::from_samples(&samples, 32 * 1024)?;
     std::fs::write(&out, &dict)?;
-    println!("{} samples -> {} ({} bytes)", samples.len(), out.display(), dict.len());
+    println!(
+        "{} samples -> {} ({} bytes)",
+        samples.len(),
+        out.display(),
+        dict.len()
+    );
     Ok(())
 }

@@ -48,8 +48,7 @@ fn with<R>(f: impl FnOnce(&mut Contexts) -> Result<R, AuditorError>) -> Result<R
                 pack_plain: Compressor::new(LEVEL).map_err(io)?,
                 with_dict: Decompressor::with_dictionary(DICT_V1).map_err(io)?,
                 plain: Decompressor::new().map_err(io)?,
-                dict_id: zstd::zstd_safe::get_dict_id_from_dict(DICT_V1)
-                    .map_or(0, |n| n.get()),
+                dict_id: zstd::zstd_safe::get_dict_id_from_dict(DICT_V1).map_or(0, |n| n.get()),
             });
         }
         match slot.as_mut() {
@@ -122,11 +121,17 @@ mod tests {
         std::io::Write::write_all(&mut streamed, v.to_string().as_bytes()).unwrap();
         let streamed = streamed.finish().unwrap();
         assert_eq!(unpack::<serde_json::Value>(&streamed).unwrap(), v);
-        assert_eq!(unpack::<serde_json::Value>(v.to_string().as_bytes()).unwrap(), v);
+        assert_eq!(
+            unpack::<serde_json::Value>(v.to_string().as_bytes()).unwrap(),
+            v
+        );
         let body = pack_body(&v).unwrap();
         assert!(zstd::zstd_safe::get_dict_id_from_frame(&body).is_none());
         assert_eq!(unpack::<serde_json::Value>(&body).unwrap(), v);
         let big = serde_json::json!({"text": "é".repeat(300_000)});
-        assert_eq!(unpack::<serde_json::Value>(&pack(&big).unwrap()).unwrap(), big);
+        assert_eq!(
+            unpack::<serde_json::Value>(&pack(&big).unwrap()).unwrap(),
+            big
+        );
     }
 }
