@@ -27,6 +27,7 @@ data_dir = "$WORK/data"
 max_age_s = 3456000   # 40 days: keep logfill's 30-day spread (the default keeps 7)
 memory_mb = ${MEMORY_MB:-128}
 engine = "${ENGINE:-fjall}"
+store_bodies = ${STORE_BODIES:-true}
 TOML
 start=$(date +%s)
 "$BIN/switchyard" --config "$WORK/cfg.toml" auditor >"$WORK/auditor.log" 2>&1 &
