@@ -1,7 +1,8 @@
 //! The auditor: a durable consumer of every lifecycle event and result, persisted to sled,
 //! answering queries as the NATS service `switchyard-auditor`.
 //!
-//! - [`consume`]: the pull consumers and batched, idempotent writes
+//! - [`consume`]: the pull consumers, the receive/write pipeline and acks
+//! - [`fold`]: a batch folded into the store (records, timelines, bodies, indexes, rollups)
 //! - [`kv`]: the embedded engine (fjall or sled) behind one interface
 //! - [`store`]: trees, keys and the compact encoding
 //! - [`index`]: per-field indexes and the join of their ranges
@@ -16,6 +17,7 @@
 
 pub mod codec;
 pub mod consume;
+pub mod fold;
 pub mod index;
 pub mod kv;
 pub mod migrate;
