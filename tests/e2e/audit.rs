@@ -288,7 +288,7 @@ async fn list_filters_paginate_and_stats_aggregate() {
         ("echo", 5),
         ("ECHO ok 3", 1),
         ("echo&status=failed", 0),
-        ("\"ok 4\"", 1),
+        ("\"ok 4\"", 1), // quotes are spaces: both words
         ("zebrafish", 0),
     ] {
         let mut got = 0;

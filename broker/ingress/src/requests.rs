@@ -71,8 +71,8 @@ pub struct ListParams {
     key: Option<String>,
     /// `sync`, `stream`, `queued` or `batch`.
     mode: Option<String>,
-    /// Words (all must appear, any case) or a "quoted phrase" in the request's messages,
-    /// the response text or the error message.
+    /// Words that must all appear (any case, any order) in the request's messages, the
+    /// response text or the error message.
     q: Option<String>,
     /// Created at or after: RFC 3339, ms since the epoch, or an age like `1h`.
     since: Option<String>,

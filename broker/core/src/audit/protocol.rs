@@ -157,7 +157,7 @@ pub struct ListQuery {
     pub key: Option<String>,
     /// `sync`, `stream`, `queued` or `batch`.
     pub mode: Option<String>,
-    /// Words (all of them, any case) or a "quoted phrase" in the request's messages, the
+    /// Words that must all appear (any case, any order) in the request's messages, the
     /// response text or the error message.
     pub q: Option<String>,
     /// Created at or after (ms since the epoch).
