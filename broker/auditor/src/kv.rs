@@ -5,7 +5,6 @@
 //! has the figures that chose the default.
 
 use super::AuditorError;
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 
@@ -93,7 +92,7 @@ impl Db {
     pub fn apply(&self, batch: Batch) -> Result<(), AuditorError> {
         let too_long = batch
             .ops
-            .values()
+            .iter()
             .flat_map(|(_, ops)| ops.iter())
             .any(|(k, _)| k.len() > MAX_KEY);
         if too_long {
@@ -104,7 +103,7 @@ impl Db {
         match self {
             Self::Fjall(k) => {
                 let mut b = k.batch();
-                for (tree, ops) in batch.ops.into_values() {
+                for (tree, ops) in batch.ops {
                     let Tree::Fjall(p) = tree else { continue };
                     for (key, v) in ops {
                         match v {
@@ -116,7 +115,7 @@ impl Db {
                 b.commit().map_err(fj)
             }
             Self::Sled(_) => {
-                for (tree, ops) in batch.ops.into_values() {
+                for (tree, ops) in batch.ops {
                     let Tree::Sled(t) = tree else { continue };
                     let mut b = sled::Batch::default();
                     for (key, v) in ops {
@@ -154,10 +153,12 @@ fn owned<K: AsRef<[u8]>, V: AsRef<[u8]>>(kv: (K, V)) -> Kv {
 }
 
 impl Tree {
-    fn name(&self) -> Vec<u8> {
-        match self {
-            Self::Fjall(p) => p.name.as_bytes().to_vec(),
-            Self::Sled(t) => t.name().to_vec(),
+    /// Whether `other` is the same tree (without allocating: batches ask per write).
+    fn same(&self, other: &Tree) -> bool {
+        match (self, other) {
+            (Self::Fjall(a), Self::Fjall(b)) => a.name == b.name,
+            (Self::Sled(a), Self::Sled(b)) => a.name() == b.name(),
+            _ => false,
         }
     }
 
@@ -272,16 +273,20 @@ type Op = (Vec<u8>, Option<Vec<u8>>);
 /// Writes gathered for [`Db::apply`], in order per tree (keyed by the tree's name).
 #[derive(Default)]
 pub struct Batch {
-    ops: BTreeMap<Vec<u8>, (Tree, Vec<Op>)>,
+    /// Per tree, its writes in order (a handful of trees: a list is quicker than a map).
+    ops: Vec<(Tree, Vec<Op>)>,
 }
 
 impl Batch {
     fn ops(&mut self, tree: &Tree) -> &mut Vec<Op> {
-        &mut self
-            .ops
-            .entry(tree.name())
-            .or_insert_with(|| (tree.clone(), Vec::new()))
-            .1
+        let i = match self.ops.iter().position(|(t, _)| t.same(tree)) {
+            Some(i) => i,
+            None => {
+                self.ops.push((tree.clone(), Vec::new()));
+                self.ops.len() - 1
+            }
+        };
+        &mut self.ops[i].1
     }
 
     /// Sets `key` in `tree`.
@@ -291,12 +296,8 @@ impl Batch {
 
     /// Appends `other`'s writes after this batch's.
     pub fn extend(&mut self, other: Batch) {
-        for (name, (tree, ops)) in other.ops {
-            self.ops
-                .entry(name)
-                .or_insert_with(|| (tree, Vec::new()))
-                .1
-                .extend(ops);
+        for (tree, ops) in other.ops {
+            self.ops(&tree).extend(ops);
         }
     }
 
