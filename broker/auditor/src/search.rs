@@ -66,7 +66,7 @@ fn err(e: impl std::fmt::Display) -> AuditorError {
 }
 
 /// The text of a JSON body worth searching: every string, but for images and other data
-/// URLs, cut to [`TEXT_MAX`] bytes in all.
+/// URLs, cut to `TEXT_MAX` (32 KB) in all.
 pub fn text_of(v: &serde_json::Value) -> String {
     fn walk(v: &serde_json::Value, out: &mut String) {
         if out.len() >= TEXT_MAX {

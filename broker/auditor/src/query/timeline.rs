@@ -35,7 +35,7 @@ fn step(e: &StoredEvent, attempt_of_first_token: u32) -> Step {
     }
 }
 
-/// The events of `id` in causal order (see [`step`]; the clock, then the stream order, for
+/// The events of `id` in causal order (see `step`; the clock, then the stream order, for
 /// ties), with offsets from `origin` and the clock skew where a step's clock is behind the
 /// step before it.
 pub fn timeline(store: &Store, id: &str, origin: u64) -> Result<Vec<TimelineEvent>, AuditorError> {
