@@ -136,6 +136,14 @@ pub async fn run(
     if let Err(e) = store.flush().await {
         tracing::warn!(error = %e, "auditor store flush on shutdown failed");
     }
+    // The last batch's text too: the periodic commit may have run before it was written.
+    let st = store.clone();
+    let committed = tokio::task::spawn_blocking(move || st.search.commit(true))
+        .await
+        .unwrap_or_else(|e| Err(AuditorError::Corrupt(e.to_string())));
+    if let Err(e) = committed {
+        tracing::warn!(error = %e, "auditor full-text commit on shutdown failed");
+    }
 }
 
 async fn consume(

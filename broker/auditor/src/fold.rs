@@ -183,7 +183,7 @@ fn fold_job(
                     ev.detail.error = Some(redact::text(&e).into_owned());
                 }
                 rec.apply(&ev);
-                if !known.contains(&seq) && !events.iter().any(|e| e.seq == seq) {
+                if !events.iter().any(|e| e.seq == seq) {
                     events.push(StoredEvent {
                         seq,
                         raw,

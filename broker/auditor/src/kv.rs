@@ -8,14 +8,8 @@ use super::AuditorError;
 use std::ops::Bound;
 use std::path::Path;
 
-/// Which engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// fjall, an LSM tree.
-    Fjall,
-    /// sled, a B-tree over a log.
-    Sled,
-}
+/// Which engine: the `[auditor] engine` setting itself.
+pub use broker::config::StoreEngine as Engine;
 
 /// The longest key either engine takes (fjall's limit is 65,535 bytes).
 pub const MAX_KEY: usize = 60_000;

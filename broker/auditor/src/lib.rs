@@ -1,5 +1,6 @@
-//! The auditor: a durable consumer of every lifecycle event and result, persisted to sled,
-//! answering queries as the NATS service `switchyard-auditor`.
+//! The auditor: a durable consumer of every lifecycle event and result, persisted to an
+//! embedded store (fjall or sled, a tantivy index beside it), answering queries as the NATS
+//! service `switchyard-auditor`.
 //!
 //! - [`consume`]: the pull consumers, the receive/write pipeline and acks
 //! - [`fold`]: a batch folded into the store (records, timelines, bodies, indexes, rollups)
@@ -99,10 +100,7 @@ pub async fn start(
         &dir,
         store::StoreOptions {
             memory_bytes: cfg.auditor.memory_mb.saturating_mul(1024 * 1024),
-            engine: match cfg.auditor.engine {
-                broker::config::StoreEngine::Fjall => kv::Engine::Fjall,
-                broker::config::StoreEngine::Sled => kv::Engine::Sled,
-            },
+            engine: cfg.auditor.engine,
         },
     )?;
     let st = store.clone();

@@ -159,7 +159,7 @@ impl Default for WorkerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditorConfig {
-    /// Where the sled store lives (default: `<nats.data_dir>/auditor`).
+    /// Where the request log's store lives (default: `<nats.data_dir>/auditor`).
     pub data_dir: Option<PathBuf>,
     /// The durable consumer names' stem: each auditor with its own name keeps a full copy.
     pub consumer: String,
@@ -175,7 +175,7 @@ pub struct AuditorConfig {
     pub redact_paths: Vec<String>,
     /// Messages fetched and written per batch.
     pub batch: usize,
-    /// The memory budget of the store in MB: sled's page cache takes a third, the full-text
+    /// The memory budget of the store in MB: the engine's cache takes a third, the full-text
     /// index's writer an eighth (at least 15 MB).
     pub memory_mb: u64,
     /// The storage engine of a new store: `fjall` (default) or `sled` (an existing store
