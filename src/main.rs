@@ -22,6 +22,15 @@ struct Cli {
     /// default `.switchyard`).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The key the client verbs send (`requests`, `trace`, `replay`, `keys`); default the
+    /// config's master key.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_API_KEY",
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -90,6 +99,14 @@ enum Cmd {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Create, list, revoke and rotate virtual keys (needs the master key or an admin key).
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+        /// The gateway (default: http://<server.listen>).
+        #[arg(long, global = true)]
+        url: Option<String>,
+    },
     /// Print the effective config (secrets hidden) and exit.
     Config,
     /// Print the capability matrix (what each adapter does with each chat parameter).
@@ -106,10 +123,40 @@ enum Cmd {
     },
 }
 
-/// The global options that locate the config.
+/// `switchyard keys ...`.
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        spec: cli::keys::Spec,
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (never their secrets).
+    List {
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it stops working on every ingress within a second.
+    Revoke {
+        /// The key id.
+        id: String,
+    },
+    /// Give a key a new secret; the old one stops working.
+    Rotate {
+        /// The key id.
+        id: String,
+    },
+}
+
+/// The global options that locate the config and the key of the client verbs.
 struct Opts {
     config: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    api_key: Option<String>,
 }
 
 /// The config file and environment, completed and checked, with `--data-dir` applied.
@@ -123,11 +170,13 @@ fn load_config(cli: &Opts) -> anyhow::Result<broker::Config> {
 
 /// The gateway the client verbs talk to: `--url`, else the config's `server.listen`.
 fn gateway(cli: &Opts, url: Option<String>) -> anyhow::Result<cli::Gateway> {
-    let url = match url {
-        Some(u) => u,
-        None => cli::gateway::default_url(&load_config(cli)?),
-    };
-    Ok(cli::Gateway::new(&url))
+    let cfg = load_config(cli)?;
+    let url = url.unwrap_or_else(|| cli::gateway::default_url(&cfg));
+    let key = cli
+        .api_key
+        .clone()
+        .or_else(|| cfg.auth.master_key.map(|k| k.expose().to_string()));
+    Ok(cli::Gateway::new(&url, key))
 }
 
 /// mimalloc: the gateway allocates many short-lived buffers per request, where glibc's
@@ -141,10 +190,15 @@ async fn main() -> anyhow::Result<()> {
     let Cli {
         config,
         data_dir,
+        api_key,
         log_format,
         cmd,
     } = Cli::parse();
-    let cli = Opts { config, data_dir };
+    let cli = Opts {
+        config,
+        data_dir,
+        api_key,
+    };
     let format: LogFormat = log_format.parse().map_err(anyhow::Error::msg)?;
     let roles = match cmd {
         Cmd::Serve { without } => Roles::ALL.without(&without),
@@ -178,12 +232,22 @@ async fn main() -> anyhow::Result<()> {
                 (false, None) => anyhow::bail!("name a request id, or pass --failed --since 1h"),
             };
         }
+        Cmd::Keys { cmd, url } => {
+            let gw = gateway(&cli, url)?;
+            return match cmd {
+                KeysCmd::Create { spec, json } => cli::keys::create(&gw, &spec, json).await,
+                KeysCmd::List { json } => cli::keys::list(&gw, json).await,
+                KeysCmd::Revoke { id } => cli::keys::revoke(&gw, &id).await,
+                KeysCmd::Rotate { id } => cli::keys::rotate(&gw, &id).await,
+            };
+        }
         Cmd::Config => {
             broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
             let cfg = load_config(&cli)?;
             println!(
                 "{}",
-                toml::to_string_pretty(&cfg).context("cannot print the config")?
+                toml::to_string_pretty(&broker::access::secrets::displayable(&cfg))
+                    .context("cannot print the config")?
             );
             return Ok(());
         }

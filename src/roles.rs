@@ -126,6 +126,31 @@ impl Running {
     }
 }
 
+/// Without a master key the gateway answers anyone who reaches it: only on loopback, unless
+/// the config says `auth.allow_open` (warned about at every start).
+fn check_open(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.auth.master_key.is_some() {
+        return Ok(());
+    }
+    let loopback = cfg
+        .server
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if loopback {
+        tracing::info!("no master key: the gateway is open to anyone on this machine (set auth.master_key or SWITCHYARD_MASTER_KEY to require keys)");
+        return Ok(());
+    }
+    if cfg.auth.allow_open {
+        tracing::warn!(listen = %cfg.server.listen, "no master key and auth.allow_open = true: anyone who reaches this address can use the gateway, spend its provider keys and read its request log");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} without a master key: anyone who reaches it could spend the provider keys and read every stored prompt. Set SWITCHYARD_MASTER_KEY (or [auth] master_key), listen on 127.0.0.1, or set [auth] allow_open = true to run open anyway",
+        cfg.server.listen
+    )
+}
+
 /// Starts the roles of `cfg`.
 pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     // The data dir first: a second `serve` on it is told so before anything starts.
@@ -183,6 +208,7 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     }
     let mut http_addr = None;
     if roles.ingress {
+        check_open(&cfg)?;
         let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
             .await
             .with_context(|| {

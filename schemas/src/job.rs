@@ -120,4 +120,22 @@ pub struct Job {
     /// Upstream attempts already made on earlier targets.
     #[serde(default)]
     pub attempts: u32,
+    /// What the worker that finishes the job settles against the key's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge: Option<Charge>,
+}
+
+/// The limits a finished job settles: its tokens into the key's tokens-per-minute window,
+/// and its cost into the key's budget in place of what the ingress reserved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Charge {
+    /// The counter of the key's tokens-per-minute window (`tpm.<key>.<minute>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<String>,
+    /// The counter of the key's budget period (`spend.<key>.<start>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<String>,
+    /// What the ingress reserved on `spend`, in micro-USD.
+    #[serde(default)]
+    pub reserved_micro_usd: i64,
 }

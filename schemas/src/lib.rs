@@ -11,6 +11,7 @@
 //!   also published as JSON Schema files under `schemas/json/` (see [`json_schemas`]), so a
 //!   client in any language can subscribe to results on NATS.
 
+pub mod admin;
 pub mod anthropic;
 pub mod chunk;
 pub mod circuit;
@@ -22,11 +23,12 @@ pub mod openai;
 pub mod result;
 pub mod subjects;
 
+pub use admin::AdminEvent;
 pub use chunk::StreamChunk;
 pub use circuit::{CircuitRecord, CircuitState};
 pub use control::ModelsReply;
 pub use event::{BodyOmitted, Event, EventDetail, EventKind, OmitReason};
-pub use job::{Job, JobState, Mode, Operation, Target};
+pub use job::{Charge, Job, JobState, Mode, Operation, Target};
 pub use result::{JobError, JobResult};
 pub use subjects::Subjects;
 
@@ -77,5 +79,6 @@ pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
         one::<JobResult>("result"),
         one::<StreamChunk>("chunk"),
         one::<Event>("event"),
+        one::<AdminEvent>("admin_event"),
     ]
 }

@@ -69,4 +69,10 @@ pub struct JobResult {
     pub finished_ms: u64,
     /// The node (worker process) that finished the job.
     pub node: String,
+    /// The id (never the secret) of the key that submitted the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// What the job cost in USD, from the price table; absent when its model has no price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }

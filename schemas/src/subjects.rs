@@ -103,6 +103,26 @@ impl Subjects {
     pub fn idempotency_bucket(&self) -> String {
         format!("{}_idempotency", self.prefix)
     }
+    /// The KV bucket of virtual keys (hashed) and the gateway's salt.
+    pub fn keys_bucket(&self) -> String {
+        format!("{}_keys", self.prefix)
+    }
+    /// The KV bucket of per-minute request and token counts, per key.
+    pub fn rates_bucket(&self) -> String {
+        format!("{}_rates", self.prefix)
+    }
+    /// The KV bucket of budget spend, per key and period.
+    pub fn spend_bucket(&self) -> String {
+        format!("{}_spend", self.prefix)
+    }
+    /// The subject of an admin action of kind `action` (`key.created`, ...).
+    pub fn admin(&self, action: &str) -> String {
+        format!("{}.admin.{action}", self.prefix)
+    }
+    /// The stream of admin actions.
+    pub fn admin_stream(&self) -> String {
+        format!("{}_ADMIN", self.prefix.to_uppercase())
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde_json::Value;
 pub struct Gateway {
     base: String,
     http: reqwest::Client,
+    key: Option<String>,
 }
 
 /// The gateway URL: `--url`, else `http://<server.listen>` (a wildcard address becomes
@@ -22,11 +23,20 @@ pub fn default_url(cfg: &Config) -> String {
 }
 
 impl Gateway {
-    /// A client of the gateway at `base`.
-    pub fn new(base: &str) -> Self {
+    /// A client of the gateway at `base`, sending `key` (if any) as a bearer token.
+    pub fn new(base: &str, key: Option<String>) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            key,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, format!("{}{path}", self.base));
+        match &self.key {
+            Some(k) => rb.bearer_auth(k),
+            None => rb,
         }
     }
 
@@ -38,7 +48,12 @@ impl Gateway {
             .with_context(|| format!("{what}: the gateway answered {status} without JSON"))?;
         if !status.is_success() {
             let msg = body["error"]["message"].as_str().unwrap_or("no message");
-            return Err(anyhow!("{what}: {status}: {msg}"));
+            let hint = if status == reqwest::StatusCode::UNAUTHORIZED && self.key.is_none() {
+                " (set SWITCHYARD_API_KEY, or SWITCHYARD_MASTER_KEY for admin verbs, or pass --api-key)"
+            } else {
+                ""
+            };
+            return Err(anyhow!("{what}: {status}: {msg}{hint}"));
         }
         Ok(body)
     }
@@ -53,8 +68,7 @@ impl Gateway {
     /// `GET path` with `query`, as JSON.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
         let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .query(query)
             .send()
             .await
@@ -65,13 +79,22 @@ impl Gateway {
     /// `POST path` with a JSON body, as JSON.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
         self.decode(&format!("POST {path}"), resp).await
+    }
+
+    /// `DELETE path`, as JSON.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .request(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.decode(&format!("DELETE {path}"), resp).await
     }
 
     /// Every record matching `filters`, following the cursor through all pages.

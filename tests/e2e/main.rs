@@ -12,6 +12,7 @@ mod harness;
 mod upstream;
 
 mod audit;
+mod auth;
 mod chaos;
 mod chat;
 mod clocks;
@@ -27,6 +28,7 @@ mod reliability;
 mod replay;
 mod schemathesis;
 mod sdk;
+mod secrets;
 mod serve;
 mod stream;
 mod telemetry;

@@ -244,6 +244,8 @@ fn job_messages(
             chunks: None,
             finished_ms: t0 + took + 1,
             node: "worker-1".into(),
+            key_id: Some(key.into()),
+            cost_usd: None,
         }
     } else {
         evs.push(event(
@@ -276,6 +278,8 @@ fn job_messages(
             chunks: stream.then_some(40),
             finished_ms: t0 + took,
             node: "worker-1".into(),
+            key_id: Some(key.into()),
+            cost_usd: None,
         }
     };
     evs.push(event(

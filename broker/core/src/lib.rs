@@ -5,6 +5,7 @@
 //! API), `switchyard-workers` (provider adapters and job execution) and `switchyard-auditor`
 //! (the request log's store), so each role links only what it runs.
 
+pub mod access;
 pub mod audit;
 pub mod config;
 pub mod events;

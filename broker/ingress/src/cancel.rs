@@ -1,32 +1,40 @@
 //! `POST /v1/jobs/{id}/cancel`: cancels a queued or running job.
 
+use crate::auth::Caller;
 use crate::endpoint::{respond, Shape};
-use crate::error::GatewayError;
 use crate::job::guards::request_cancel;
 use crate::job::wait::{job_events, stored_result, Waiter};
-use crate::jobs::{check_id, JobView};
+use crate::jobs::{check_id, owner, unknown_job, JobView};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use schemas::JobState;
 use std::time::Duration;
 
 /// Cancels a queued or running job and answers with its final state (or `202` when it has
 /// not stopped within a few seconds); `409` with the result when it had already finished.
-pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn cancel_job(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let out = async {
         check_id(&id)?;
         if let Some(r) = stored_result(&st, &id).await? {
+            if !caller.sees(r.key_id.as_deref()) {
+                return Err(unknown_job(&id));
+            }
             let v = JobView {
                 message: Some("The job had already finished; nothing was cancelled.".into()),
                 ..JobView::finished(&r)
             };
             return Ok((StatusCode::CONFLICT, Json(v)).into_response());
         }
-        if job_events(&st, &id, 1).await?.is_empty() {
-            return Err(GatewayError::NotFound(format!("No job `{id}` is known.")));
+        let events = job_events(&st, &id, 256).await?;
+        if events.is_empty() || !caller.sees(owner(&events)) {
+            return Err(unknown_job(&id));
         }
         let mut w = Waiter::subscribe(&st, &id, false).await?;
         request_cancel(&st, &id).await?;

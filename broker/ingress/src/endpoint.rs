@@ -5,12 +5,13 @@
 //!
 //! The OpenAPI document ([`crate::openapi`]) is generated from the same types.
 
+use crate::auth::{self, Caller};
 use crate::body;
 use crate::error::GatewayError;
 use crate::job::{self, Outcome, Submission};
 use crate::layers::JobId;
 use crate::sse::{self, Framer, Relay};
-use crate::state::{AppState, JOB_ID_HEADER};
+use crate::state::{AppState, COST_HEADER, JOB_ID_HEADER};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -107,17 +108,22 @@ pub trait Endpoint: Send + Sync + 'static {
 pub async fn handle<E: Endpoint>(
     State(st): State<AppState>,
     Extension(JobId(id)): Extension<JobId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request_job = id.clone();
-    let out = run::<E>(&st, id, &headers, body).await;
+    let out = run::<E>(&st, id, &caller, &headers, body).await;
+    if let Err(GatewayError::Limited { code, .. }) = &out {
+        broker::telemetry::metrics::limited(caller.key_id().unwrap_or(""), code);
+    }
     respond(E::SHAPE, &request_job, out)
 }
 
 async fn run<E: Endpoint>(
     st: &AppState,
     id: String,
+    caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(String, Response), GatewayError> {
@@ -125,7 +131,7 @@ async fn run<E: Endpoint>(
     let raw = body::read(headers, body, st.body_limit(), timeout).await?;
     let req = E::parse(&raw)?;
     let prep = E::prepare(req, &raw)?;
-    let sub = Submission::for_model(
+    let mut sub = Submission::for_model(
         st,
         id,
         E::OP,
@@ -137,20 +143,36 @@ async fn run<E: Endpoint>(
         raw,
         headers,
     )?;
+    auth::limits::admit(st, caller, &mut sub.job).await?;
     let mode = sub.job.mode;
     let (id, outcome) = job::submit(st, &sub).await?;
     let resp = match outcome {
         Outcome::Accepted => crate::jobs::accepted(&id, &sub.job.model),
-        Outcome::Finished(r) => E::answer(&prep.ctx, job::delivered(st, *r).await?, mode)?,
+        Outcome::Finished(r) => finished::<E>(st, &prep.ctx, *r, mode).await?,
         Outcome::Streaming(w, guards) => {
             let frames = E::frames(&prep.ctx);
             match sse::relay(st.clone(), id.clone(), w, sub.timeout_ms, guards, frames).await? {
                 Relay::Streaming(resp) => resp,
-                Relay::Finished(r) => E::answer(&prep.ctx, job::delivered(st, *r).await?, mode)?,
+                Relay::Finished(r) => finished::<E>(st, &prep.ctx, *r, mode).await?,
             }
         }
     };
     Ok((id, resp))
+}
+
+/// The answer of a finished job, with its cost in `X-Switchyard-Cost` when known.
+async fn finished<E: Endpoint>(
+    st: &AppState,
+    ctx: &E::Ctx,
+    r: schemas::JobResult,
+    mode: Mode,
+) -> Result<Response, GatewayError> {
+    let cost = r.cost_usd;
+    let mut resp = E::answer(ctx, job::delivered(st, r).await?, mode)?;
+    if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&format!("{c:.8}")).ok()) {
+        resp.headers_mut().insert(COST_HEADER, v);
+    }
+    Ok(resp)
 }
 
 /// Sets the job id header on a handler's outcome (the id may differ from the request's own

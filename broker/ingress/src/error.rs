@@ -55,6 +55,22 @@ pub enum GatewayError {
         /// What is wrong and what to do next.
         message: String,
     },
+    /// No key, or a key that is unknown, revoked or expired.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key may not do this (an admin route, a model outside its list).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A key's requests- or tokens-per-minute limit, or its hard budget, is used up.
+    #[error("{message}")]
+    Limited {
+        /// What ran out and when it comes back.
+        message: String,
+        /// `rate_limit_exceeded` or `budget_exceeded`.
+        code: &'static str,
+        /// Seconds until the window or period starts over.
+        retry_after_s: u64,
+    },
     /// A bug or an unexpected state.
     #[error("{0}")]
     Internal(String),
@@ -106,6 +122,9 @@ impl GatewayError {
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::Http { status, .. } => *status,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +142,9 @@ impl GatewayError {
             Self::Timeout { .. } => "timeout",
             Self::Job(_) => "upstream",
             Self::Http { .. } => "http",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Limited { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -163,6 +185,20 @@ impl GatewayError {
                 };
                 ErrorBody::new(kind, message).code(http_code(*status))
             }
+            Self::Unauthorized(_) => {
+                ErrorBody::new("invalid_request_error", message).code("invalid_api_key")
+            }
+            Self::Forbidden(_) => {
+                ErrorBody::new("permission_error", message).code("permission_denied")
+            }
+            Self::Limited { code, .. } => {
+                let kind = if *code == "budget_exceeded" {
+                    "insufficient_quota"
+                } else {
+                    "rate_limit_error"
+                };
+                ErrorBody::new(kind, message).code(code)
+            }
             Self::Internal(_) => ErrorBody::new("api_error", message).code("internal_error"),
         }
     }
@@ -177,6 +213,7 @@ impl GatewayError {
                 .map(|ms| ms.div_ceil(1000).max(1))
                 .or_else(|| matches!(e.status, 429 | 503).then_some(1)),
             Self::Unavailable(_) => Some(1),
+            Self::Limited { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         }
     }

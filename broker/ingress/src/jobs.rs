@@ -1,5 +1,6 @@
 //! `GET /v1/jobs/{id}` (status and result) and the `202 Accepted` answer of a queued job.
 
+use crate::auth::Caller;
 use crate::endpoint::{respond, Shape};
 use crate::error::GatewayError;
 use crate::job::wait::{job_events, stored_result};
@@ -7,7 +8,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use schemars::JsonSchema;
 use schemas::openai::{ErrorBody, Usage};
 use schemas::{EventKind, JobResult, JobState};
@@ -50,6 +51,9 @@ pub struct JobView {
     /// Token usage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// What the job cost in USD, when its model has a price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     /// The response (a chat completion or an embeddings list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -96,6 +100,7 @@ impl JobView {
             attempts: Some(r.attempts),
             finished_at_ms: Some(r.finished_ms),
             usage: r.usage.clone(),
+            cost_usd: r.cost_usd,
             result: r
                 .response
                 .as_ref()
@@ -133,23 +138,52 @@ pub fn check_id(id: &str) -> Result<(), GatewayError> {
     })
 }
 
+/// The answer for a job that is unknown, or another key's.
+pub fn unknown_job(id: &str) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "No job `{id}` is known. It may have expired (results are kept for nats.results_max_age_s), or the id is wrong."
+    ))
+}
+
+/// The key that submitted a job, from its `received` event.
+pub fn owner(events: &[schemas::Event]) -> Option<&str> {
+    events
+        .iter()
+        .find(|e| e.kind == EventKind::Received)
+        .and_then(|e| e.detail.key_id.as_deref())
+}
+
 /// `GET /v1/jobs/{id}`.
-pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn get_job(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let out = async {
         check_id(&id)?;
         if let Some(r) = stored_result(&st, &id).await? {
+            if !caller.sees(r.key_id.as_deref()) {
+                return Err(unknown_job(&id));
+            }
             return Ok(Json(JobView::finished(&r)).into_response());
         }
         let events = job_events(&st, &id, 256).await?;
         let Some(last) = events.iter().max_by_key(|e| e.ts_ms) else {
-            return Err(GatewayError::NotFound(format!(
-                "No job `{id}` is known. It may have expired (results are kept for nats.results_max_age_s), or the id is wrong."
-            )));
+            return Err(unknown_job(&id));
         };
+        if !caller.sees(owner(&events)) {
+            return Err(unknown_job(&id));
+        }
         // Events of one job come from several processes and may land out of order: the
         // job is as far along as its most advanced event says.
-        let running = events.iter().any(|e| e.kind.state() == Some(JobState::Running));
-        let status = if running { JobState::Running } else { JobState::Queued };
+        let running = events
+            .iter()
+            .any(|e| e.kind.state() == Some(JobState::Running));
+        let status = if running {
+            JobState::Running
+        } else {
+            JobState::Queued
+        };
         let model = events
             .iter()
             .find(|e| e.kind == EventKind::Received)

@@ -7,8 +7,11 @@
 //! - [`sse`]: relaying a job's chunks as server-sent events
 //! - [`jobs`], [`cancel`], [`requests`], [`models`], [`health`], [`metrics`]: the other routes
 //! - [`routing`], [`targets`]: model resolution and target health
+//! - [`auth`]: who is calling, and what their key allows; [`admin`]: keys and the audit trail
 //! - [`layers`], [`body`], [`error`], [`state`]: what every route shares
 
+pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod cancel;
 pub mod chat;
@@ -31,6 +34,7 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod targets;
+pub mod usage;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -65,10 +69,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}", get(requests::get))
         .route("/v1/requests/{id}/events", get(requests::events))
         .route("/v1/requests/{id}/replay", post(requests::replay))
+        .route("/v1/usage", get(usage::usage))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())
         .route("/openapi.json", get(openapi_json))
-        .fallback(health::not_found);
+        .merge(admin::routes())
+        .fallback(health::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     layers::shape_errors(layers::apply(api).with_state(state))
 }

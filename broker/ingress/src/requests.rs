@@ -3,6 +3,7 @@
 //! `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]` and
 //! `POST /v1/requests/{id}/replay`.
 
+use crate::auth::Caller;
 use crate::body::parse;
 use crate::chat::validate_chat;
 use crate::error::GatewayError;
@@ -17,7 +18,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use broker::audit::protocol::{ListPage, Timeline, MAX_LIMIT};
 use broker::audit::window::parse_time;
 use broker::audit::{AuditorClient, QueryError};
@@ -27,6 +28,11 @@ use schemas::openai::ChatRequest;
 use schemas::{EventDetail, EventKind, Mode, Operation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// A record another key submitted answers as if it did not exist.
+fn not_yours(id: &str) -> GatewayError {
+    GatewayError::NotFound(format!("No request `{id}` is in the log."))
+}
 
 fn auditor(st: &AppState) -> AuditorClient {
     AuditorClient::new(st.client().clone(), st.topo().subjects.prefix())
@@ -141,11 +147,16 @@ fn to_query(p: ListParams) -> Result<ListQuery, GatewayError> {
 /// `GET /v1/requests`: a filtered page, newest first.
 pub async fn list(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
     let out = async {
         let Query(p) = params.map_err(query_rejected)?;
-        let q = to_query(p)?;
+        let mut q = to_query(p)?;
+        // A virtual key lists its own requests only.
+        if !caller.admin() {
+            q.key = caller.key_id().map(str::to_string);
+        }
         let page: ListPage = auditor(&st).call("list", &q).await.map_err(query_error)?;
         Ok::<_, GatewayError>(Json(RequestsPage {
             object: "list".into(),
@@ -167,7 +178,8 @@ pub struct StatsParams {
     until: Option<String>,
 }
 
-fn window(
+/// The `since`/`until` window of a query, parsed.
+pub fn window(
     since: Option<String>,
     until: Option<String>,
 ) -> Result<(Option<u64>, Option<u64>), GatewayError> {
@@ -184,9 +196,15 @@ fn window(
 /// model, provider and key over a window.
 pub async fn stats(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<StatsParams>, QueryRejection>,
 ) -> Response {
     let out = async {
+        if !caller.admin() {
+            return Err(GatewayError::Forbidden(
+                "Stats over every key need an admin key; a key sees its own spend in GET /v1/usage?group_by=key.".into(),
+            ));
+        }
         let Query(p) = params.map_err(query_rejected)?;
         let (since_ms, until_ms) = window(p.since, p.until)?;
         let q = broker::audit::protocol::StatsQuery { since_ms, until_ms };
@@ -213,6 +231,7 @@ pub struct ExportParams {
 /// line, streamed page by page (no bodies; fetch those per record).
 pub async fn export(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Response {
     let out = async {
@@ -231,6 +250,9 @@ pub async fn export(
             since_ms,
             until_ms,
             limit: Some(MAX_LIMIT),
+            key: (!caller.admin())
+                .then(|| caller.key_id().map(str::to_string))
+                .flatten(),
             ..Default::default()
         };
         let client = auditor(&st);
@@ -273,10 +295,17 @@ pub async fn export(
 }
 
 /// `GET /v1/requests/{id}`: the full record.
-pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn get(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let out = async {
         check_id(&id)?;
         let rec: FullRecord = auditor(&st).full_record(&id).await.map_err(query_error)?;
+        if !caller.sees(rec.record.key_id.as_deref()) {
+            return Err(not_yours(&id));
+        }
         Ok::<_, GatewayError>(Json(rec))
     }
     .await;
@@ -293,6 +322,7 @@ pub struct EventsParams {
 /// `GET /v1/requests/{id}/events`: the timeline, or with `follow=true` a live SSE stream.
 pub async fn events(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     params: Result<Query<EventsParams>, QueryRejection>,
 ) -> Response {
@@ -310,12 +340,26 @@ pub async fn events(
             }
         };
         if follow {
+            if !caller.admin() {
+                let evs = crate::job::wait::job_events(&st, &id, 256).await?;
+                if !caller.sees(crate::jobs::owner(&evs)) {
+                    return Err(not_yours(&id));
+                }
+            }
             return follow::stream(st, id).await;
         }
         let tl: Timeline = auditor(&st)
             .call("events", &json!({ "id": id }))
             .await
             .map_err(query_error)?;
+        let owner = tl
+            .events
+            .iter()
+            .find(|e| e.event.event.kind == EventKind::Received)
+            .and_then(|e| e.event.event.detail.key_id.as_deref());
+        if !caller.sees(owner) {
+            return Err(not_yours(&id));
+        }
         Ok(Json(tl).into_response())
     }
     .await;
@@ -325,6 +369,7 @@ pub async fn events(
 /// `POST /v1/requests/{id}/replay`: resubmits the stored request as a new queued job.
 pub async fn replay(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -339,6 +384,9 @@ pub async fn replay(
             parse(&raw)?
         };
         let rec: FullRecord = auditor(&st).full_record(&id).await.map_err(query_error)?;
+        if !caller.sees(rec.record.key_id.as_deref()) {
+            return Err(not_yours(&id));
+        }
         let model = replay_model(&rec, &over)?;
         let body = replay_body(&rec, &model, &over)?;
         let bytes = Bytes::from(
@@ -361,6 +409,7 @@ pub async fn replay(
             &HeaderMap::new(),
         )?;
         sub.job.replay_of = Some(id.clone());
+        crate::auth::limits::admit(&st, &caller, &mut sub.job).await?;
         if let Submitted::Duplicate(other) = publish(&st, &sub).await? {
             return Err(GatewayError::Internal(format!(
                 "replay collided with job {other}"

@@ -1,9 +1,11 @@
 //! What every handler shares, and the names of the gateway's own headers.
 
+use crate::auth::keyring::Keyring;
 use crate::error::GatewayError;
 use crate::job::results::ResultRouter;
 use crate::routing::Router as ModelRouter;
 use crate::targets::Health;
+use broker::access::pricing::PriceTable;
 use broker::config::Config;
 use broker::events::EventSink;
 use broker::nats::Topology;
@@ -15,6 +17,8 @@ pub const JOB_ID_HEADER: &str = "x-switchyard-job-id";
 pub const MODE_HEADER: &str = "x-switchyard-mode";
 /// The request header that shortens the sync deadline, in milliseconds.
 pub const TIMEOUT_HEADER: &str = "x-switchyard-timeout-ms";
+/// The response header with a finished job's cost in USD (when its model has a price).
+pub const COST_HEADER: &str = "x-switchyard-cost";
 /// The request header that makes a retried submit run once.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -33,6 +37,8 @@ struct Inner {
     cfg: Config,
     results: Arc<ResultRouter>,
     body_limit: usize,
+    keyring: Arc<Keyring>,
+    prices: PriceTable,
 }
 
 impl AppState {
@@ -48,6 +54,8 @@ impl AppState {
         health.follow(topo.circuits.clone());
         let results = ResultRouter::start(&client, &topo.subjects).await?;
         let body_limit = crate::body::limit(&cfg.server, client.server_info().max_payload);
+        let keyring = Keyring::start(topo.keys.clone()).await?;
+        let prices = PriceTable::new(&cfg.prices);
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -58,6 +66,8 @@ impl AppState {
                 cfg,
                 results,
                 body_limit,
+                keyring,
+                prices,
             }),
         })
     }
@@ -88,6 +98,14 @@ impl AppState {
     /// The requests waiting for job results.
     pub fn results(&self) -> &Arc<ResultRouter> {
         &self.inner.results
+    }
+    /// The virtual keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+    /// Token prices.
+    pub fn prices(&self) -> &PriceTable {
+        &self.inner.prices
     }
     /// The largest request body accepted: `server.max_body_bytes`, or less when the NATS
     /// server's `max_payload` could not carry it in a job.

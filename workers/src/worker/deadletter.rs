@@ -70,8 +70,10 @@ async fn dead_letter(shared: &Shared, a: &Advisory) -> Result<(), async_nats::Er
     tracing::error!(job_id = %job.id, "{reason}");
     keep(shared, &job, &provider, &reason, msg.payload.clone()).await?;
     if !already_done(shared, &job.id).await {
-        answer_failed(shared, &job, &reason).await?;
+        let r = answer_failed(shared, &job, &reason).await?;
         announce(shared, &job, &provider, a.deliveries, &reason).await;
+        // What the ingress reserved comes back: the job cost nothing it could price.
+        super::settle::charge(shared, &job, &r).await;
     }
     shared.topo.jobs.delete_message(a.stream_seq).await?;
     Ok(())
@@ -101,7 +103,11 @@ async fn keep(
 }
 
 /// Publishes the job's failed result (`code: dead_lettered`), so waiting clients get it.
-async fn answer_failed(shared: &Shared, job: &Job, reason: &str) -> Result<(), async_nats::Error> {
+async fn answer_failed(
+    shared: &Shared,
+    job: &Job,
+    reason: &str,
+) -> Result<schemas::JobResult, async_nats::Error> {
     let mut r = result(
         shared,
         job,
@@ -116,7 +122,7 @@ async fn answer_failed(shared: &Shared, job: &Job, reason: &str) -> Result<(), a
     e.kind = Some("dead_lettered".into());
     r.error = Some(e);
     publish_result(shared, &r).await?;
-    Ok(())
+    Ok(r)
 }
 
 /// Emits `dead_lettered` and `failed` for the request log.

@@ -64,6 +64,8 @@ pub fn result(
         chunks: None,
         finished_ms: schemas::now_ms(),
         node: shared.events.node().to_string(),
+        key_id: job.key_id.clone(),
+        cost_usd: None,
     }
 }
 
@@ -296,6 +298,12 @@ impl Hop<'_> {
             }
             Err(mut f) => {
                 f.upstream_request_id = seen.request_id;
+                // An upstream may echo the key it was sent: not into a log, result or event.
+                let secrets = shared
+                    .secrets
+                    .get(&target.provider)
+                    .map_or(&[][..], Vec::as_slice);
+                f.err.message = broker::access::secrets::scrub(&f.err.message, secrets);
                 observe::attempt_failed(&attempt_span, &upstream, target, &f.err, t0.elapsed());
                 Attempted::Failed(f, t0.elapsed())
             }

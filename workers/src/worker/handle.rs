@@ -74,7 +74,8 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
 }
 
 async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
-    let r = fit(shared, r);
+    let mut r = fit(shared, r);
+    r.cost_usd = priced(shared, &r);
     match publish_result(shared, &r).await {
         Ok(duplicate) => {
             if duplicate {
@@ -82,6 +83,7 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
             } else {
                 super::observe::finished(job, &r);
                 emit_final(shared, job, &r).await;
+                super::settle::charge(shared, job, &r).await;
             }
             // A plain ack, not a double ack: the result is stored under the job's
             // `Nats-Msg-Id`, so if this ack is lost the redelivery finds the result and
@@ -194,6 +196,12 @@ fn fit(shared: &Shared, r: JobResult) -> JobResult {
     }
 }
 
+/// What the result's usage cost at its model's price, when both are known.
+fn priced(shared: &Shared, r: &JobResult) -> Option<f64> {
+    let (provider, model, usage) = (r.provider.as_ref()?, r.model.as_ref()?, r.usage.as_ref()?);
+    shared.prices.cost(provider, model, usage)
+}
+
 /// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
 pub async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
     let payload = serde_json::to_vec(r)?;
@@ -229,6 +237,8 @@ async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {
         duration_ms: Some(r.finished_ms.saturating_sub(job.created_ms)),
         usage: r.usage.clone(),
         upstream_request_id: r.upstream_request_id.clone(),
+        cost_usd: r.cost_usd,
+        key_id: job.key_id.clone(),
         ..Default::default()
     };
     // Stamped with the result's time, so the record's end and the final event agree.

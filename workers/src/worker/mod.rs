@@ -12,6 +12,7 @@ mod handle;
 mod models;
 mod observe;
 mod pipeline;
+mod settle;
 
 pub use assemble::Assembler;
 pub use pipeline::{Outcome, Stage};
@@ -43,6 +44,9 @@ pub(crate) struct Shared {
     pub providers: HashMap<String, ProviderConfig>,
     pub breakers: Breakers,
     pub cancels: Arc<Cancels>,
+    pub prices: broker::access::pricing::PriceTable,
+    /// Each provider's secrets, scrubbed from upstream error text.
+    pub secrets: HashMap<String, Vec<String>>,
     paused_until: Mutex<HashMap<String, std::time::Instant>>,
 }
 
@@ -124,6 +128,10 @@ impl Worker {
     ) -> Self {
         let providers: HashMap<String, ProviderConfig> =
             cfg.providers.clone().into_iter().collect();
+        let secrets = providers
+            .iter()
+            .map(|(n, p)| (n.clone(), broker::access::secrets::provider_secrets(p)))
+            .collect();
         let breakers = Breakers::new(
             providers
                 .iter()
@@ -141,6 +149,8 @@ impl Worker {
                 providers,
                 breakers,
                 cancels: Arc::new(Cancels::default()),
+                prices: broker::access::pricing::PriceTable::new(&cfg.prices),
+                secrets,
                 paused_until: Mutex::new(HashMap::new()),
             }),
         }

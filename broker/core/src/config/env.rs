@@ -16,6 +16,12 @@ pub fn apply_overrides(
         let Some(rest) = name.strip_prefix("SWITCHYARD_") else {
             continue;
         };
+        if rest == "MASTER_KEY" {
+            // Always a string, whatever it looks like.
+            set_path(doc, &["auth", "master_key"], toml::Value::String(value));
+            applied.push(("auth.master_key".into(), name.clone()));
+            continue;
+        }
         let lower = rest.to_lowercase();
         let path: Vec<&str> = if lower.contains("__") {
             lower.split("__").collect()
@@ -36,6 +42,8 @@ pub fn apply_overrides(
             "models",
             "auditor",
             "telemetry",
+            "auth",
+            "prices",
         ]
         .contains(&path[0])
         {

@@ -157,6 +157,20 @@ impl Config {
                 self.telemetry.sample_ratio
             ));
         }
+        if let Some(k) = &self.auth.master_key {
+            let k = k.expose();
+            if k.len() < 16 || k.chars().any(char::is_whitespace) {
+                return Err("auth.master_key: use at least 16 characters without spaces (e.g. `openssl rand -hex 24`)".into());
+            }
+        }
+        for (model, p) in &self.prices {
+            let all = [Some(p.input), Some(p.output), p.cached_input, p.reasoning];
+            if all.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
+                return Err(format!(
+                    "prices.\"{model}\": prices are USD per million tokens, 0 or more"
+                ));
+            }
+        }
         if self.worker.concurrency == 0 {
             return Err("worker.concurrency: must be at least 1".into());
         }

@@ -2,9 +2,11 @@
 //! Which providers the environment names is the workers' catalogue's business
 //! (`switchyard_workers::providers::catalog`), applied by the binary after loading.
 
+mod access;
 mod env;
 mod load;
 mod types;
 
+pub use access::{AuthConfig, Price, Prices};
 pub use load::ConfigError;
 pub use types::*;

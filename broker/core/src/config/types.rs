@@ -22,6 +22,10 @@ pub struct Config {
     pub auditor: AuditorConfig,
     /// `[telemetry]`: OpenTelemetry traces.
     pub telemetry: TelemetryConfig,
+    /// `[auth]`: the master key and how open the gateway is without one.
+    pub auth: super::AuthConfig,
+    /// `[prices."<model>"]`: token prices over the shipped table.
+    pub prices: super::Prices,
 }
 
 /// `[telemetry]`: where traces go. Without an endpoint (here or in

@@ -26,7 +26,24 @@ pub struct Topology {
     pub cancel: kv::Store,
     /// Circuit-breaker states by provider.
     pub circuits: kv::Store,
+    /// Virtual keys (hashed) and the salt.
+    pub keys: kv::Store,
+    /// Per-minute request and token counts, per key.
+    pub rates: kv::Store,
+    /// Budget spend, per key and period.
+    pub spend: kv::Store,
+    /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
+    pub admin: stream::Stream,
 }
+
+/// How long admin actions stay in `SY_ADMIN`.
+pub const ADMIN_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How long a spend counter lives without being written: past the longest budget period.
+pub const SPEND_TTL: Duration = Duration::from_secs(40 * 24 * 3600);
+
+/// How long a per-minute counter lives without being written.
+pub const RATES_TTL: Duration = Duration::from_secs(180);
 
 async fn bucket(
     js: &jetstream::Context,
@@ -141,6 +158,22 @@ pub async fn ensure_topology(
     let idempotency = bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
     let cancel = bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
     let circuits = bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, cfg.replicas).await?;
+    let keys = bucket(&js, subjects.keys_bucket(), Duration::ZERO, cfg.replicas).await?;
+    let rates = bucket(&js, subjects.rates_bucket(), RATES_TTL, cfg.replicas).await?;
+    let spend = bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
+    let admin = upsert(
+        &js,
+        stream::Config {
+            name: subjects.admin_stream(),
+            subjects: vec![format!("{p}.admin.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: ADMIN_MAX_AGE,
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(Topology {
         subjects,
         js,
@@ -151,5 +184,9 @@ pub async fn ensure_topology(
         idempotency,
         cancel,
         circuits,
+        keys,
+        rates,
+        spend,
+        admin,
     })
 }

@@ -97,6 +97,24 @@ static CIRCUIT_STATE: Family = Family::new(
     Kind::Gauge,
     &["provider", "target"],
 );
+static KEY_COST: Family = Family::new(
+    "switchyard_key_cost_usd_total",
+    "Estimated cost in US dollars, by key id (`master` for the master key).",
+    Kind::Counter,
+    &["key"],
+);
+static LIMITED: Family = Family::new(
+    "switchyard_limited_total",
+    "Requests refused by a key's limits, by key id and reason (`rate_limit_exceeded`, `budget_exceeded`).",
+    Kind::Counter,
+    &["key", "reason"],
+);
+static SOFT_LIMIT: Family = Family::new(
+    "switchyard_budget_soft_limit_total",
+    "Times a key's spend crossed its soft budget, by key id.",
+    Kind::Counter,
+    &["key"],
+);
 static ALL: &[&Family] = &[
     &HTTP_REQUESTS,
     &HTTP_DURATION,
@@ -112,6 +130,9 @@ static ALL: &[&Family] = &[
     &RETRIES,
     &FALLBACKS,
     &CIRCUIT_STATE,
+    &KEY_COST,
+    &LIMITED,
+    &SOFT_LIMIT,
 ];
 
 /// The whole registry in Prometheus text format 0.0.4.
@@ -173,6 +194,16 @@ pub fn tokens(provider: &str, model: &str, prompt: u64, completion: u64) {
 /// Estimated cost of a job.
 pub fn cost(provider: &str, model: &str, usd: f64) {
     COST.add(&[provider, model], usd);
+}
+
+/// A request refused by a key's limits.
+pub fn limited(key: &str, reason: &str) {
+    LIMITED.inc(&[key, reason]);
+}
+
+/// A key's spend crossed its soft budget.
+pub fn budget_soft_limit(key: &str) {
+    SOFT_LIMIT.inc(&[key]);
 }
 
 /// A job answered from the cache.
@@ -262,6 +293,9 @@ pub fn from_event(ev: &schemas::Event) {
     let model = d.model.as_deref().unwrap_or("");
     if let Some(usd) = d.cost_usd {
         cost(provider, model, usd);
+        if let Some(key) = &d.key_id {
+            KEY_COST.add(&[key], usd);
+        }
     }
     if ev.kind == schemas::EventKind::CacheHit {
         cache_hit(model);

@@ -61,7 +61,10 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
             let kv_key = idempotency::kv_key(job.key_id.as_deref(), key);
             let binding = Binding::new(&job.id, sub.route, &sub.raw);
             match idempotency::claim(st, &kv_key, &binding).await? {
-                Claim::Existing(id) => return Ok(Submitted::Duplicate(id)),
+                Claim::Existing(id) => {
+                    crate::auth::limits::release(st, job).await;
+                    return Ok(Submitted::Duplicate(id));
+                }
                 Claim::New => Some(kv_key),
             }
         }
@@ -81,6 +84,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         if let Some(k) = claimed {
             idempotency::release(st, &k).await;
         }
+        crate::auth::limits::release(st, job).await;
         return Err(e);
     }
     let detail = EventDetail {
@@ -113,6 +117,15 @@ async fn emit_received(st: &AppState, job: &Job) {
         });
     received.ts_ms = job.created_ms;
     st.events().send(received).await;
+    if let Some(key) = &job.key_id {
+        let mut authenticated = Event::new(&job.id, EventKind::Authenticated, st.events().node())
+            .with(EventDetail {
+                key_id: Some(key.clone()),
+                ..Default::default()
+            });
+        authenticated.ts_ms = job.created_ms;
+        st.events().send(authenticated).await;
+    }
 }
 
 /// Publishes the job on its first target's subject and awaits the stream's ack. A job

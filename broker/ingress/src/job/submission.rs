@@ -140,6 +140,7 @@ impl Submission {
                 node: st.events().node().to_string(),
                 hop: 0,
                 attempts: 0,
+                charge: None,
             },
             timeout_ms,
             route,

@@ -93,11 +93,14 @@ async fn handle(
     record(&seen, method.as_str(), &uri, &headers, &body);
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if auth != Some(&format!("Bearer {KEY}")) {
+        // Like some real APIs, the refusal echoes the key it was sent: the gateway must
+        // scrub it before it reaches a client, a log, a result or an event.
+        let sent = auth.unwrap_or("").trim_start_matches("Bearer ");
         return error(
             401,
             "invalid_request_error",
             Some("invalid_api_key"),
-            "Incorrect API key provided.",
+            &format!("Incorrect API key provided: {sent}."),
         );
     }
     if method == Method::GET && uri.path() == "/v1/models" {

@@ -1,0 +1,21 @@
+//! The admin API (master key or admin keys only; see [`crate::auth`]): virtual keys
+//! ([`keys`]) and the audit trail of admin actions ([`audit`]).
+
+pub mod audit;
+pub mod keys;
+
+use crate::state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The `/admin` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/keys", post(keys::create).get(keys::list))
+        .route(
+            "/admin/keys/{id}",
+            get(keys::get).patch(keys::update).delete(keys::revoke),
+        )
+        .route("/admin/keys/{id}/rotate", post(keys::rotate))
+        .route("/admin/audit", get(audit::list))
+}
