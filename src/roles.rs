@@ -152,7 +152,7 @@ fn check_open(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// Starts the roles of `cfg`.
-pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
+pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
     // The data dir first: a second `serve` on it is told so before anything starts.
     let mut locks = Vec::new();
     if roles.managed_nats && cfg.nats.url.is_none() {
@@ -166,6 +166,8 @@ pub async fn start(cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         (None, true) => {
             let n = ManagedNats::start(&cfg.nats).await?;
             let u = n.url().to_string();
+            cfg.nats.user = Some(crate::managed_nats::USER.to_string());
+            cfg.nats.password = Some(broker::config::Secret::new(n.password()));
             (Some(n), u)
         }
         (None, false) => anyhow::bail!(

@@ -1,6 +1,10 @@
 //! A local `nats-server` with JetStream, started and supervised by `switchyard serve` when no
 //! `[nats] url` is configured. Its store, config, pid file and log live under
-//! `<data_dir>/nats/`; it listens on loopback only.
+//! `<data_dir>/nats/`; it listens on loopback only, and only for the user `switchyard` with a
+//! password made at its first start (`<data_dir>/nats/password`, readable by its owner only),
+//! so another local user or process without the password can neither read the job streams
+//! nor inject jobs. Another switchyard process on the machine joins with
+//! `SWITCHYARD_NATS_USER=switchyard SWITCHYARD_NATS_PASSWORD=$(cat <data_dir>/nats/password)`.
 //!
 //! Supervision: when the server exits while the gateway runs, it is restarted on the same
 //! port and store after a backoff (1 s doubling to 30 s, reset after a minute up), with the
@@ -23,9 +27,13 @@ pub use install::{find, find_or_install};
 /// The largest message the managed server takes: a job carries the client's whole body.
 pub const MAX_PAYLOAD: &str = "8MB";
 
+/// The user clients of the managed server connect as.
+pub const USER: &str = "switchyard";
+
 /// The running server; stopped (SIGTERM, then SIGKILL) by [`ManagedNats::stop`].
 pub struct ManagedNats {
     url: String,
+    password: String,
     stop: CancellationToken,
     supervisor: JoinHandle<()>,
 }
@@ -47,12 +55,43 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
-/// The server's config file: loopback, JetStream on `store`, an 8 MiB `max_payload`.
-fn config_text(store: &Path) -> String {
+/// The server's config file: loopback, JetStream on `store`, an 8 MiB `max_payload`, one
+/// user with `password`.
+fn config_text(store: &Path, password: &str) -> String {
     format!(
-        "# Written by `switchyard serve` at each start; edits are overwritten.\nlisten: 127.0.0.1:4222\nmax_payload: {MAX_PAYLOAD}\njetstream {{\n  store_dir: {:?}\n}}\n",
+        "# Written by `switchyard serve` at each start; edits are overwritten.\nlisten: 127.0.0.1:4222\nmax_payload: {MAX_PAYLOAD}\njetstream {{\n  store_dir: {:?}\n}}\nauthorization {{\n  user: {USER}\n  password: {password:?}\n}}\n",
         store.display().to_string()
     )
+}
+
+/// Writes `text` to `path` readable and writable by the owner only.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The server's password: kept in `<dir>/password` from its first start.
+fn password(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        let p = p.trim().to_string();
+        if p.len() >= 16 {
+            return Ok(p);
+        }
+    }
+    let p = broker::access::keys::random_text(32);
+    write_private(&path, &p)?;
+    Ok(p)
 }
 
 /// The last lines of the server's log (why it stopped).
@@ -127,8 +166,8 @@ impl ManagedNats {
             )
         })?;
         let conf = dir.join("nats-server.conf");
-        std::fs::write(&conf, config_text(&store))
-            .with_context(|| format!("cannot write {}", conf.display()))?;
+        let password = password(&dir)?;
+        write_private(&conf, &config_text(&store, &password))?;
         let launch = Launch {
             bin,
             conf,
@@ -144,6 +183,7 @@ impl ManagedNats {
         let supervisor = tokio::spawn(supervise(launch, child, stop.clone()));
         Ok(Self {
             url,
+            password,
             stop,
             supervisor,
         })
@@ -152,6 +192,11 @@ impl ManagedNats {
     /// The client URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The password of [`USER`].
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// Stops the server gracefully (SIGTERM, up to 5 s, then SIGKILL).

@@ -34,6 +34,33 @@ async fn serve_manages_its_own_nats_server() {
         dir.path().join("nats").join("jetstream").is_dir(),
         "the JetStream store lives under the data dir"
     );
+    // Only the gateway's own user gets in: a client without the password is refused.
+    let anonymous = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(&nats_url)
+        .await;
+    assert!(
+        anonymous.is_err(),
+        "a NATS client without credentials was let in"
+    );
+    let wrong =
+        async_nats::ConnectOptions::with_user_and_password("switchyard".into(), "guess".into())
+            .connect(&nats_url)
+            .await;
+    assert!(wrong.is_err(), "a wrong password was let in");
+    let pw_file = dir.path().join("nats").join("password");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pw_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the password file is the owner's only");
+    }
+    let pw = std::fs::read_to_string(&pw_file).unwrap();
+    let ok =
+        async_nats::ConnectOptions::with_user_and_password("switchyard".into(), pw.trim().into())
+            .connect(&nats_url)
+            .await;
+    assert!(ok.is_ok(), "the generated credentials let a client in");
     running.stop().await;
     let mut closed = false;
     for _ in 0..50 {

@@ -99,12 +99,16 @@ pub fn generate() -> (String, String) {
 
 /// A fresh secret for the key `id`.
 pub fn secret_for(id: &str) -> String {
+    format!("sy-{id}-{}", random_text(40))
+}
+
+/// `len` random letters and digits (about 5.95 bits each).
+pub fn random_text(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let tail: String = (0..40)
+    (0..len)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect();
-    format!("sy-{id}-{tail}")
+        .collect()
 }
 
 /// The key id a secret names, if it has the shape of one.

@@ -112,8 +112,24 @@ pub struct NatsConfig {
     pub results_max_age_s: u64,
     /// How long events stay in `SY_EVENTS`.
     pub events_max_age_s: u64,
-    /// Credentials file for NATS auth.
+    /// A NATS `.creds` file (user JWT and nkey seed, from `nsc`).
     pub credentials: Option<PathBuf>,
+    /// A NATS user (with `password`). The managed server makes its own.
+    pub user: Option<String>,
+    /// The NATS user's password.
+    pub password: Option<Secret>,
+    /// A NATS token.
+    pub token: Option<Secret>,
+    /// A NATS nkey seed (`SU...`) of an nkey user.
+    pub nkey_seed: Option<Secret>,
+    /// Require TLS to NATS (implied by `tls_ca` and `tls_cert`; `tls://` URLs too).
+    pub tls: bool,
+    /// CA certificate (PEM) that signed the NATS servers' certificates.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for NatsConfig {
@@ -127,6 +143,14 @@ impl Default for NatsConfig {
             results_max_age_s: 24 * 3600,
             events_max_age_s: 7 * 24 * 3600,
             credentials: None,
+            user: None,
+            password: None,
+            token: None,
+            nkey_seed: None,
+            tls: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

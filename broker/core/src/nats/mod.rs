@@ -33,12 +33,48 @@ pub async fn connect(
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         });
-    if let Some(creds) = &cfg.credentials {
-        opts = opts.credentials_file(creds).await.map_err(|e| {
-            async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, e)
-        })?;
-    }
+    opts = authenticate(opts, cfg).await?;
     opts.connect(server_list(url)).await
+}
+
+/// The connection's credentials and TLS, as `[nats]` sets them.
+async fn authenticate(
+    mut opts: async_nats::ConnectOptions,
+    cfg: &NatsConfig,
+) -> Result<async_nats::ConnectOptions, async_nats::ConnectError> {
+    let io = |e: std::io::Error| {
+        async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, e)
+    };
+    if let Some(creds) = &cfg.credentials {
+        opts = opts.credentials_file(creds).await.map_err(io)?;
+    }
+    if let (Some(user), Some(pw)) = (&cfg.user, &cfg.password) {
+        opts = opts.user_and_password(user.clone(), pw.expose().to_string());
+    }
+    if let Some(token) = &cfg.token {
+        opts = opts.token(token.expose().to_string());
+    }
+    if let Some(seed) = &cfg.nkey_seed {
+        opts = opts.nkey(seed.expose().to_string());
+    }
+    if let Some(ca) = &cfg.tls_ca {
+        opts = opts.add_root_certificates(ca.clone());
+    }
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
+        (None, None) => {}
+        _ => {
+            return Err(io(std::io::Error::other(
+                "nats.tls_cert and nats.tls_key go together: set both, or neither",
+            )))
+        }
+    }
+    if cfg.tls || cfg.tls_ca.is_some() || cfg.tls_cert.is_some() {
+        opts = opts.require_tls(true);
+    }
+    Ok(opts)
 }
 
 /// The servers of a comma-separated `nats.url`, blanks dropped.
