@@ -634,3 +634,275 @@ async fn the_gateway_refuses_to_start_open_beyond_loopback() {
         .expect("a master key starts");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn the_log_usage_and_stats_follow_the_keys_and_their_costs() {
+    use reqwest::Method as M;
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{PRICED}\n[auditor]\ndata_dir = \"{}\"\n",
+        dir.path().display()
+    );
+    let gw = Gateway::start_roles(&nats, &extra, crate::audit::ALL_WITH_AUDITOR).await;
+    let (a, a_key) = create_key(&gw, json!({"name": "a", "soft_budget_usd": 0.01})).await;
+    let (b, b_key) = create_key(&gw, json!({"name": "b"})).await;
+    let mut costs = std::collections::HashMap::new();
+    let mut jobs = std::collections::HashMap::new();
+    for (key, id, n) in [(&a_key, &a, 3), (&b_key, &b, 2)] {
+        for _ in 0..n {
+            let mut body = chat("mock/echo", "count me");
+            body["max_tokens"] = json!(4);
+            let r = send(&gw, M::POST, "/v1/chat/completions", Some(key), Some(body)).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let cost: f64 = r.headers()["x-switchyard-cost"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            *costs.entry(id.clone()).or_insert(0.0) += cost;
+            jobs.entry(id.clone())
+                .or_insert_with(Vec::new)
+                .push(harness::job_id(&r));
+        }
+    }
+    // A's reservations crossed its soft budget: audited and counted.
+    let audit: Value = send(
+        &gw,
+        M::GET,
+        "/admin/audit?action=budget.soft_limit",
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(audit["data"][0]["target"], a.as_str(), "{audit}");
+    assert_eq!(audit["data"][0]["actor"], "system");
+    let metrics = send(&gw, M::GET, "/metrics", Some(MASTER), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "switchyard_budget_soft_limit_total{{key=\"{a}\"}} 1"
+        )),
+        "soft limit metric: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("soft"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        metrics.contains(&format!("switchyard_key_cost_usd_total{{key=\"{b}\"}}")),
+        "per-key cost metric"
+    );
+
+    // Wait for the log to hold all five.
+    for j in jobs.values().flatten() {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v: Value = send(
+                &gw,
+                M::GET,
+                &format!("/v1/requests/{j}"),
+                Some(MASTER),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+            if crate::audit::settled(&v) {
+                break;
+            }
+            assert!(Instant::now() < until, "record {j}: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A key lists its own requests only, whatever filter it sends; another's is 404.
+    let page: Value = send(
+        &gw,
+        M::GET,
+        &format!("/v1/requests?key={b}"),
+        Some(&a_key),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{page}");
+    assert!(ids.iter().all(|i| jobs[&a].iter().any(|j| j == i)));
+    let other = &jobs[&b][0];
+    for path in [
+        format!("/v1/requests/{other}"),
+        format!("/v1/requests/{other}/events"),
+    ] {
+        assert_eq!(
+            send(&gw, M::GET, &path, Some(&a_key), None).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let r = send(
+        &gw,
+        M::POST,
+        &format!("/v1/requests/{other}/replay"),
+        Some(&a_key),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let own = &jobs[&a][0];
+    let r = send(
+        &gw,
+        M::POST,
+        &format!("/v1/requests/{own}/replay"),
+        Some(&a_key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "a key replays its own request"
+    );
+    assert_eq!(
+        send(&gw, M::GET, "/v1/requests/stats", Some(&a_key), None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // The master filters by key.
+    let page: Value = send(
+        &gw,
+        M::GET,
+        &format!("/v1/requests?key={b}"),
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 2, "{page}");
+    let rec: Value = send(
+        &gw,
+        M::GET,
+        &format!("/v1/requests/{other}"),
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rec["key_id"], b.as_str());
+    assert!(
+        (rec["cost_usd"].as_f64().unwrap() - costs[&b] / 2.0).abs() < 1e-9,
+        "{rec}"
+    );
+
+    // Usage from the log: per key, costs matching the answers' headers.
+    let usage: Value = send(
+        &gw,
+        M::GET,
+        "/v1/usage?group_by=key&since=1h",
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    for (id, n) in [(&a, 3), (&b, 2)] {
+        let row = usage["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == id.as_str())
+            .unwrap_or_else(|| panic!("{usage}"));
+        assert!(row["requests"].as_u64().unwrap() >= n, "{row}");
+        if id == &b {
+            assert!(
+                (row["cost_usd"].as_f64().unwrap() - costs[id]).abs() < 1e-9,
+                "{row} vs {}",
+                costs[id]
+            );
+        }
+    }
+    let mine: Value = send(
+        &gw,
+        M::GET,
+        "/v1/usage?group_by=key&since=1h",
+        Some(&b_key),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(
+        send(&gw, M::GET, "/v1/usage?group_by=model", Some(&b_key), None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let by_model: Value = send(
+        &gw,
+        M::GET,
+        "/v1/usage?group_by=model&since=1h",
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        by_model["data"][0]["cost_usd"].as_f64().unwrap() > 0.0,
+        "{by_model}"
+    );
+    let r = send(&gw, M::GET, "/v1/usage?group_by=colour", Some(MASTER), None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_public_metrics_need_no_key() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, PRICED).await;
+    let now = schemas::now_ms() / 1000;
+    let (_, key) = create_key(&gw, json!({"name": "brief", "expires_at": now + 2})).await;
+    assert_eq!(
+        chat_as(&gw, &key, "mock/echo").await.status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let r = chat_as(&gw, &key, "mock/echo").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("expired"));
+    gw.stop().await;
+    let open = Gateway::start(
+        &nats,
+        &format!("[auth]\nmaster_key = \"{MASTER}\"\npublic_metrics = true\n"),
+    )
+    .await;
+    assert_eq!(open.get("/metrics").await.status(), StatusCode::OK);
+    assert_eq!(
+        open.get("/v1/models").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    open.stop().await;
+}

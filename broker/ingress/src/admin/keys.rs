@@ -15,19 +15,33 @@ use broker::access::{counter, period};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-/// Fields an admin may set; the rest (id, hash, dates) the gateway keeps.
-const SETTABLE: &[&str] = &[
-    "name",
-    "admin",
-    "models",
-    "rpm",
-    "tpm",
-    "budget_usd",
-    "budget_period",
-    "soft_budget_usd",
-    "expires_at",
-    "metadata",
-];
+/// What an admin may set on a key (`POST /admin/keys`, `PATCH /admin/keys/{id}`); the rest
+/// (id, hash, dates) the gateway keeps. In a `PATCH`, `null` clears a limit.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Read through serde as a check of the body, and for the API's schema.
+pub struct KeySettings {
+    /// Who or what the key is for (required on create).
+    name: Option<String>,
+    /// Reaches everything the master key reaches.
+    admin: Option<bool>,
+    /// Models or aliases it may use (`mock/*` matches a prefix); empty: all.
+    models: Option<Vec<String>>,
+    /// Requests per minute.
+    rpm: Option<u64>,
+    /// Tokens per minute.
+    tpm: Option<u64>,
+    /// Hard budget per period, USD: past it, 429 `budget_exceeded`.
+    budget_usd: Option<f64>,
+    /// `day`, `week` or `month` (default), on UTC boundaries.
+    budget_period: Option<broker::access::period::BudgetPeriod>,
+    /// Soft budget per period, USD: crossing it is logged, counted and audited.
+    soft_budget_usd: Option<f64>,
+    /// When it stops working, seconds since the epoch.
+    expires_at: Option<u64>,
+    /// Free-form labels.
+    metadata: Option<Map<String, Value>>,
+}
 
 /// A key as the API shows it: its record without the hash.
 fn view(rec: &KeyRecord) -> Value {
@@ -46,12 +60,7 @@ fn settable(body: &Bytes) -> Result<Map<String, Value>, GatewayError> {
     let Value::Object(o) = v else {
         return Err(GatewayError::invalid("The body must be a JSON object."));
     };
-    if let Some(k) = o.keys().find(|k| !SETTABLE.contains(&k.as_str())) {
-        return Err(GatewayError::bad_request(
-            format!("`{k}` is not a key setting; use {}.", SETTABLE.join(", ")),
-            Some(k),
-        ));
-    }
+    crate::body::parse::<KeySettings>(&body[..])?;
     Ok(o)
 }
 
@@ -213,6 +222,9 @@ async fn change(
     id: &str,
     f: impl Fn(&KeyRecord) -> Result<KeyRecord, GatewayError>,
 ) -> Result<(KeyRecord, KeyRecord), GatewayError> {
+    if keys::id_of(&format!("sy-{id}-x")).is_none() {
+        return Err(not_found(id));
+    }
     let bucket = st.keyring().bucket();
     for _ in 0..8 {
         let entry = bucket

@@ -96,7 +96,9 @@ async fn reserve(
         }
         Added::Now(total) => {
             if let Some(soft) = key.soft_budget_usd.map(micros) {
-                if total >= soft && total - estimate < soft {
+                // Once per period: a settled reservation may dip under and cross again.
+                let marker = format!("soft.{}.{start}", key.id);
+                if total >= soft && st.topo().spend.create(&marker, "1".into()).await.is_ok() {
                     crate::admin::audit::soft_limit(st, key, total).await;
                 }
             }

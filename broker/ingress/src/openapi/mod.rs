@@ -6,6 +6,8 @@
 //! which OpenAPI 3.1 uses as is). Every documented error is JSON: the OpenAI shape, or
 //! Anthropic's on `/v1/messages`.
 
+mod access;
+
 use crate::chat::{Chat, Jobs};
 use crate::embeddings::Embeddings;
 use crate::endpoint::{Endpoint, Shape};
@@ -179,6 +181,8 @@ pub fn document() -> Value {
             .object("200", "The OpenAPI 3.1 document.")
             .done(),
     );
+    access::routes(&mut g, &mut add);
+    access::secure(&mut paths);
     let schemas = g.take_definitions(true);
     json!({
         "openapi": "3.1.0",
@@ -189,7 +193,7 @@ pub fn document() -> Value {
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": access::schemes()},
     })
 }
 
@@ -367,6 +371,11 @@ mod tests {
             "/ready",
             "/metrics",
             "/openapi.json",
+            "/admin/keys",
+            "/admin/keys/{id}",
+            "/admin/keys/{id}/rotate",
+            "/admin/audit",
+            "/v1/usage",
         ] {
             let ops = paths[p].as_object().unwrap_or_else(|| unreachable!("{p}"));
             for (_, o) in ops {
@@ -376,6 +385,11 @@ mod tests {
                 );
             }
         }
+        assert!(doc["paths"]["/health"]["get"]["security"].is_null());
+        assert_eq!(
+            doc["paths"]["/v1/models"]["get"]["security"][0]["bearer"],
+            json!([])
+        );
         let chat = &doc["paths"]["/v1/chat/completions"]["post"];
         let req = chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str();
         assert_eq!(req, Some("#/components/schemas/ChatRequest"));
