@@ -36,6 +36,23 @@ async fn official_openai_python_sdk_works_unmodified() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn official_openai_python_sdk_works_with_a_virtual_key() {
+    let nats = Nats::start().await;
+    let master = crate::auth::MASTER;
+    let gw = Gateway::start(
+        &nats,
+        &format!("[auth]\nmaster_key = \"{master}\"\n[models.fast]\ntarget = \"mock/echo\"\n"),
+    )
+    .await;
+    let (_, key) = crate::auth::create_key(&gw, serde_json::json!({"name": "sdk"})).await;
+    let stdout = run_sdk_script("openai_sdk.py", vec![gw.url("/v1"), key]).await;
+    for check in ["auth", "chat", "stream", "errors", "models"] {
+        assert!(stdout.contains(&format!("ok {check}")), "{stdout}");
+    }
+    gw.stop().await;
+}
+
 /// What used to break silently: `parse()` with a nested pydantic model (a `$ref` schema) and
 /// a second tool-calling turn with reasoning on, the SDK's own message object sent back —
 /// against Anthropic and Gemini 3 upstreams that check it as their APIs do.

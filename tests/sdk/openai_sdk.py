@@ -1,6 +1,8 @@
 """The official OpenAI Python SDK, unmodified, against a running gateway.
 
-Usage: python3 openai_sdk.py BASE_URL  (e.g. http://127.0.0.1:8080/v1)
+Usage: python3 openai_sdk.py BASE_URL [API_KEY]  (e.g. http://127.0.0.1:8080/v1 sy-...)
+With API_KEY the gateway has keys: the SDK authenticates with it, and a wrong key is an
+AuthenticationError.
 Prints one `ok <check>` line per check and exits non-zero on the first failure.
 """
 import sys
@@ -8,7 +10,17 @@ import sys
 import openai
 
 base = sys.argv[1]
-client = openai.OpenAI(base_url=base, api_key="sk-unused", max_retries=0)
+key = sys.argv[2] if len(sys.argv) > 2 else "sk-unused"
+client = openai.OpenAI(base_url=base, api_key=key, max_retries=0)
+
+if len(sys.argv) > 2:
+    wrong = openai.OpenAI(base_url=base, api_key="sy-000000000000-wrong", max_retries=0)
+    try:
+        wrong.chat.completions.create(model="mock/echo", messages=[{"role": "user", "content": "x"}])
+        raise AssertionError("a wrong key was accepted")
+    except openai.AuthenticationError as e:
+        assert e.status_code == 401 and e.code == "invalid_api_key", e
+    print("ok auth")
 
 r = client.chat.completions.create(model="mock/echo", messages=[{"role": "user", "content": "sdk hello"}])
 assert r.choices[0].message.content == "echo: sdk hello", r
