@@ -220,6 +220,10 @@ async fn keys_are_created_scoped_rotated_revoked_and_audited() {
             .any(|e| e["kind"] == "completed" && e["key_id"] == a.as_str()),
         "{evs:?}"
     );
+    assert!(
+        evs.len() >= 6 && evs.iter().all(|e| e["key_id"] == a.as_str()),
+        "every event names the key: {evs:?}"
+    );
 
     // The admin API and /metrics are the master's.
     assert_eq!(

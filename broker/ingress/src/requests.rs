@@ -422,6 +422,7 @@ pub async fn replay(
                 EventDetail {
                     related_job: Some(new_id.clone()),
                     model: Some(req.model.clone()),
+                    key_id: rec.record.key_id.clone(),
                     ..Default::default()
                 },
             )

@@ -274,7 +274,14 @@ impl<F: Framer> Stream<F> {
         send_all(&self.tx, frames).await;
         self.st
             .events()
-            .emit(&r.id, EventKind::Delivered, EventDetail::default())
+            .emit(
+                &r.id,
+                EventKind::Delivered,
+                EventDetail {
+                    key_id: r.key_id.clone(),
+                    ..Default::default()
+                },
+            )
             .await;
     }
 }

@@ -195,6 +195,7 @@ async fn stream(
                         provider: Some(provider.clone()),
                         // Time to first token, from the call's start.
                         duration_ms: Some(started.elapsed().as_millis() as u64),
+                        key_id: job.key_id.clone(),
                         ..Default::default()
                     },
                 )

@@ -131,6 +131,7 @@ async fn announce(shared: &Shared, job: &Job, provider: &str, deliveries: u64, r
         provider: Some(provider.to_string()),
         delivery: Some(deliveries),
         error: Some(reason.to_string()),
+        key_id: job.key_id.clone(),
         ..Default::default()
     };
     shared
@@ -142,6 +143,7 @@ async fn announce(shared: &Shared, job: &Job, provider: &str, deliveries: u64, r
         status: Some(500),
         error: Some(reason.to_string()),
         error_kind: Some("dead_lettered".into()),
+        key_id: job.key_id.clone(),
         ..Default::default()
     };
     shared.events.emit(&job.id, EventKind::Failed, detail).await;

@@ -260,6 +260,7 @@ impl Hop<'_> {
             model: Some(target.model.clone()),
             attempt: Some(self.attempts),
             delivery: Some(self.delivery),
+            key_id: job.key_id.clone(),
             ..Default::default()
         };
         shared
@@ -341,6 +342,7 @@ impl Hop<'_> {
             retry_in_ms: wait.map(|w| w.as_millis() as u64),
             duration_ms: Some(took.as_millis() as u64),
             upstream_request_id,
+            key_id: self.job.key_id.clone(),
             ..Default::default()
         };
         shared

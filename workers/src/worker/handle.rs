@@ -38,6 +38,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
                 // Attempts made before this delivery: the timeline's causal order.
                 attempt: Some(job.attempts),
                 provider: job.route.get(job.hop as usize).map(|t| t.provider.clone()),
+                key_id: job.key_id.clone(),
                 ..Default::default()
             })
             .await;
@@ -138,6 +139,7 @@ async fn forward(shared: &Shared, msg: &Message, job: Job, why: super::execute::
                         // Why the job moved: from which target, after what.
                         error: Some(format!("fallback from {}: {}", why.from, why.message)),
                         error_kind: Some(why.kind),
+                        key_id: job.key_id.clone(),
                         ..Default::default()
                     },
                 )

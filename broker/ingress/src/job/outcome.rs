@@ -87,7 +87,14 @@ async fn duplicate(
 /// Emits `delivered` for a finished job and hands back its response body, or its error.
 pub async fn delivered(st: &AppState, r: JobResult) -> Result<Box<RawValue>, GatewayError> {
     st.events()
-        .emit(&r.id, EventKind::Delivered, EventDetail::default())
+        .emit(
+            &r.id,
+            EventKind::Delivered,
+            EventDetail {
+                key_id: r.key_id.clone(),
+                ..Default::default()
+            },
+        )
         .await;
     if r.status != JobState::Completed {
         return Err(GatewayError::Job(Box::new(

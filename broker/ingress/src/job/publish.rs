@@ -78,6 +78,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
             status: Some(e.status_code().as_u16()),
             error: Some(e.to_string()),
             error_kind: Some(e.kind().into()),
+            key_id: job.key_id.clone(),
             ..Default::default()
         };
         st.events().emit(&job.id, EventKind::Failed, detail).await;
@@ -90,6 +91,7 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
     let detail = EventDetail {
         provider: Some(first.provider.clone()),
         model: Some(first.model.clone()),
+        key_id: job.key_id.clone(),
         ..Default::default()
     };
     st.events().emit(&job.id, EventKind::Queued, detail).await;
