@@ -115,6 +115,10 @@ impl Subjects {
     pub fn spend_bucket(&self) -> String {
         format!("{}_spend", self.prefix)
     }
+    /// The KV bucket of bulk replays' progress.
+    pub fn bulk_bucket(&self) -> String {
+        format!("{}_bulk", self.prefix)
+    }
     /// The subject of an admin action of kind `action` (`key.created`, ...).
     pub fn admin(&self, action: &str) -> String {
         format!("{}.admin.{action}", self.prefix)

@@ -96,25 +96,4 @@ impl Gateway {
             .map_err(|e| self.unreachable(e))?;
         self.decode(&format!("DELETE {path}"), resp).await
     }
-
-    /// Every record matching `filters`, following the cursor through all pages.
-    pub async fn all_requests(&self, filters: &[(&str, String)]) -> anyhow::Result<Vec<Value>> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = filters.to_vec();
-            q.push(("limit", "1000".into()));
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let page = self.get("/v1/requests", &q).await?;
-            if let Some(d) = page["data"].as_array() {
-                out.extend(d.iter().cloned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) if page["has_more"].as_bool() == Some(true) => cursor = Some(c.into()),
-                _ => return Ok(out),
-            }
-        }
-    }
 }

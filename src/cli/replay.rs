@@ -1,6 +1,5 @@
 //! `switchyard replay`: one request, or every failed request in a window, as new jobs.
 
-use super::requests::Filters;
 use super::Gateway;
 use anyhow::bail;
 use serde_json::{json, Value};
@@ -26,20 +25,6 @@ pub struct Window {
     /// Only requests whose error contains this text.
     #[arg(long, short)]
     pub q: Option<String>,
-}
-
-impl Window {
-    fn filters(&self) -> Filters {
-        Filters {
-            status: Some("failed".into()),
-            model: self.from_model.clone(),
-            provider: self.from_provider.clone(),
-            key: self.key.clone(),
-            q: self.q.clone(),
-            since: self.since.clone(),
-            until: self.until.clone(),
-        }
-    }
 }
 
 /// What to replay on.
@@ -82,44 +67,52 @@ pub async fn one(gw: &Gateway, id: &str, o: &Override) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replays every failed request matching `f` with a progress bar, then a summary line.
+/// Replays every failed request matching the window on the gateway (a bulk replay, audited
+/// there), following its progress with a bar, then prints a summary line.
 pub async fn failed(gw: &Gateway, w: &Window, o: &Override) -> anyhow::Result<()> {
-    if w.since.is_none() {
+    let Some(since) = &w.since else {
         bail!("--failed needs --since (for example --since 1h) so that it never replays the whole log by accident");
+    };
+    let mut filter = json!({"status": "failed", "since": since});
+    for (k, v) in [
+        ("until", &w.until),
+        ("model", &w.from_model),
+        ("provider", &w.from_provider),
+        ("key", &w.key),
+        ("q", &w.q),
+    ] {
+        if let Some(v) = v {
+            filter[k] = json!(v);
+        }
     }
-    let f = w.filters();
-    let failed = gw.all_requests(&f.query()).await?;
-    let bar = indicatif::ProgressBar::new(failed.len() as u64);
+    let mut body = o.body();
+    body["filter"] = filter;
+    let mut p = gw.post("/v1/requests/replay", &body).await?;
+    let id = p["id"].as_str().unwrap_or_default().to_string();
+    let total = p["total"].as_u64().unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} replayed  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let (mut ok, mut errors) = (0usize, Vec::new());
-    for r in &failed {
-        let id = r["id"].as_str().unwrap_or_default();
-        match gw
-            .post(&format!("/v1/requests/{id}/replay"), &o.body())
-            .await
-        {
-            Ok(v) => {
-                ok += 1;
-                bar.suspend(|| println!("{id} -> {}", v["id"].as_str().unwrap_or("?")));
-            }
-            Err(e) => errors.push(format!("{id}: {e}")),
-        }
-        bar.inc(1);
+    while p["status"] != "completed" {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        p = gw.get(&format!("/v1/requests/replay/{id}"), &[]).await?;
+        let done = p["replayed"].as_u64().unwrap_or(0) + p["errors"].as_u64().unwrap_or(0);
+        bar.set_position(done);
+        bar.set_message(format!("{} errors", p["errors"].as_u64().unwrap_or(0)));
     }
     bar.finish_and_clear();
-    for e in &errors {
-        eprintln!("not replayed: {e}");
+    let errors = p["errors"].as_u64().unwrap_or(0);
+    for e in p["error_samples"].as_array().into_iter().flatten() {
+        eprintln!("not replayed: {}", e.as_str().unwrap_or_default());
     }
     println!(
-        "replayed {ok} of {} failed requests ({} errors)",
-        failed.len(),
-        errors.len()
+        "replayed {} of {total} failed requests ({errors} errors); bulk replay {id}",
+        p["replayed"].as_u64().unwrap_or(0)
     );
-    if !errors.is_empty() {
-        bail!("{} replays failed; see the messages above", errors.len());
+    if errors > 0 {
+        bail!("{errors} replays failed; see the messages above");
     }
     Ok(())
 }

@@ -144,16 +144,40 @@ async fn bulk_replay_of_failures_through_the_cli() {
     .await;
     assert!(success, "{out}\n{err}");
     assert!(
-        out.contains("replayed 3 of 3 failed requests (0 errors)"),
+        out.contains("replayed 3 of 3 failed requests (0 errors); bulk replay "),
         "{out}"
     );
+    let bulk = out.trim().rsplit(' ').next().unwrap().to_string();
+    let progress: Value = gw
+        .get(&format!("/v1/requests/replay/{bulk}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            progress["status"].as_str(),
+            progress["total"].as_u64(),
+            progress["replayed"].as_u64()
+        ),
+        (Some("completed"), Some(3), Some(3)),
+        "{progress}"
+    );
+    // Starting it was an admin action.
+    let audit: Value = gw
+        .get("/admin/audit?action=replay.bulk_started")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["data"][0]["target"], bulk.as_str(), "{audit}");
+    assert_eq!(audit["data"][0]["changes"]["total"], 3, "{audit}");
     for id in &failed {
         let rec = wait_record(&gw, id, |v| {
             v["replayed_as"].as_array().is_some_and(|a| a.len() == 1)
         })
         .await;
         let new = rec["replayed_as"][0].as_str().unwrap().to_string();
-        assert!(out.contains(&format!("{id} -> {new}")), "{out}");
         let r = wait_record(&gw, &new, settled).await;
         assert_eq!(r["status"], "completed");
         assert_eq!(r["replay_of"], id.as_str());

@@ -27,7 +27,8 @@ pub mod messages;
 mod metrics;
 pub mod models;
 pub mod openapi;
-mod replay;
+pub mod replay;
+pub mod replay_bulk;
 pub mod requests;
 pub mod routing;
 pub mod server;
@@ -68,7 +69,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/export", get(requests::export))
         .route("/v1/requests/{id}", get(requests::get))
         .route("/v1/requests/{id}/events", get(requests::events))
-        .route("/v1/requests/{id}/replay", post(requests::replay))
+        .route("/v1/requests/{id}/replay", post(replay::replay))
+        .route("/v1/requests/replay", post(replay_bulk::start))
+        .route("/v1/requests/replay/{id}", get(replay_bulk::progress))
         .route("/v1/usage", get(usage::usage))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

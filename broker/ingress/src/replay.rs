@@ -1,9 +1,25 @@
-//! Replay: the body of a new job from a stored request, optionally on another model or
-//! provider. The ingress publishes it (see `ingress::requests`).
+//! Replay: `POST /v1/requests/{id}/replay` resubmits a stored request as a new queued job,
+//! optionally on another model or provider, linked both ways (`replay_of` on the new job,
+//! a `replayed` event on the original). [`replay_one`] is also what a bulk replay runs per
+//! request (`crate::replay_bulk`).
 
+use crate::auth::Caller;
+use crate::body::parse;
+use crate::chat::validate_chat;
 use crate::error::GatewayError;
+use crate::job::{publish, Submission, Submitted};
+use crate::jobs::{check_id, JobView};
+use crate::layers::JobId;
+use crate::requests::{auditor, not_yours, query_error};
+use crate::state::{AppState, JOB_ID_HEADER};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use broker::audit::FullRecord;
-use schemas::{BodyOmitted, OmitReason};
+use schemas::openai::ChatRequest;
+use schemas::{BodyOmitted, EventDetail, EventKind, Mode, OmitReason, Operation};
 use serde::{Deserialize, Serialize};
 
 /// The optional body of `POST /v1/requests/{id}/replay`.
@@ -109,6 +125,101 @@ pub fn replay_body(
     };
     obj.insert("model".into(), serde_json::Value::String(model.to_string()));
     Ok(body)
+}
+
+/// A replay queued: the new job and the model it runs on.
+pub struct Replayed {
+    /// The new job's id.
+    pub id: String,
+    /// The model it runs on.
+    pub model: String,
+}
+
+/// Replays the stored request `id` as `caller` (its key is charged and named on the new job).
+pub async fn replay_one(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    over: &ReplayOverride,
+) -> Result<Replayed, GatewayError> {
+    check_id(id)?;
+    let rec: FullRecord = auditor(st).full_record(id).await.map_err(query_error)?;
+    if !caller.sees(rec.record.key_id.as_deref()) {
+        return Err(not_yours(id));
+    }
+    let model = replay_model(&rec, over)?;
+    let body = replay_body(&rec, &model, over)?;
+    let bytes =
+        Bytes::from(serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?);
+    let req: ChatRequest = parse(&bytes)?;
+    validate_chat(&req)?;
+    let route = st.models().resolve(&req.model)?;
+    let new_id = JobId::new().0;
+    let mut sub = Submission::new(
+        st,
+        new_id.clone(),
+        Operation::Chat,
+        "/v1/requests/{id}/replay",
+        Mode::Queued,
+        req.model.clone(),
+        route,
+        &bytes,
+        bytes.clone(),
+        &HeaderMap::new(),
+    )?;
+    sub.job.replay_of = Some(id.to_string());
+    crate::auth::limits::admit(st, caller, &mut sub.job).await?;
+    if let Submitted::Duplicate(other) = publish(st, &sub).await? {
+        return Err(GatewayError::Internal(format!(
+            "replay collided with job {other}"
+        )));
+    }
+    let detail = EventDetail {
+        related_job: Some(new_id.clone()),
+        model: Some(req.model.clone()),
+        key_id: rec.record.key_id.clone(),
+        ..Default::default()
+    };
+    st.events().emit(id, EventKind::Replayed, detail).await;
+    tracing::info!(job_id = %new_id, replay_of = %id, model = %req.model, "replay queued");
+    Ok(Replayed {
+        id: new_id,
+        model: req.model,
+    })
+}
+
+/// `POST /v1/requests/{id}/replay`.
+pub async fn replay(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let out = async {
+        let timeout = std::time::Duration::from_millis(st.cfg().server.body_read_timeout_ms);
+        let raw = crate::body::read(&headers, body, st.body_limit(), timeout).await?;
+        let over: ReplayOverride = if raw.iter().all(u8::is_ascii_whitespace) {
+            ReplayOverride::default()
+        } else {
+            parse(&raw)?
+        };
+        let r = replay_one(&st, &caller, &id, &over).await?;
+        Ok::<_, GatewayError>((
+            StatusCode::ACCEPTED,
+            [
+                (header::LOCATION, format!("/v1/jobs/{}", r.id)),
+                (header::HeaderName::from_static(JOB_ID_HEADER), r.id.clone()),
+            ],
+            Json(JobView {
+                model: Some(r.model),
+                replay_of: Some(id.clone()),
+                ..JobView::new(&r.id, schemas::JobState::Queued)
+            }),
+        ))
+    }
+    .await;
+    out.into_response()
 }
 
 #[cfg(test)]

@@ -1,22 +1,17 @@
 //! The request log over HTTP, answered by asking the auditor service over NATS:
 //! `GET /v1/requests`, `GET /v1/requests/stats`, `GET /v1/requests/export`,
-//! `GET /v1/requests/{id}`, `GET /v1/requests/{id}/events[?follow=true]` and
-//! `POST /v1/requests/{id}/replay`.
+//! `GET /v1/requests/{id}` and `GET /v1/requests/{id}/events[?follow=true]` (replays are
+//! in `crate::replay` and `crate::replay_bulk`).
 
 use crate::auth::Caller;
-use crate::body::parse;
-use crate::chat::validate_chat;
 use crate::error::GatewayError;
 use crate::follow;
-use crate::job::{publish, Submission, Submitted};
-use crate::jobs::{check_id, JobView};
-use crate::layers::JobId;
-use crate::replay::{replay_body, replay_model, ReplayOverride};
-use crate::state::{AppState, JOB_ID_HEADER};
+use crate::jobs::check_id;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use broker::audit::protocol::{ListPage, Timeline, MAX_LIMIT};
@@ -24,17 +19,16 @@ use broker::audit::window::parse_time;
 use broker::audit::{AuditorClient, QueryError};
 use broker::audit::{FullRecord, ListQuery};
 use schemars::JsonSchema;
-use schemas::openai::ChatRequest;
-use schemas::{EventDetail, EventKind, Mode, Operation};
+use schemas::EventKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// A record another key submitted answers as if it did not exist.
-fn not_yours(id: &str) -> GatewayError {
+pub fn not_yours(id: &str) -> GatewayError {
     GatewayError::NotFound(format!("No request `{id}` is in the log."))
 }
 
-fn auditor(st: &AppState) -> AuditorClient {
+pub fn auditor(st: &AppState) -> AuditorClient {
     AuditorClient::new(st.client().clone(), st.topo().subjects.prefix())
 }
 
@@ -364,86 +358,4 @@ pub async fn events(
     }
     .await;
     out.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `POST /v1/requests/{id}/replay`: resubmits the stored request as a new queued job.
-pub async fn replay(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let out = async {
-        check_id(&id)?;
-        let timeout = std::time::Duration::from_millis(st.cfg().server.body_read_timeout_ms);
-        let raw = crate::body::read(&headers, body, st.body_limit(), timeout).await?;
-        let over: ReplayOverride = if raw.iter().all(u8::is_ascii_whitespace) {
-            ReplayOverride::default()
-        } else {
-            parse(&raw)?
-        };
-        let rec: FullRecord = auditor(&st).full_record(&id).await.map_err(query_error)?;
-        if !caller.sees(rec.record.key_id.as_deref()) {
-            return Err(not_yours(&id));
-        }
-        let model = replay_model(&rec, &over)?;
-        let body = replay_body(&rec, &model, &over)?;
-        let bytes = Bytes::from(
-            serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(e.to_string()))?,
-        );
-        let req: ChatRequest = parse(&bytes)?;
-        validate_chat(&req)?;
-        let route = st.models().resolve(&req.model)?;
-        let new_id = JobId::new().0;
-        let mut sub = Submission::new(
-            &st,
-            new_id.clone(),
-            Operation::Chat,
-            "/v1/requests/{id}/replay",
-            Mode::Queued,
-            req.model.clone(),
-            route,
-            &bytes,
-            bytes.clone(),
-            &HeaderMap::new(),
-        )?;
-        sub.job.replay_of = Some(id.clone());
-        crate::auth::limits::admit(&st, &caller, &mut sub.job).await?;
-        if let Submitted::Duplicate(other) = publish(&st, &sub).await? {
-            return Err(GatewayError::Internal(format!(
-                "replay collided with job {other}"
-            )));
-        }
-        st.events()
-            .emit(
-                &id,
-                EventKind::Replayed,
-                EventDetail {
-                    related_job: Some(new_id.clone()),
-                    model: Some(req.model.clone()),
-                    key_id: rec.record.key_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
-        tracing::info!(job_id = %new_id, replay_of = %id, model = %req.model, "replay queued");
-        Ok::<_, GatewayError>((
-            StatusCode::ACCEPTED,
-            [
-                (header::LOCATION, format!("/v1/jobs/{new_id}")),
-                (
-                    header::HeaderName::from_static(JOB_ID_HEADER),
-                    new_id.clone(),
-                ),
-            ],
-            Json(JobView {
-                model: Some(req.model.clone()),
-                replay_of: Some(id.clone()),
-                ..JobView::new(&new_id, schemas::JobState::Queued)
-            }),
-        ))
-    }
-    .await;
-    out.into_response()
 }

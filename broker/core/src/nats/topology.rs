@@ -32,6 +32,8 @@ pub struct Topology {
     pub rates: kv::Store,
     /// Budget spend, per key and period.
     pub spend: kv::Store,
+    /// Bulk replays' progress.
+    pub bulk: kv::Store,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
     pub admin: stream::Stream,
 }
@@ -161,6 +163,8 @@ pub async fn ensure_topology(
     let keys = bucket(&js, subjects.keys_bucket(), Duration::ZERO, cfg.replicas).await?;
     let rates = bucket(&js, subjects.rates_bucket(), RATES_TTL, cfg.replicas).await?;
     let spend = bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let bulk = bucket(&js, subjects.bulk_bucket(), week, cfg.replicas).await?;
     let admin = upsert(
         &js,
         stream::Config {
@@ -187,6 +191,7 @@ pub async fn ensure_topology(
         keys,
         rates,
         spend,
+        bulk,
         admin,
     })
 }

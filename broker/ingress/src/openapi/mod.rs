@@ -7,6 +7,7 @@
 //! Anthropic's on `/v1/messages`.
 
 mod access;
+mod replay;
 
 use crate::chat::{Chat, Jobs};
 use crate::embeddings::Embeddings;
@@ -182,6 +183,7 @@ pub fn document() -> Value {
             .done(),
     );
     access::routes(&mut g, &mut add);
+    replay::routes(&mut g, &mut add);
     access::secure(&mut paths);
     let schemas = g.take_definitions(true);
     json!({
@@ -376,6 +378,8 @@ mod tests {
             "/admin/keys/{id}/rotate",
             "/admin/audit",
             "/v1/usage",
+            "/v1/requests/replay",
+            "/v1/requests/replay/{id}",
         ] {
             let ops = paths[p].as_object().unwrap_or_else(|| unreachable!("{p}"));
             for (_, o) in ops {
