@@ -141,13 +141,13 @@ async fn no_key_of_any_kind_reaches_an_answer_a_log_a_record_or_a_file() {
             .text()
             .await
             .unwrap();
-        if job_view.contains("\"failed\"") {
+        if job_view.contains("\"status\":\"failed\"") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        job_view.contains("\"failed\"") && job_view.contains("***"),
+        job_view.contains("\"status\":\"failed\"") && job_view.contains("***"),
         "{job_view}"
     );
     // The request log has the record, scrubbed.
@@ -161,7 +161,7 @@ async fn no_key_of_any_kind_reaches_an_answer_a_log_a_record_or_a_file() {
             .unwrap();
         if r.status() == 200 {
             record = r.text().await.unwrap();
-            if record.contains("\"failed\"") {
+            if record.contains("\"status\":\"failed\"") && record.contains("Incorrect API key") {
                 break;
             }
         }
