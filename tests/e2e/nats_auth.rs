@@ -3,25 +3,15 @@
 //! its whole job (sync, stream, queued, cancel, models, the request log, keys); a client
 //! without a password, or a role reaching past its subjects, is refused.
 
-use crate::harness::{chat, free_port, nats_bin, Gateway};
+use crate::harness::{chat, free_port, nats_with_conf, ConfNats, Gateway};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use switchyard::Roles;
 
 const MASTER: &str = "sy-master-test-key-0123456789";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// nats-server with JetStream and deploy/nats/auth.conf; the role passwords are `<role>-pw-1234`.
-async fn server(dir: &std::path::Path, port: u16) -> Server {
+async fn server(dir: &std::path::Path, port: u16) -> ConfNats {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nats/auth.conf");
     std::fs::copy(shipped, dir.join("auth.conf")).unwrap();
     let conf = dir.join("node.conf");
@@ -33,28 +23,16 @@ async fn server(dir: &std::path::Path, port: u16) -> Server {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(nats_bin());
-    cmd.arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for role in ["INGRESS", "WORKER", "AUDITOR", "ADMIN"] {
-        cmd.env(
-            format!("SWITCHYARD_NATS_{role}_PASSWORD"),
-            format!("{}-pw-1234", role.to_lowercase()),
-        );
-    }
-    let child = Server(cmd.spawn().unwrap());
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nats-server with deploy/nats/auth.conf did not start");
+    let env: Vec<(String, String)> = ["INGRESS", "WORKER", "AUDITOR", "ADMIN"]
+        .iter()
+        .map(|role| {
+            (
+                format!("SWITCHYARD_NATS_{role}_PASSWORD"),
+                format!("{}-pw-1234", role.to_lowercase()),
+            )
+        })
+        .collect();
+    nats_with_conf(&conf, port, &env).await
 }
 
 fn role_toml(role: &str, dir: &std::path::Path) -> String {

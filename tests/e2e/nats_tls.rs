@@ -3,23 +3,13 @@
 //! an operator-mode server (JWTs signed with nkeys); a bare nkey user. The gateway does a chat
 //! through each, and a client without the credential is refused.
 
-use crate::harness::{chat, free_port, nats_bin, Gateway, Nats};
+use crate::harness::{chat, free_port, nats_with_conf, ConfNats, Gateway, Nats};
 use base64::Engine;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(dir: &Path, port: u16, conf: &str) -> Server {
+async fn start(dir: &Path, port: u16, conf: &str) -> ConfNats {
     let path = dir.join(format!("node-{port}.conf"));
     let store = dir.join(format!("js-{port}"));
     std::fs::write(
@@ -30,29 +20,7 @@ async fn start(dir: &Path, port: u16, conf: &str) -> Server {
         ),
     )
     .unwrap();
-    let log = dir.join(format!("nats-{port}.log"));
-    let child = Server(
-        Command::new(nats_bin())
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "nats-server did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    nats_with_conf(&path, port, &[]).await
 }
 
 /// A chat through ingress and worker roles on `port` with `nats` config.

@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use schemas::openai::{ChatChunk, ChatResponse, ErrorResponse};
-use schemas::{EventDetail, EventKind, JobResult, JobState, StreamChunk};
+use schemas::{JobResult, JobState, StreamChunk};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -272,17 +272,7 @@ impl<F: Framer> Stream<F> {
         }
         let frames = self.framer.end(&r);
         send_all(&self.tx, frames).await;
-        self.st
-            .events()
-            .emit(
-                &r.id,
-                EventKind::Delivered,
-                EventDetail {
-                    key_id: r.key_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
+        crate::job::outcome::emit_delivered(&self.st, &r).await;
     }
 }
 

@@ -84,18 +84,18 @@ async fn duplicate(
     }
 }
 
+/// Emits `delivered` for a finished job (named with its key).
+pub async fn emit_delivered(st: &AppState, r: &JobResult) {
+    let detail = EventDetail {
+        key_id: r.key_id.clone(),
+        ..Default::default()
+    };
+    st.events().emit(&r.id, EventKind::Delivered, detail).await;
+}
+
 /// Emits `delivered` for a finished job and hands back its response body, or its error.
 pub async fn delivered(st: &AppState, r: JobResult) -> Result<Box<RawValue>, GatewayError> {
-    st.events()
-        .emit(
-            &r.id,
-            EventKind::Delivered,
-            EventDetail {
-                key_id: r.key_id.clone(),
-                ..Default::default()
-            },
-        )
-        .await;
+    emit_delivered(st, &r).await;
     if r.status != JobState::Completed {
         return Err(GatewayError::Job(Box::new(
             r.error.clone().unwrap_or_else(|| missing_error(&r)),
