@@ -99,6 +99,33 @@ pub fn job_headers(job: &schemas::Job) -> async_nats::HeaderMap {
     headers
 }
 
+/// The payloads of the messages on `subject` (wildcards allowed) in `stream`, oldest first,
+/// at most `limit`, read with direct gets (no consumer).
+pub async fn subject_payloads(
+    stream: &async_nats::jetstream::stream::Stream,
+    subject: &str,
+    limit: usize,
+) -> Result<Vec<bytes::Bytes>, async_nats::jetstream::stream::DirectGetError> {
+    let mut out = Vec::new();
+    let mut seq = None;
+    while out.len() < limit {
+        match stream
+            .direct_get_next_for_subject(subject.to_string(), seq)
+            .await
+        {
+            Ok(msg) => {
+                seq = Some(msg.sequence + 1);
+                out.push(msg.payload);
+            }
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+                break
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// Whether the client is connected right now.
 pub fn is_connected(client: &async_nats::Client) -> bool {
     matches!(

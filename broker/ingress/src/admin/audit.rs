@@ -154,40 +154,24 @@ pub async fn list(
             Some(a) => st.topo().subjects.admin(a),
             None => st.topo().subjects.admin(">"),
         };
-        let mut all = Vec::new();
-        let mut seq = None;
-        loop {
-            match st
-                .topo()
-                .admin
-                .direct_get_next_for_subject(subject.clone(), seq)
-                .await
-            {
-                Ok(msg) => {
-                    seq = Some(msg.sequence + 1);
-                    let Ok(ev) = serde_json::from_slice::<AdminEvent>(&msg.payload) else {
-                        continue;
-                    };
-                    let keep = since.is_none_or(|s| ev.ts_ms >= s)
-                        && until.is_none_or(|u| ev.ts_ms < u)
-                        && p.actor
-                            .as_ref()
-                            .is_none_or(|a| a.is_empty() || &ev.actor == a)
-                        && p.target
-                            .as_ref()
-                            .is_none_or(|t| t.is_empty() || ev.target.as_ref() == Some(t));
-                    if keep {
-                        all.push(ev);
-                    }
-                }
-                Err(e)
-                    if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound =>
-                {
-                    break
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
+        // Admin actions are few: read them all, filter, newest first.
+        let payloads = broker::nats::subject_payloads(&st.topo().admin, &subject, usize::MAX)
+            .await
+            .map_err(unavailable)?;
+        let mut all: Vec<AdminEvent> = payloads
+            .iter()
+            .filter_map(|m| serde_json::from_slice::<AdminEvent>(m).ok())
+            .filter(|ev| {
+                since.is_none_or(|s| ev.ts_ms >= s)
+                    && until.is_none_or(|u| ev.ts_ms < u)
+                    && p.actor
+                        .as_ref()
+                        .is_none_or(|a| a.is_empty() || &ev.actor == a)
+                    && p.target
+                        .as_ref()
+                        .is_none_or(|t| t.is_empty() || ev.target.as_ref() == Some(t))
+            })
+            .collect();
         all.reverse();
         all.truncate(limit);
         Ok(Json(AuditPage {

@@ -79,26 +79,11 @@ pub async fn stored_result(st: &AppState, id: &str) -> Result<Option<JobResult>,
 /// Every stored lifecycle event of a job, in stream order (at most `limit`).
 pub async fn job_events(st: &AppState, id: &str, limit: usize) -> Result<Vec<Event>, GatewayError> {
     let subject = st.topo().subjects.events(id);
-    let mut out = Vec::new();
-    let mut seq = None;
-    while out.len() < limit {
-        match st
-            .topo()
-            .events
-            .direct_get_next_for_subject(subject.clone(), seq)
-            .await
-        {
-            Ok(msg) => {
-                seq = Some(msg.sequence + 1);
-                if let Ok(ev) = serde_json::from_slice(&msg.payload) {
-                    out.push(ev);
-                }
-            }
-            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
-                break
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-    }
-    Ok(out)
+    let payloads = broker::nats::subject_payloads(&st.topo().events, &subject, limit)
+        .await
+        .map_err(unavailable)?;
+    Ok(payloads
+        .iter()
+        .filter_map(|p| serde_json::from_slice(p).ok())
+        .collect())
 }
