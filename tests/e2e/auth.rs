@@ -149,7 +149,22 @@ async fn keys_are_created_scoped_rotated_revoked_and_audited() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{header}");
     }
-    // Models outside the key's list.
+    // Models outside the key's list: not listed, and refused.
+    let models: Value = send(&gw, M::GET, "/v1/models", Some(&a_key), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"mock/echo") && !ids.contains(&"smart"),
+        "{ids:?}"
+    );
     let r = chat_as(&gw, &a_key, "smart").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r

@@ -2,9 +2,10 @@
 //! `?refresh=true`, also each provider's live model list, asked of the workers over NATS
 //! (`sy.control.models.<provider>`), since the ingress hosts no adapters.
 
+use crate::auth::Caller;
 use crate::state::AppState;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use futures::future::join_all;
 use schemars::JsonSchema;
 use schemas::openai::{ErrorBody, Model};
@@ -51,7 +52,21 @@ pub struct ProviderError {
 }
 
 /// The handler.
-pub async fn list(State(st): State<AppState>, Query(q): Query<ModelsQuery>) -> Json<ModelsPage> {
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ModelsQuery>,
+) -> Json<ModelsPage> {
+    let Json(mut page) = all(st, q).await;
+    // A key limited to some models sees those only.
+    if let Some(k) = caller.key() {
+        page.data.retain(|m| k.allows(&m.id));
+    }
+    Json(page)
+}
+
+/// Every model, and with `refresh` each provider's live list.
+async fn all(st: AppState, q: ModelsQuery) -> Json<ModelsPage> {
     let mut data: Vec<Model> = st
         .models()
         .models()
