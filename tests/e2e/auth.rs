@@ -260,6 +260,21 @@ async fn keys_are_created_scoped_rotated_revoked_and_audited() {
         StatusCode::OK
     );
 
+    // An admin key reaches what the master reaches.
+    let (_, admin_key) = create_key(&gw, json!({"name": "ops", "admin": true})).await;
+    assert_eq!(
+        send(&gw, M::GET, &path, Some(&admin_key), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&gw, M::GET, "/admin/keys", Some(&admin_key), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
     // PATCH changes a setting; `null` clears it.
     let p = format!("/admin/keys/{b}");
     let v: Value = send(
@@ -342,6 +357,7 @@ async fn keys_are_created_scoped_rotated_revoked_and_audited() {
             "key.rotated",
             "key.updated",
             "key.updated",
+            "key.created",
             "key.created",
             "key.created"
         ],
