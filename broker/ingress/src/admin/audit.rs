@@ -145,7 +145,14 @@ pub async fn list(
         };
         let (since, until) = (time(&p.since, "since")?, time(&p.until, "until")?);
         let subject = match p.action.as_deref().filter(|a| !a.is_empty()) {
-            Some(a) if a.contains(['*', '>', ' ']) => {
+            Some(a)
+                if a.starts_with('.')
+                    || a.ends_with('.')
+                    || a.contains("..")
+                    || !a
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+            {
                 return Err(GatewayError::bad_request(
                     "action is a name like key.created.",
                     Some("action"),
