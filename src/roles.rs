@@ -208,6 +208,26 @@ pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
             }
         }
     }
+    let beat = broker::nats::heartbeat::NodeBeat {
+        node: node.clone(),
+        roles: [
+            ("ingress", roles.ingress),
+            ("worker", roles.worker),
+            ("auditor", roles.auditor),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(r, _)| r.to_string())
+        .collect(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_ms: schemas::now_ms(),
+        ts_ms: 0,
+    };
+    tasks.push(tokio::spawn(broker::nats::heartbeat::run(
+        topo.nodes.clone(),
+        beat,
+        workers_stop.clone(),
+    )));
     let mut http_addr = None;
     if roles.ingress {
         check_open(&cfg)?;

@@ -115,6 +115,10 @@ impl Subjects {
     pub fn spend_bucket(&self) -> String {
         format!("{}_spend", self.prefix)
     }
+    /// The KV bucket of every process's heartbeat.
+    pub fn nodes_bucket(&self) -> String {
+        format!("{}_nodes", self.prefix)
+    }
     /// The KV bucket of bulk replays' progress.
     pub fn bulk_bucket(&self) -> String {
         format!("{}_bulk", self.prefix)

@@ -909,6 +909,32 @@ async fn the_log_usage_and_stats_follow_the_keys_and_their_costs() {
         by_model["data"][0]["cost_usd"].as_f64().unwrap() > 0.0,
         "{by_model}"
     );
+    // Stats over time: the steps of the window add up to its total.
+    let stats: Value = send(
+        &gw,
+        M::GET,
+        "/v1/requests/stats?since=1h&step=5m",
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let series = stats["series"].as_array().unwrap();
+    assert!((12..=13).contains(&series.len()), "{stats}");
+    let summed: u64 = series.iter().map(|p| p["count"].as_u64().unwrap()).sum();
+    assert_eq!(summed, stats["total"]["count"].as_u64().unwrap(), "{stats}");
+    assert!(summed >= 5);
+    let r = send(
+        &gw,
+        M::GET,
+        "/v1/requests/stats?step=1s",
+        Some(MASTER),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = send(&gw, M::GET, "/v1/usage?group_by=colour", Some(MASTER), None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     gw.stop().await;

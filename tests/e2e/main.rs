@@ -34,4 +34,5 @@ mod secrets;
 mod serve;
 mod stream;
 mod telemetry;
+mod ui;
 mod workers;

@@ -121,6 +121,7 @@ mod tests {
             &broker::audit::protocol::StatsQuery {
                 since_ms: Some(0),
                 until_ms: Some(10_000),
+                step_ms: None,
             },
             10_000,
         )

@@ -35,6 +35,7 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod targets;
+pub mod ui;
 pub mod usage;
 
 use axum::routing::{get, post};
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", metrics::route())
         .route("/openapi.json", get(openapi_json))
         .merge(admin::routes())
+        .merge(ui::routes())
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

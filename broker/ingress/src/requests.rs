@@ -170,6 +170,8 @@ pub struct StatsParams {
     since: Option<String>,
     /// Until: RFC 3339, ms since the epoch, or an age (default: now).
     until: Option<String>,
+    /// A step like `5m` or `1h`: also the totals of each step (`series`).
+    step: Option<String>,
 }
 
 /// The `since`/`until` window of a query, parsed.
@@ -201,7 +203,28 @@ pub async fn stats(
         }
         let Query(p) = params.map_err(query_rejected)?;
         let (since_ms, until_ms) = window(p.since, p.until)?;
-        let q = broker::audit::protocol::StatsQuery { since_ms, until_ms };
+        let step_ms = p
+            .step
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let now = schemas::now_ms();
+                parse_time(&s, now)
+                    .ok()
+                    .map(|t| now - t)
+                    .filter(|ms| *ms >= 60_000)
+                    .ok_or_else(|| {
+                        GatewayError::bad_request(
+                            format!("step must be a duration of a minute or more like 5m or 1h, got `{s}`."),
+                            Some("step"),
+                        )
+                    })
+            })
+            .transpose()?;
+        let q = broker::audit::protocol::StatsQuery {
+            since_ms,
+            until_ms,
+            step_ms,
+        };
         let stats: broker::audit::Stats =
             auditor(&st).call("stats", &q).await.map_err(query_error)?;
         Ok::<_, GatewayError>(Json(stats))

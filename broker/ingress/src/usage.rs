@@ -96,7 +96,14 @@ pub async fn usage(
         let (since_ms, until_ms) = window(p.since, p.until)?;
         let client = AuditorClient::new(st.client().clone(), st.topo().subjects.prefix());
         let stats: Stats = client
-            .call("stats", &StatsQuery { since_ms, until_ms })
+            .call(
+                "stats",
+                &StatsQuery {
+                    since_ms,
+                    until_ms,
+                    step_ms: None,
+                },
+            )
             .await
             .map_err(query_error)?;
         let groups = match group_by.as_str() {

@@ -3,7 +3,7 @@
 use crate::rollup;
 use crate::store::Store;
 use crate::AuditorError;
-use broker::audit::protocol::{Aggregate, Stats, StatsQuery};
+use broker::audit::protocol::{Aggregate, Point, Stats, StatsQuery};
 use std::collections::BTreeMap;
 
 fn report(m: Option<BTreeMap<String, rollup::Agg>>) -> Vec<Aggregate> {
@@ -23,6 +23,24 @@ pub fn stats(store: &Store, q: &StatsQuery, now_ms: u64) -> Result<Stats, Audito
         .unwrap_or(u64::MAX)
         .min(now_ms.saturating_add(rollup::MINUTE));
     let (total, mut per) = rollup::sum(&store.rollups, since, until)?;
+    let series = match q.step_ms {
+        Some(step) => rollup::series(&store.rollups, since, until.min(now_ms), step)?
+            .into_iter()
+            .map(|(ts, a)| {
+                let r = a.report(String::new());
+                Point {
+                    ts_ms: ts,
+                    count: r.count,
+                    failures: r.failures,
+                    total_tokens: r.total_tokens,
+                    cost_usd: r.cost_usd,
+                    latency_p50_ms: r.latency_p50_ms,
+                    latency_p95_ms: r.latency_p95_ms,
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Stats {
         since_ms: since,
         until_ms: until.min(now_ms),
@@ -30,5 +48,6 @@ pub fn stats(store: &Store, q: &StatsQuery, now_ms: u64) -> Result<Stats, Audito
         models: report(per.remove(&b'm')),
         providers: report(per.remove(&b'p')),
         keys: report(per.remove(&b'k')),
+        series,
     })
 }

@@ -161,6 +161,56 @@ pub fn sum(tree: &Tree, since: u64, until: u64) -> Result<(Agg, PerDim), Auditor
     Ok((total, per))
 }
 
+/// The most steps one series has; a finer step is widened to fit.
+pub const MAX_POINTS: u64 = 1440;
+
+/// The totals of each `step` (whole minutes; whole hours read the hourly entries) of
+/// `[since, until)`, oldest first, with the step's start. Empty steps are zero.
+pub fn series(
+    tree: &Tree,
+    since: u64,
+    until: u64,
+    step: u64,
+) -> Result<Vec<(u64, Agg)>, AuditorError> {
+    let span = until.saturating_sub(since).max(1);
+    let step = step
+        .max(MINUTE)
+        .max(span.div_ceil(MAX_POINTS))
+        .div_ceil(MINUTE)
+        * MINUTE;
+    let res = if step.is_multiple_of(HOUR) {
+        (b'h', HOUR)
+    } else {
+        (b'm', MINUTE)
+    };
+    let since = since - since % res.1;
+    let n = until.saturating_sub(since).div_ceil(step) as usize;
+    let mut out: Vec<(u64, Agg)> = (0..n)
+        .map(|i| (since + i as u64 * step, Agg::default()))
+        .collect();
+    for kv in tree.range(
+        Bound::Included(key(res.0, since, 0, "")),
+        Bound::Excluded(key(res.0, until, 0, "")),
+    ) {
+        let (k, v) = kv?;
+        if k.get(9) != Some(&b't') {
+            continue;
+        }
+        let Some(start) = k
+            .get(1..9)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+        else {
+            continue;
+        };
+        let i = ((start - since) / step) as usize;
+        if let Some((_, a)) = out.get_mut(i) {
+            a.add(&Agg::decode(&v)?);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +262,50 @@ mod tests {
             0,
             "nothing left once the record is gone"
         );
+    }
+
+    #[test]
+    fn a_series_puts_each_record_in_its_step_from_minutes_or_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::kv::Db::open(crate::kv::Engine::Fjall, dir.path(), 1 << 20).unwrap();
+        let tree = db.tree("r").unwrap();
+        let mut d = Deltas::default();
+        for (i, at) in [
+            2 * HOUR + MINUTE,
+            2 * HOUR + 20 * MINUTE,
+            2 * HOUR + 21 * MINUTE,
+            4 * HOUR,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = Record::new(&format!("j{i}"), at);
+            r.status = if i == 1 {
+                JobState::Failed
+            } else {
+                JobState::Completed
+            };
+            d.change(None, Some(&r));
+        }
+        let mut b = Batch::default();
+        d.write(&tree, &mut b).unwrap();
+        db.apply(b).unwrap();
+        let s = series(&tree, 2 * HOUR, 3 * HOUR, 15 * MINUTE).unwrap();
+        let counts: Vec<(u64, i64, i64)> =
+            s.iter().map(|(t, a)| (*t, a.count, a.failures)).collect();
+        assert_eq!(
+            counts,
+            [
+                (2 * HOUR, 1, 0),
+                (2 * HOUR + 15 * MINUTE, 2, 1),
+                (2 * HOUR + 30 * MINUTE, 0, 0),
+                (2 * HOUR + 45 * MINUTE, 0, 0)
+            ]
+        );
+        let hourly = series(&tree, 0, 5 * HOUR, HOUR).unwrap();
+        let counts: Vec<i64> = hourly.iter().map(|(_, a)| a.count).collect();
+        assert_eq!(counts, [0, 0, 3, 0, 1]);
+        // A step too fine for the window is widened to at most MAX_POINTS steps.
+        assert!(series(&tree, 0, 30 * 24 * HOUR, MINUTE).unwrap().len() as u64 <= MAX_POINTS);
     }
 }

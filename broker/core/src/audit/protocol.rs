@@ -189,6 +189,28 @@ pub struct StatsQuery {
     pub since_ms: Option<u64>,
     /// Until (ms since the epoch).
     pub until_ms: Option<u64>,
+    /// With a step (ms, whole minutes), also the totals of each step of the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_ms: Option<u64>,
+}
+
+/// The totals of one step of a window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Point {
+    /// The step's start (ms since the epoch).
+    pub ts_ms: u64,
+    /// Jobs.
+    pub count: u64,
+    /// Failed jobs.
+    pub failures: u64,
+    /// All tokens.
+    pub total_tokens: u64,
+    /// Cost in USD.
+    pub cost_usd: f64,
+    /// Median duration of finished jobs.
+    pub latency_p50_ms: Option<u64>,
+    /// 95th percentile duration of finished jobs.
+    pub latency_p95_ms: Option<u64>,
 }
 
 /// Aggregates of one model, provider or key.
@@ -229,4 +251,7 @@ pub struct Stats {
     pub providers: Vec<Aggregate>,
     /// Per key id.
     pub keys: Vec<Aggregate>,
+    /// With `step_ms`: the totals of each step, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<Point>,
 }

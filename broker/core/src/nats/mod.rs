@@ -1,5 +1,6 @@
 //! The NATS side: connecting, and the JetStream topology every role relies on.
 
+pub mod heartbeat;
 mod topology;
 
 pub use topology::{ensure_topology, Topology};

@@ -34,6 +34,8 @@ pub struct Topology {
     pub spend: kv::Store,
     /// Bulk replays' progress.
     pub bulk: kv::Store,
+    /// Every running process's heartbeat.
+    pub nodes: kv::Store,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
     pub admin: stream::Stream,
 }
@@ -165,6 +167,13 @@ pub async fn ensure_topology(
     let spend = bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
     let week = Duration::from_secs(7 * 24 * 3600);
     let bulk = bucket(&js, subjects.bulk_bucket(), week, cfg.replicas).await?;
+    let nodes = bucket(
+        &js,
+        subjects.nodes_bucket(),
+        super::heartbeat::TTL,
+        cfg.replicas,
+    )
+    .await?;
     let admin = upsert(
         &js,
         stream::Config {
@@ -192,6 +201,7 @@ pub async fn ensure_topology(
         rates,
         spend,
         bulk,
+        nodes,
         admin,
     })
 }

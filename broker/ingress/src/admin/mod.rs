@@ -1,12 +1,16 @@
 //! The admin API (master key or admin keys only; see [`crate::auth`]): virtual keys
-//! ([`keys`]) and the audit trail of admin actions ([`audit`]).
+//! ([`keys`]), the audit trail of admin actions ([`audit`]), providers' and nodes' state
+//! ([`providers`]).
 
 pub mod audit;
 pub mod keys;
+pub mod providers;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+
+use providers::nodes as nodes_route;
 
 /// The `/admin` routes.
 pub fn routes() -> Router<AppState> {
@@ -18,4 +22,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
         .route("/admin/audit", get(audit::list))
+        .route("/admin/providers", get(providers::providers))
+        .route("/admin/nodes", get(nodes_route))
 }

@@ -70,10 +70,35 @@ impl Caller {
 }
 
 /// Routes anyone may call.
-const OPEN_ROUTES: &[&str] = &["/health", "/ready", "/openapi.json"];
+const OPEN_ROUTES: &[&str] = &["/health", "/ready", "/openapi.json", "/favicon.ico"];
 
-/// The key a request carries, from any of the headers SDKs use.
+/// The dashboard's session cookie: the key it logged in with (HttpOnly, SameSite=Strict).
+pub const SESSION_COOKIE: &str = "sy_key";
+
+/// The header the dashboard sends with every change it asks for; a request authenticated by
+/// the session cookie must carry it to change anything (a cross-site form cannot set it).
+pub const CSRF_HEADER: &str = "x-switchyard-ui";
+
+/// The session cookie's key, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The key a request carries, from any of the headers SDKs use, else the dashboard's
+/// session cookie.
 pub fn presented(headers: &HeaderMap) -> Option<&str> {
+    from_headers(headers).or_else(|| session_cookie(headers))
+}
+
+fn from_headers(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -124,7 +149,10 @@ pub async fn identify(st: &AppState, headers: &HeaderMap) -> Result<Caller, Gate
 /// leaves the [`Caller`] in the request's extensions.
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if OPEN_ROUTES.contains(&path.as_str()) || (path == "/metrics" && st.cfg().auth.public_metrics)
+    let ui = path == "/ui" || path.starts_with("/ui/");
+    if ui
+        || OPEN_ROUTES.contains(&path.as_str())
+        || (path == "/metrics" && st.cfg().auth.public_metrics)
     {
         return next.run(req).await;
     }
@@ -133,6 +161,18 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
         Ok(c) => c,
         Err(e) => return shape.error(e),
     };
+    // A change made with the session cookie must come from the dashboard itself.
+    let by_cookie =
+        from_headers(req.headers()).is_none() && session_cookie(req.headers()).is_some();
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if by_cookie && !safe && !req.headers().contains_key(CSRF_HEADER) {
+        return shape.error(GatewayError::Forbidden(format!(
+            "A change made with the dashboard's session needs the {CSRF_HEADER} header; send the key as Authorization: Bearer instead."
+        )));
+    }
     let admin_only = path.starts_with("/admin/") || path == "/admin" || path == "/metrics";
     if admin_only && !caller.admin() {
         return shape.error(GatewayError::Forbidden(format!(
