@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The request-log benchmark: fills a fresh nats-server with N synthetic jobs (logfill), lets
 # a standalone auditor ingest them, then times a dashboard's queries (logquery) through an
-# ingress. Usage: [ENGINE=fjall|sled] [MEMORY_MB=128] bench/logbench.sh [JOBS]   (default 100000;
+# ingress, and the dashboard's page loads (bench/uiload.py). Usage: [ENGINE=fjall|sled] [MEMORY_MB=128] bench/logbench.sh [JOBS]   (default 100000;
 # the targets are set at 1M/10M)
 set -euo pipefail
 JOBS="${1:-100000}"
@@ -54,5 +54,11 @@ search=$(du -sb "$WORK/data/auditor/search" | cut -f1)
 echo "store on disk: $total bytes for $n jobs ($((total / n)) B/job; the full-text index $search bytes, $((search / n)) B/job)"
 echo "auditor peak RSS: $(grep VmHWM /proc/$AUD_PID/status | awk '{print int($2/1024)}') MB"
 "$BIN/logquery" --url "http://127.0.0.1:$HTTP" --runs 10 --pages 1000
+# The dashboard's page loads over the same store, when the test venv has Playwright and a
+# Chromium is there (./scripts/test installs both).
+PY="$ROOT/target/test-venv/bin/python"
+if [ -x "$PY" ] && "$PY" -c 'import playwright' 2>/dev/null && [ -x "${SWITCHYARD_CHROMIUM:-/usr/bin/chromium}" ]; then
+  "$PY" "$ROOT/bench/uiload.py" "http://127.0.0.1:$HTTP" "${SWITCHYARD_CHROMIUM:-/usr/bin/chromium}" 5
+fi
 kill "$AUD_PID"; wait "$AUD_PID" 2>/dev/null || true
 "$BIN/logsize" "$WORK/data/auditor"

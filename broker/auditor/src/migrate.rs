@@ -122,6 +122,7 @@ mod tests {
                 since_ms: Some(0),
                 until_ms: Some(10_000),
                 step_ms: None,
+                group: None,
             },
             10_000,
         )

@@ -172,6 +172,8 @@ pub struct StatsParams {
     until: Option<String>,
     /// A step like `5m` or `1h`: also the totals of each step (`series`).
     step: Option<String>,
+    /// With a step: also each step of the busiest `model`s, `provider`s or `key`s (`groups`).
+    group: Option<String>,
 }
 
 /// The `since`/`until` window of a query, parsed.
@@ -220,10 +222,20 @@ pub async fn stats(
                     })
             })
             .transpose()?;
+        let group = p.group.filter(|g| !g.is_empty());
+        if let Some(g) = &group {
+            if !["model", "provider", "key"].contains(&g.as_str()) || step_ms.is_none() {
+                return Err(GatewayError::bad_request(
+                    format!("group `{g}` needs a step and is model, provider or key."),
+                    Some("group"),
+                ));
+            }
+        }
         let q = broker::audit::protocol::StatsQuery {
             since_ms,
             until_ms,
             step_ms,
+            group,
         };
         let stats: broker::audit::Stats =
             auditor(&st).call("stats", &q).await.map_err(query_error)?;

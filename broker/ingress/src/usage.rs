@@ -102,6 +102,7 @@ pub async fn usage(
                     since_ms,
                     until_ms,
                     step_ms: None,
+                    group: None,
                 },
             )
             .await

@@ -27,10 +27,18 @@ function table(title, rows) {
       h('td', { class: 'num' }, num(a.total_tokens)), h('td', { class: 'num' }, usd(a.cost_usd)))))));
 }
 
+const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#ca8a04', '#7c3aed', '#0891b2', '#be185d', '#57534e'];
+
 export async function overviewPage(main, session) {
-  const win = new URLSearchParams(location.search).get('window') || '24h';
-  const picker = h('div', { class: 'filters' }, Object.keys(WINDOWS).map((w) =>
-    h('a', { href: `/ui/overview?window=${w}`, 'data-nav': true, class: w === win ? 'active' : '' }, `last ${w}`)));
+  const params = new URLSearchParams(location.search);
+  const win = params.get('window') || '24h';
+  const by = params.get('by') || '';
+  const picker = h('div', { class: 'filters' },
+    Object.keys(WINDOWS).map((w) =>
+      h('a', { href: `/ui/overview${query({ window: w, by })}`, 'data-nav': true, class: w === win ? 'active' : '' }, `last ${w}`)),
+    h('span', { class: 'muted' }, ' · lines per '),
+    [['', 'total'], ['model', 'model'], ['provider', 'provider'], ['key', 'key']].map(([g, label]) =>
+      h('a', { href: `/ui/overview${query({ window: win, by: g })}`, 'data-nav': true, class: g === by ? 'active' : '', id: `by-${label}` }, label)));
   fill(main, h('h1', {}, 'Overview'), picker, h('p', { class: 'muted' }, 'Loading…'));
   if (!session.admin) {
     const u = await api(`/v1/usage${query({ group_by: 'key', since: win })}`);
@@ -39,7 +47,7 @@ export async function overviewPage(main, session) {
     return;
   }
   const [stats, failed, recent] = await Promise.all([
-    api(`/v1/requests/stats${query({ since: win, step: WINDOWS[win] })}`),
+    api(`/v1/requests/stats${query({ since: win, step: WINDOWS[win], group: by })}`),
     api(`/v1/requests${query({ status: 'failed', since: win, limit: 500 })}`),
     api(`/v1/requests${query({ mode: 'stream', since: win, limit: 500 })}`),
   ]);
@@ -59,7 +67,16 @@ export async function overviewPage(main, session) {
     if (i >= 0 && i < ttft.length) ttft[i].push(r.first_token_ms - r.created_ms);
   }
   const median = (a) => (a.length ? a.sort((x, y) => x - y)[Math.floor(a.length / 2)] : null);
-  const charts = h('div', { class: 'charts', id: 'charts' },
+  // Lines per model, provider or key: one per busy name, or the total.
+  const lines = (pick) => (by && stats.groups && stats.groups.length
+    ? stats.groups.map((g, i) => [g.name, g.points.map(pick), PALETTE[i % PALETTE.length]])
+    : null);
+  const charts = by ? h('div', { class: 'charts', id: 'charts' },
+    chart(`Requests per second by ${by}`, xs, lines((p) => p.count / step) || [], (v) => (v >= 10 ? v.toFixed(0) : v.toPrecision(2))),
+    chart(`Error rate by ${by}`, xs, lines((p) => (p.count ? p.failures / p.count : null)) || [], (v) => `${(v * 100).toFixed(1)}%`),
+    chart(`p95 latency by ${by}`, xs, lines((p) => p.latency_p95_ms ?? null) || [], (v) => ms(Math.round(v))),
+    chart(`Tokens by ${by}`, xs, lines((p) => p.total_tokens) || [], (v) => num(Math.round(v))),
+    chart(`Cost by ${by}`, xs, lines((p) => p.cost_usd) || [], (v) => usd(v))) : h('div', { class: 'charts', id: 'charts' },
     chart('Requests per second', xs, [['req/s', pts.map((p) => p.count / step), '#2563eb']], (v) => (v >= 10 ? v.toFixed(0) : v.toPrecision(2))),
     chart('Error rate', xs, [['errors', pts.map((p) => (p.count ? p.failures / p.count : null)), '#dc2626']], (v) => `${(v * 100).toFixed(1)}%`),
     chart('Latency', xs, [['p50', pts.map((p) => p.latency_p50_ms ?? null), '#16a34a'], ['p95', pts.map((p) => p.latency_p95_ms ?? null), '#ca8a04']], (v) => ms(Math.round(v))),

@@ -172,6 +172,40 @@ pub fn series(
     until: u64,
     step: u64,
 ) -> Result<Vec<(u64, Agg)>, AuditorError> {
+    let (starts, mut groups) = steps(tree, since, until, step, 1, |dim, _| {
+        (dim == b't').then_some(0)
+    })?;
+    let totals = groups.pop().unwrap_or_default();
+    Ok(starts.into_iter().zip(totals).collect())
+}
+
+/// Like [`series`], one per name of dimension `dim` (`b'm'` model, `b'p'` provider, `b'k'`
+/// key) in `names`: the step starts and, per name in order, its aggregates.
+pub fn series_of(
+    tree: &Tree,
+    since: u64,
+    until: u64,
+    step: u64,
+    dim: u8,
+    names: &[String],
+) -> Result<(Vec<u64>, Vec<Vec<Agg>>), AuditorError> {
+    steps(tree, since, until, step, names.len(), |d, name| {
+        (d == dim)
+            .then(|| names.iter().position(|n| n.as_bytes() == name))
+            .flatten()
+    })
+}
+
+/// The steps of `[since, until)` and, for each of `groups` groups, the sum of the rows that
+/// `pick` (dimension byte, name) puts in it.
+fn steps(
+    tree: &Tree,
+    since: u64,
+    until: u64,
+    step: u64,
+    groups: usize,
+    pick: impl Fn(u8, &[u8]) -> Option<usize>,
+) -> Result<(Vec<u64>, Vec<Vec<Agg>>), AuditorError> {
     let span = until.saturating_sub(since).max(1);
     let step = step
         .max(MINUTE)
@@ -185,17 +219,17 @@ pub fn series(
     };
     let since = since - since % res.1;
     let n = until.saturating_sub(since).div_ceil(step) as usize;
-    let mut out: Vec<(u64, Agg)> = (0..n)
-        .map(|i| (since + i as u64 * step, Agg::default()))
-        .collect();
+    let starts: Vec<u64> = (0..n).map(|i| since + i as u64 * step).collect();
+    let mut out = vec![vec![Agg::default(); n]; groups];
     for kv in tree.range(
         Bound::Included(key(res.0, since, 0, "")),
         Bound::Excluded(key(res.0, until, 0, "")),
     ) {
         let (k, v) = kv?;
-        if k.get(9) != Some(&b't') {
+        let (Some(&dim), Some(name)) = (k.get(9), k.get(10..)) else {
             continue;
-        }
+        };
+        let Some(g) = pick(dim, name) else { continue };
         let Some(start) = k
             .get(1..9)
             .and_then(|b| b.try_into().ok())
@@ -204,11 +238,11 @@ pub fn series(
             continue;
         };
         let i = ((start - since) / step) as usize;
-        if let Some((_, a)) = out.get_mut(i) {
+        if let Some(a) = out.get_mut(g).and_then(|s| s.get_mut(i)) {
             a.add(&Agg::decode(&v)?);
         }
     }
-    Ok(out)
+    Ok((starts, out))
 }
 
 #[cfg(test)]
@@ -305,6 +339,22 @@ mod tests {
         let hourly = series(&tree, 0, 5 * HOUR, HOUR).unwrap();
         let counts: Vec<i64> = hourly.iter().map(|(_, a)| a.count).collect();
         assert_eq!(counts, [0, 0, 3, 0, 1]);
+        let (starts, by) = series_of(
+            &tree,
+            2 * HOUR,
+            3 * HOUR,
+            30 * MINUTE,
+            b'p',
+            &["(unknown)".into(), "x".into()],
+        )
+        .unwrap();
+        assert_eq!(starts, [2 * HOUR, 2 * HOUR + 30 * MINUTE]);
+        assert_eq!(
+            by[0].iter().map(|a| a.count).collect::<Vec<_>>(),
+            [3, 0],
+            "records without a provider"
+        );
+        assert!(by[1].iter().all(|a| a.count == 0));
         // A step too fine for the window is widened to at most MAX_POINTS steps.
         assert!(series(&tree, 0, 30 * 24 * HOUR, MINUTE).unwrap().len() as u64 <= MAX_POINTS);
     }

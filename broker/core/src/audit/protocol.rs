@@ -192,6 +192,21 @@ pub struct StatsQuery {
     /// With a step (ms, whole minutes), also the totals of each step of the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_ms: Option<u64>,
+    /// With a step: also each step per `model`, `provider` or `key` (the busiest ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// The busiest names of a group that get a series of their own.
+pub const MAX_GROUPS: usize = 8;
+
+/// One name's steps (`Stats::groups`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct GroupSeries {
+    /// The model, provider or key.
+    pub name: String,
+    /// Its totals of each step, oldest first.
+    pub points: Vec<Point>,
 }
 
 /// The totals of one step of a window.
@@ -254,4 +269,7 @@ pub struct Stats {
     /// With `step_ms`: the totals of each step, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<Point>,
+    /// With `step_ms` and `group`: the steps of the busiest names of that group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSeries>,
 }

@@ -57,6 +57,7 @@ pub async fn providers(State(st): State<AppState>) -> Json<ProvidersPage> {
         since_ms: Some(now.saturating_sub(RECENT_MS)),
         until_ms: Some(now),
         step_ms: None,
+        group: None,
     };
     let recent: Option<Stats> = client.call("stats", &q).await.ok();
     let mut data = Vec::new();
