@@ -123,6 +123,12 @@ pub struct EventDetail {
     /// Cost in USD, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// On `cache_hit`: the tokens the cached answer saved (not spent again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_tokens: Option<u64>,
+    /// On `cache_hit`: the cost the cached answer saved, USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_cost_usd: Option<f64>,
     /// Delivery mode (`sync`, `stream`, `queued`, `batch`) on `received`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<crate::Mode>,

@@ -123,6 +123,18 @@ pub struct Job {
     /// What the worker that finishes the job settles against the key's limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge: Option<Charge>,
+    /// Where the worker stores the answer in the response cache, when it is to be cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CachePlan>,
+}
+
+/// Where a job's answer goes in the response cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CachePlan {
+    /// The entry's key in the cache (`c.<key id>.<namespace>.<model>.<hash>`).
+    pub key: String,
+    /// How long it stays, seconds.
+    pub ttl_s: u64,
 }
 
 /// The limits a finished job settles: its tokens into the key's tokens-per-minute window,

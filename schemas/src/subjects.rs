@@ -115,6 +115,10 @@ impl Subjects {
     pub fn spend_bucket(&self) -> String {
         format!("{}_spend", self.prefix)
     }
+    /// The KV bucket of the response cache.
+    pub fn cache_bucket(&self) -> String {
+        format!("{}_cache", self.prefix)
+    }
     /// The KV bucket of every process's heartbeat.
     pub fn nodes_bucket(&self) -> String {
         format!("{}_nodes", self.prefix)

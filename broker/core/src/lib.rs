@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cache;
 pub mod config;
 pub mod events;
 pub mod nats;

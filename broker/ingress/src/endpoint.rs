@@ -145,8 +145,28 @@ async fn run<E: Endpoint>(
     )?;
     auth::limits::admit(st, caller, &mut sub.job).await?;
     let mode = sub.job.mode;
+    let cache = crate::cache::decide(st, caller, &sub.job, headers)?;
+    if let Some(d) = cache.as_ref().filter(|d| d.lookup) {
+        if let Some(entry) = crate::cache::lookup(st, d, &sub.job.model).await {
+            crate::cache::record_hit(st, &sub.job, &entry).await;
+            let mut resp = E::answer(&prep.ctx, entry.response, mode)?;
+            resp.headers_mut()
+                .insert(crate::cache::CACHE_HEADER, HeaderValue::from_static("hit"));
+            return Ok((sub.job.id.clone(), resp));
+        }
+    }
+    sub.job.cache = cache
+        .as_ref()
+        .filter(|d| d.store)
+        .map(|d| schemas::CachePlan {
+            key: d.key.clone(),
+            ttl_s: d.ttl_s,
+        });
     let (id, outcome) = job::submit(st, &sub).await?;
-    let resp = match outcome {
+    if cache.as_ref().is_some_and(|d| d.lookup) && id == sub.job.id {
+        crate::cache::record_miss(st, &sub.job).await;
+    }
+    let mut resp = match outcome {
         Outcome::Accepted => crate::jobs::accepted(&id, &sub.job.model),
         Outcome::Finished(r) => finished::<E>(st, &prep.ctx, *r, mode).await?,
         Outcome::Streaming(w, guards) => {
@@ -157,6 +177,12 @@ async fn run<E: Endpoint>(
             }
         }
     };
+    if let Some(d) = &cache {
+        resp.headers_mut().insert(
+            crate::cache::CACHE_HEADER,
+            HeaderValue::from_static(d.label()),
+        );
+    }
     Ok((id, resp))
 }
 

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod cancel;
 pub mod chat;
 pub mod embeddings;

@@ -39,6 +39,7 @@ struct Inner {
     body_limit: usize,
     keyring: Arc<Keyring>,
     prices: PriceTable,
+    cache: broker::cache::Cache,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
         let body_limit = crate::body::limit(&cfg.server, client.server_info().max_payload);
         let keyring = Keyring::start(topo.keys.clone()).await?;
         let prices = PriceTable::new(&cfg.prices);
+        let cache = broker::cache::Cache::new(topo.cache.clone(), cfg.cache.timeout_ms);
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -68,6 +70,7 @@ impl AppState {
                 body_limit,
                 keyring,
                 prices,
+                cache,
             }),
         })
     }
@@ -102,6 +105,10 @@ impl AppState {
     /// The virtual keys.
     pub fn keyring(&self) -> &Keyring {
         &self.inner.keyring
+    }
+    /// The response cache.
+    pub fn cache(&self) -> &broker::cache::Cache {
+        &self.inner.cache
     }
     /// Token prices.
     pub fn prices(&self) -> &PriceTable {

@@ -85,6 +85,7 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
                 super::observe::finished(job, &r);
                 emit_final(shared, job, &r).await;
                 super::settle::charge(shared, job, &r).await;
+                super::cache::store(shared, job, &r).await;
             }
             // A plain ack, not a double ack: the result is stored under the job's
             // `Nats-Msg-Id`, so if this ack is lost the redelivery finds the result and

@@ -3,6 +3,7 @@
 
 mod assemble;
 mod backoff;
+mod cache;
 mod call;
 pub mod cancel;
 pub mod circuit;
@@ -47,6 +48,10 @@ pub(crate) struct Shared {
     pub prices: broker::access::pricing::PriceTable,
     /// Each provider's secrets, scrubbed from upstream error text.
     pub secrets: HashMap<String, Vec<String>>,
+    /// The response cache answers are stored in.
+    pub cache: broker::cache::Cache,
+    /// Answers larger than this are not cached.
+    pub cache_max_bytes: usize,
     paused_until: Mutex<HashMap<String, std::time::Instant>>,
 }
 
@@ -128,6 +133,7 @@ impl Worker {
     ) -> Self {
         let providers: HashMap<String, ProviderConfig> =
             cfg.providers.clone().into_iter().collect();
+        let cache = broker::cache::Cache::new(topo.cache.clone(), cfg.cache.timeout_ms);
         let secrets = providers
             .iter()
             .map(|(n, p)| (n.clone(), broker::access::secrets::provider_secrets(p)))
@@ -151,6 +157,8 @@ impl Worker {
                 cancels: Arc::new(Cancels::default()),
                 prices: broker::access::pricing::PriceTable::new(&cfg.prices),
                 secrets,
+                cache,
+                cache_max_bytes: cfg.cache.max_entry_bytes,
                 paused_until: Mutex::new(HashMap::new()),
             }),
         }

@@ -44,6 +44,7 @@ pub fn apply_overrides(
             "telemetry",
             "auth",
             "prices",
+            "cache",
         ]
         .contains(&path[0])
         {

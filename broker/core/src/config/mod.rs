@@ -3,10 +3,12 @@
 //! (`switchyard_workers::providers::catalog`), applied by the binary after loading.
 
 mod access;
+mod cache;
 mod env;
 mod load;
 mod types;
 
 pub use access::{AuthConfig, Price, Prices};
+pub use cache::{CacheConfig, CacheOverride};
 pub use load::ConfigError;
 pub use types::*;

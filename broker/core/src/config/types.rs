@@ -26,6 +26,8 @@ pub struct Config {
     pub auth: super::AuthConfig,
     /// `[prices."<model>"]`: token prices over the shipped table.
     pub prices: super::Prices,
+    /// `[cache]`: the response cache.
+    pub cache: super::CacheConfig,
 }
 
 /// `[telemetry]`: where traces go. Without an endpoint (here or in

@@ -36,6 +36,9 @@ pub struct Topology {
     pub bulk: kv::Store,
     /// Every running process's heartbeat.
     pub nodes: kv::Store,
+    /// The response cache (`sy_cache`, a TTL per entry); none when the server cannot keep
+    /// TTLs per message (before nats-server 2.11).
+    pub cache: Option<kv::Store>,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
     pub admin: stream::Stream,
 }
@@ -101,6 +104,31 @@ async fn upsert(
             Ok(js.get_stream(&cfg.name).await?)
         }
         Err(_) => Ok(js.create_stream(cfg).await?),
+    }
+}
+
+/// The response cache's bucket: entries expire by their own TTL (per-message TTLs, nats-server
+/// 2.11 and later), and a week at most.
+async fn cache_bucket(js: &jetstream::Context, name: String, replicas: usize) -> Option<kv::Store> {
+    if let Ok(kv) = js.get_key_value(&name).await {
+        return Some(kv);
+    }
+    let made = js
+        .create_key_value(kv::Config {
+            bucket: name,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            limit_markers: Some(Duration::from_secs(60)),
+            ..Default::default()
+        })
+        .await;
+    match made {
+        Ok(kv) => Some(kv),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create the response cache's bucket (needs nats-server 2.11 or later); the cache is off");
+            None
+        }
     }
 }
 
@@ -187,6 +215,7 @@ pub async fn ensure_topology(
         },
     )
     .await?;
+    let cache = cache_bucket(&js, subjects.cache_bucket(), cfg.replicas).await;
     Ok(Topology {
         subjects,
         js,
@@ -202,6 +231,7 @@ pub async fn ensure_topology(
         spend,
         bulk,
         nodes,
+        cache,
         admin,
     })
 }

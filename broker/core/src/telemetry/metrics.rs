@@ -97,6 +97,24 @@ static CIRCUIT_STATE: Family = Family::new(
     Kind::Gauge,
     &["provider", "target"],
 );
+static CACHE_MISSES: Family = Family::new(
+    "switchyard_cache_misses_total",
+    "Requests looked up in the response cache and not found, by model.",
+    Kind::Counter,
+    &["model"],
+);
+static CACHE_ERRORS: Family = Family::new(
+    "switchyard_cache_errors_total",
+    "Cache lookups and stores skipped because the cache was slow or failed, by operation.",
+    Kind::Counter,
+    &["op"],
+);
+static CACHE_BYTES: Family = Family::new(
+    "switchyard_cache_stored_bytes_total",
+    "Bytes of answers stored in the response cache.",
+    Kind::Counter,
+    &[],
+);
 static KEY_COST: Family = Family::new(
     "switchyard_key_cost_usd_total",
     "Estimated cost in US dollars, by key id (`master` for the master key).",
@@ -130,6 +148,9 @@ static ALL: &[&Family] = &[
     &RETRIES,
     &FALLBACKS,
     &CIRCUIT_STATE,
+    &CACHE_MISSES,
+    &CACHE_ERRORS,
+    &CACHE_BYTES,
     &KEY_COST,
     &LIMITED,
     &SOFT_LIMIT,
@@ -194,6 +215,21 @@ pub fn tokens(provider: &str, model: &str, prompt: u64, completion: u64) {
 /// Estimated cost of a job.
 pub fn cost(provider: &str, model: &str, usd: f64) {
     COST.add(&[provider, model], usd);
+}
+
+/// A cache lookup that found nothing.
+pub fn cache_miss(model: &str) {
+    CACHE_MISSES.inc(&[model]);
+}
+
+/// A cache operation (`get`, `put`, `purge`) skipped after a timeout or failure.
+pub fn cache_error(op: &str) {
+    CACHE_ERRORS.inc(&[op]);
+}
+
+/// An answer stored in the cache.
+pub fn cache_stored(bytes: usize) {
+    CACHE_BYTES.add(&[], bytes as f64);
 }
 
 /// A request refused by a key's limits.

@@ -3,6 +3,7 @@
 //! ([`providers`]).
 
 pub mod audit;
+pub mod cache;
 pub mod keys;
 pub mod providers;
 
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
         .route("/admin/audit", get(audit::list))
+        .route("/admin/cache", axum::routing::delete(cache::purge))
         .route("/admin/providers", get(providers::providers))
         .route("/admin/nodes", get(nodes_route))
 }

@@ -98,9 +98,9 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
     Ok(Submitted::New)
 }
 
-/// `received`, stamped with the job's creation time, so the record's start and the job's
+/// `received` (and `authenticated` for a keyed job), stamped with the job's creation time, so the record's start and the job's
 /// `created_ms` (from which deadlines and durations count) are the same instant.
-async fn emit_received(st: &AppState, job: &Job) {
+pub async fn emit_received(st: &AppState, job: &Job) {
     let (body, redacted, body_omitted) = match audited_body(st, job) {
         Ok((body, redacted)) => (Some(body), redacted, None),
         Err(omitted) => (None, Vec::new(), Some(omitted)),

@@ -141,6 +141,7 @@ impl Submission {
                 hop: 0,
                 attempts: 0,
                 charge: None,
+                cache: None,
             },
             timeout_ms,
             route,
