@@ -180,7 +180,7 @@ pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         .with_context(|| {
             format!("cannot connect to NATS at {url}; check nats.url and that nats-server runs")
         })?;
-    let topo = tokio::time::timeout(std::time::Duration::from_secs(30), broker::nats::ensure_topology(client.clone(), &cfg.nats))
+    let topo = tokio::time::timeout(std::time::Duration::from_secs(30), Box::pin(broker::nats::ensure_topology(client.clone(), &cfg.nats)))
         .await
         .context("NATS did not answer within 30 s while creating the streams; is JetStream enabled (nats-server -js)?")?
         .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}; is JetStream enabled (nats-server -js)?"))?;

@@ -129,6 +129,9 @@ pub struct EventDetail {
     /// On `cache_hit`: the cost the cached answer saved, USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_cost_usd: Option<f64>,
+    /// On a semantic `cache_hit`: the cosine similarity of the cached prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
     /// Delivery mode (`sync`, `stream`, `queued`, `batch`) on `received`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<crate::Mode>,

@@ -129,12 +129,20 @@ pub struct Job {
 }
 
 /// Where a job's answer goes in the response cache.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CachePlan {
     /// The entry's key in the cache (`c.<key id>.<namespace>.<model>.<hash>`).
     pub key: String,
     /// How long it stays, seconds.
     pub ttl_s: u64,
+    /// Semantic caching: the cosine similarity (0 to 1) from which a cached answer serves
+    /// this prompt; the worker also indexes the prompt's embedding with the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic_threshold: Option<f32>,
+    /// Whether the worker looks the prompt up by meaning (not after `Cache-Control:
+    /// no-cache`, nor for a queued job).
+    #[serde(default)]
+    pub semantic_lookup: bool,
 }
 
 /// The limits a finished job settles: its tokens into the key's tokens-per-minute window,

@@ -75,4 +75,10 @@ pub struct JobResult {
     /// What the job cost in USD, from the price table; absent when its model has no price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// `semantic-hit` when a worker answered from the cache by meaning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// The cosine similarity of a semantic hit's cached prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
 }

@@ -115,6 +115,14 @@ impl Subjects {
     pub fn spend_bucket(&self) -> String {
         format!("{}_spend", self.prefix)
     }
+    /// The subject of a cached prompt's embedding (`SY_CACHE_VECTORS`).
+    pub fn cache_vectors(&self, job: &str) -> String {
+        format!("{}.cachevec.{job}", self.prefix)
+    }
+    /// The stream of cached prompts' embeddings.
+    pub fn cache_vectors_stream(&self) -> String {
+        format!("{}_CACHE_VECTORS", self.upper())
+    }
     /// The KV bucket of the response cache.
     pub fn cache_bucket(&self) -> String {
         format!("{}_cache", self.prefix)

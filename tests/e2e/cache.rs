@@ -374,3 +374,83 @@ async fn a_cache_that_is_down_never_fails_a_request() {
     );
     gw.stop().await;
 }
+
+/// The cosine similarity of two prompts as the gateway embeds them (`mock/embed`).
+fn similarity(a: &str, b: &str) -> f32 {
+    let (x, y) = (
+        workers::providers::mock::embed_text(&format!("user: {a}"), 16),
+        workers::providers::mock::embed_text(&format!("user: {b}"), 16),
+    );
+    let dot: f32 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
+    let norm = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+    dot / (norm(&x) * norm(&y))
+}
+
+#[tokio::test]
+async fn semantic_hits_above_the_threshold_and_misses_below_it() {
+    let nats = Nats::start().await;
+    let up = Upstream::start().await;
+    let (base, near, far) = (
+        "what is the capital city of france",
+        "what is the capital city of spain",
+        "write a short poem about autumn leaves",
+    );
+    let (s_near, s_far) = (similarity(base, near), similarity(base, far));
+    assert!(
+        s_near > s_far + 0.1,
+        "the test's prompts: near {s_near}, far {s_far}"
+    );
+    // A threshold just under the near prompt's similarity, and a key that asks for more.
+    let threshold = s_near - 0.01;
+    let extra = format!(
+        "[cache.semantic]\nenabled = true\nmodel = \"mock/embed\"\nthreshold = {threshold}\n"
+    );
+    let gw = Gateway::start(&nats, &cfg(&up, &extra)).await;
+    let body = |text: &str| json!({"model": "up/gpt-test", "messages": [{"role": "user", "content": text}]});
+    assert_eq!(ask(&gw, MASTER, &body(base), &[]).await.1, "miss");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let calls = chat_calls(&up);
+    let r = send(
+        &gw,
+        M::POST,
+        "/v1/chat/completions",
+        Some(MASTER),
+        Some(body(near)),
+    )
+    .await;
+    assert_eq!(r.headers()["x-switchyard-cache"], "semantic-hit");
+    let sim: f32 = r.headers()["x-switchyard-cache-similarity"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (sim - s_near).abs() < 0.01 && sim >= threshold,
+        "similarity {sim}, expected {s_near}"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("france"),
+        "the cached answer: {v}"
+    );
+    assert_eq!(chat_calls(&up), calls, "a semantic hit calls no provider");
+    // Below the threshold: a miss, answered upstream.
+    assert_eq!(ask(&gw, MASTER, &body(far), &[]).await.1, "miss");
+    assert_eq!(chat_calls(&up), calls + 1);
+    // Streamed too: a whole stream from the cached answer.
+    let mut streamed = body(near);
+    streamed["stream"] = json!(true);
+    let (_, label, sse) = ask(&gw, MASTER, &streamed, &[]).await;
+    assert!(label == "semantic-hit" || label == "hit", "{label}");
+    assert!(
+        sse.contains("france") && sse.trim_end().ends_with("data: [DONE]"),
+        "{sse}"
+    );
+    // Another tenant never gets it, however close.
+    let (_, key) = create_key(&gw, json!({"name": "other"})).await;
+    assert_eq!(ask(&gw, &key, &body(near), &[]).await.1, "miss");
+    gw.stop().await;
+}

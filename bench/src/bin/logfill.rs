@@ -246,6 +246,8 @@ fn job_messages(
             node: "worker-1".into(),
             key_id: Some(key.into()),
             cost_usd: None,
+            cache: None,
+            similarity: None,
         }
     } else {
         evs.push(event(
@@ -280,6 +282,8 @@ fn job_messages(
             node: "worker-1".into(),
             key_id: Some(key.into()),
             cost_usd: None,
+            cache: None,
+            similarity: None,
         }
     };
     evs.push(event(

@@ -8,7 +8,8 @@
 //!
 //! Per request: `Cache-Control: no-cache` skips the lookup and stores, `no-store` does
 //! neither; `X-Switchyard-Cache-TTL` (seconds) and `X-Switchyard-Cache-Namespace` (a scope
-//! inside the caller's key). Answers carry `X-Switchyard-Cache: hit|miss|bypass`.
+//! inside the caller's key). Answers carry `X-Switchyard-Cache: hit|semantic-hit|miss|bypass`
+//! (a semantic hit is a worker's, and with `X-Switchyard-Cache-Similarity`).
 
 use crate::auth::Caller;
 use crate::error::GatewayError;
@@ -21,6 +22,8 @@ use schemas::{Event, EventDetail, EventKind, Job, Mode, Operation};
 
 /// The answer header saying what the cache did.
 pub const CACHE_HEADER: &str = "x-switchyard-cache";
+/// The answer header with a semantic hit's cosine similarity.
+pub const SIMILARITY_HEADER: &str = "x-switchyard-cache-similarity";
 /// The request header asking for another TTL, seconds.
 pub const CACHE_TTL_HEADER: &str = "x-switchyard-cache-ttl";
 /// The request header naming a namespace inside the caller's key.
@@ -40,6 +43,8 @@ pub struct Decision {
     pub store: bool,
     /// How long it stays.
     pub ttl_s: u64,
+    /// The semantic threshold, when prompts are also cached by meaning.
+    pub semantic: Option<f32>,
 }
 
 impl Decision {
@@ -100,11 +105,15 @@ pub fn decide(
     ) else {
         return Ok(None);
     };
+    let semantic = (job.op == Operation::Chat)
+        .then(|| cfg.semantic_threshold(&job.model, caller.key_id()))
+        .flatten();
     Ok(Some(Decision {
         key,
         lookup: !no_store && !no_cache && matches!(job.mode, Mode::Sync | Mode::Stream),
         store: !no_store,
         ttl_s,
+        semantic,
     }))
 }
 

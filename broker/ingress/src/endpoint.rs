@@ -113,7 +113,8 @@ pub async fn handle<E: Endpoint>(
     body: Body,
 ) -> Response {
     let request_job = id.clone();
-    let out = run::<E>(&st, id, &caller, &headers, body).await;
+    // Boxed: the whole request's state is large, and lives on the heap.
+    let out = Box::pin(run::<E>(&st, id, &caller, &headers, body)).await;
     if let Err(GatewayError::Limited { code, .. }) = &out {
         broker::telemetry::metrics::limited(caller.key_id().unwrap_or(""), code);
     }
@@ -161,6 +162,8 @@ async fn run<E: Endpoint>(
         .map(|d| schemas::CachePlan {
             key: d.key.clone(),
             ttl_s: d.ttl_s,
+            semantic_threshold: d.semantic,
+            semantic_lookup: d.lookup,
         });
     let (id, outcome) = job::submit(st, &sub).await?;
     if cache.as_ref().is_some_and(|d| d.lookup) && id == sub.job.id {
@@ -177,7 +180,8 @@ async fn run<E: Endpoint>(
             }
         }
     };
-    if let Some(d) = &cache {
+    // A semantic hit named itself already.
+    if let Some(d) = cache.filter(|_| !resp.headers().contains_key(crate::cache::CACHE_HEADER)) {
         resp.headers_mut().insert(
             crate::cache::CACHE_HEADER,
             HeaderValue::from_static(d.label()),
@@ -193,10 +197,20 @@ async fn finished<E: Endpoint>(
     r: schemas::JobResult,
     mode: Mode,
 ) -> Result<Response, GatewayError> {
-    let cost = r.cost_usd;
+    let (cost, semantic) = (r.cost_usd, r.similarity.filter(|_| r.cache.is_some()));
     let mut resp = E::answer(ctx, job::delivered(st, r).await?, mode)?;
     if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&format!("{c:.8}")).ok()) {
         resp.headers_mut().insert(COST_HEADER, v);
+    }
+    if let Some(sim) = semantic {
+        let h = resp.headers_mut();
+        h.insert(
+            crate::cache::CACHE_HEADER,
+            HeaderValue::from_static("semantic-hit"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {
+            h.insert(crate::cache::SIMILARITY_HEADER, v);
+        }
     }
     Ok(resp)
 }

@@ -66,6 +66,8 @@ pub fn result(
         node: shared.events.node().to_string(),
         key_id: job.key_id.clone(),
         cost_usd: None,
+        cache: None,
+        similarity: None,
     }
 }
 

@@ -43,6 +43,16 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             })
             .await;
         observe::dequeued(&job);
+        // Boxed: the embedding call would otherwise grow every job's future.
+        let vector = match Box::pin(super::semantic::lookup(&shared, &job)).await {
+            super::semantic::Looked::Hit(entry, similarity) => {
+                semantic_hit(&shared, &job, &entry, similarity).await;
+                let r = super::semantic::answer(&shared, &job, &entry, similarity);
+                Box::pin(finish(&shared, &job, &msg, r, None)).await;
+                return;
+            }
+            super::semantic::Looked::Miss(v) => v,
+        };
         let work = execute::run(&shared, &job, delivery, &running.token);
         tokio::pin!(work);
         let every = Duration::from_millis((shared.cfg.ack_wait_ms / 3).max(100));
@@ -66,7 +76,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             }
         };
         match next {
-            Next::Done(r) => finish(&shared, &job, &msg, *r).await,
+            Next::Done(r) => finish(&shared, &job, &msg, *r, vector).await,
             Next::Forward(fwd, why) => forward(&shared, &msg, *fwd, why).await,
         }
     }
@@ -74,7 +84,27 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
     .await
 }
 
-async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
+/// `cache_hit` for an answer served by meaning.
+async fn semantic_hit(shared: &Shared, job: &Job, entry: &broker::cache::Entry, similarity: f32) {
+    tracing::info!(similarity, cached = %entry.job, "answered from the semantic cache");
+    broker::telemetry::metrics::cache_hit(&job.model);
+    let detail = EventDetail {
+        provider: Some(entry.provider.clone()),
+        model: Some(entry.model.clone()),
+        saved_tokens: entry.usage.as_ref().map(|u| u.total_tokens),
+        saved_cost_usd: entry.cost_usd,
+        similarity: Some(similarity),
+        related_job: Some(entry.job.clone()),
+        key_id: job.key_id.clone(),
+        ..Default::default()
+    };
+    shared
+        .events
+        .emit(&job.id, EventKind::CacheHit, detail)
+        .await;
+}
+
+async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult, vector: Option<Vec<f32>>) {
     let mut r = fit(shared, r);
     r.cost_usd = priced(shared, &r);
     match publish_result(shared, &r).await {
@@ -86,6 +116,9 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult) {
                 emit_final(shared, job, &r).await;
                 super::settle::charge(shared, job, &r).await;
                 super::cache::store(shared, job, &r).await;
+                if let (Some(v), JobState::Completed) = (vector, r.status) {
+                    super::semantic::publish(shared, job, v).await;
+                }
             }
             // A plain ack, not a double ack: the result is stored under the job's
             // `Nats-Msg-Id`, so if this ack is lost the redelivery finds the result and

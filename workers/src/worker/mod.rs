@@ -13,6 +13,7 @@ mod handle;
 mod models;
 mod observe;
 mod pipeline;
+mod semantic;
 mod settle;
 
 pub use assemble::Assembler;
@@ -52,6 +53,10 @@ pub(crate) struct Shared {
     pub cache: broker::cache::Cache,
     /// Answers larger than this are not cached.
     pub cache_max_bytes: usize,
+    /// How long a cache call may take.
+    pub cache_timeout_ms: u64,
+    /// The semantic cache's indexes, when `[cache.semantic]` is on.
+    pub semantic: Option<semantic::Semantic>,
     paused_until: Mutex<HashMap<String, std::time::Instant>>,
 }
 
@@ -159,6 +164,9 @@ impl Worker {
                 secrets,
                 cache,
                 cache_max_bytes: cfg.cache.max_entry_bytes,
+                cache_timeout_ms: cfg.cache.timeout_ms,
+                semantic: (cfg.cache.enabled && cfg.cache.semantic.enabled)
+                    .then(|| semantic::Semantic::new(cfg.cache.semantic.clone())),
                 paused_until: Mutex::new(HashMap::new()),
             }),
         }
@@ -198,6 +206,7 @@ impl Worker {
                     .watch(shared.topo.cancel.clone(), shutdown.clone()),
             ),
             tokio::spawn(deadletter::watch(shared.clone(), shutdown.clone())),
+            tokio::spawn(semantic::follow(shared.clone(), shutdown.clone())),
         ];
         tasks.extend(models::serve(shared.clone(), shutdown.clone()).await?);
         for (provider, consumer) in consumers {

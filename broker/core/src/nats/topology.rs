@@ -39,6 +39,8 @@ pub struct Topology {
     /// The response cache (`sy_cache`, a TTL per entry); none when the server cannot keep
     /// TTLs per message (before nats-server 2.11).
     pub cache: Option<kv::Store>,
+    /// `SY_CACHE_VECTORS`: embeddings of cached prompts, for every worker's semantic index.
+    pub cache_vectors: Option<stream::Stream>,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
     pub admin: stream::Stream,
 }
@@ -216,6 +218,19 @@ pub async fn ensure_topology(
     )
     .await?;
     let cache = cache_bucket(&js, subjects.cache_bucket(), cfg.replicas).await;
+    let cache_vectors = upsert(
+        &js,
+        stream::Config {
+            name: subjects.cache_vectors_stream(),
+            subjects: vec![format!("{p}.cachevec.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        },
+    )
+    .await
+    .ok();
     Ok(Topology {
         subjects,
         js,
@@ -232,6 +247,7 @@ pub async fn ensure_topology(
         bulk,
         nodes,
         cache,
+        cache_vectors,
         admin,
     })
 }
