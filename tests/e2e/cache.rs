@@ -454,3 +454,102 @@ async fn semantic_hits_above_the_threshold_and_misses_below_it() {
     assert_eq!(ask(&gw, &key, &body(near), &[]).await.1, "miss");
     gw.stop().await;
 }
+
+/// A real redis-server on a free port, no persistence; killed on drop.
+struct Redis(std::process::Child, u16);
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = free_port();
+        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is not on PATH: ./scripts/test installs Debian's redis-server, or set REDIS_SERVER_BIN");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Redis(child, port);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_redis_backend_shares_answers_purges_and_survives_redis_going_away() {
+    let nats = Nats::start().await;
+    let up = Upstream::start().await;
+    let redis = Redis::start().await;
+    let extra = format!(
+        "backend = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\n",
+        redis.1
+    );
+    // The backend keys belong to [cache]: put them right after its header.
+    let config = cfg(&up, "").replace(
+        "[cache]\nenabled = true\n",
+        &format!("[cache]\nenabled = true\n{extra}"),
+    );
+    let one = Gateway::start(&nats, &config).await;
+    let two = Gateway::start(&nats, &config).await;
+    let body =
+        json!({"model": "up/gpt-test", "messages": [{"role": "user", "content": "in redis"}]});
+    assert_eq!(ask(&one, MASTER, &body, &[]).await.1, "miss");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = chat_calls(&up);
+    let (s, label, _) = ask(&two, MASTER, &body, &[]).await;
+    assert_eq!((s, label.as_str()), (StatusCode::OK, "hit"));
+    assert_eq!(chat_calls(&up), calls);
+    // Really in Redis, under the gateway's prefix, with a TTL; and not in the JetStream bucket.
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.1)).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("switchyard:c.*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!((3500..=3600).contains(&ttl), "{ttl}");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("sy_cache").await.unwrap();
+    assert_eq!(
+        kv.status().await.unwrap().values(),
+        0,
+        "nothing went to the JetStream bucket"
+    );
+    // Purge.
+    let r = send(
+        &one,
+        M::DELETE,
+        "/admin/cache?key=master",
+        Some(MASTER),
+        None,
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["purged"], 1);
+    assert_eq!(ask(&two, MASTER, &body, &[]).await.1, "miss");
+    // Redis goes away: every request is still answered.
+    drop(redis);
+    for _ in 0..3 {
+        let (s, label, text) = ask(&one, MASTER, &body, &[]).await;
+        assert_eq!((s, label.as_str()), (StatusCode::OK, "miss"), "{text}");
+    }
+    two.stop().await;
+    one.stop().await;
+}

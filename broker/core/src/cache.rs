@@ -1,7 +1,7 @@
 //! The response cache's shared parts: the key of a request (its normalized body after alias
 //! resolution, scoped by the caller's key and a namespace), the entry, and the store: the
 //! `sy_cache` JetStream KV bucket with a TTL per entry, so every ingress and worker of a
-//! cluster shares it with nothing else to run. Every operation has a short timeout: a slow
+//! cluster shares it with nothing else to run, or a Redis server (`[cache] backend`). Every operation has a short timeout: a slow
 //! or missing cache is skipped, never a failed request.
 
 use async_nats::jetstream::kv;
@@ -10,7 +10,9 @@ use schemas::Target;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// Fields that never change an answer's content and stay out of the key.
 const IGNORED: &[&str] = &["stream", "stream_options", "user", "metadata"];
@@ -115,10 +117,22 @@ pub fn key(
     ))
 }
 
+/// Where entries live.
+#[derive(Clone)]
+enum Backend {
+    /// The `sy_cache` bucket (none: every call is skipped as [`CacheError::Missing`]).
+    Kv(Option<kv::Store>),
+    /// A Redis server, connected on first use (and again after it went away).
+    Redis(redis::Client, Arc<OnceCell<redis::aio::ConnectionManager>>),
+}
+
+/// Keys in Redis carry this prefix, beside whatever else the server holds.
+const REDIS_PREFIX: &str = "switchyard:";
+
 /// The store, with the timeout every call keeps to.
 #[derive(Clone)]
 pub struct Cache {
-    bucket: Option<kv::Store>,
+    backend: Backend,
     timeout: Duration,
 }
 
@@ -126,9 +140,46 @@ impl Cache {
     /// A cache over `bucket` (none: every call is skipped as [`CacheError::Missing`]).
     pub fn new(bucket: Option<kv::Store>, timeout_ms: u64) -> Self {
         Self {
-            bucket,
+            backend: Backend::Kv(bucket),
             timeout: Duration::from_millis(timeout_ms.max(1)),
         }
+    }
+
+    /// The cache `[cache]` describes: the bucket, or Redis at `cache.url`.
+    pub fn from_config(bucket: Option<kv::Store>, cfg: &crate::config::CacheConfig) -> Self {
+        let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+        let redis = (cfg.backend == crate::config::CacheBackend::Redis)
+            .then(|| cfg.url.as_deref().map(redis::Client::open))
+            .flatten();
+        match redis {
+            Some(Ok(client)) => Self {
+                backend: Backend::Redis(client, Arc::new(OnceCell::new())),
+                timeout,
+            },
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the cache's Redis URL does not parse; the cache is off");
+                Self {
+                    backend: Backend::Kv(None),
+                    timeout,
+                }
+            }
+            None => Self {
+                backend: Backend::Kv(bucket),
+                timeout,
+            },
+        }
+    }
+
+    /// A Redis connection (made on first use; the manager reconnects by itself).
+    async fn redis(
+        &self,
+        client: &redis::Client,
+        cell: &OnceCell<redis::aio::ConnectionManager>,
+    ) -> Result<redis::aio::ConnectionManager, CacheError> {
+        let con = self
+            .timed(cell.get_or_try_init(|| client.get_connection_manager()))
+            .await?;
+        Ok(con.clone())
     }
 
     async fn timed<T, E: std::fmt::Display>(
@@ -144,26 +195,55 @@ impl Cache {
 
     /// The live entry under `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<Entry>, CacheError> {
-        let bucket = self.bucket.as_ref().ok_or(CacheError::Missing)?;
-        let bytes = self.timed(bucket.get(key)).await?;
+        let bytes: Option<Vec<u8>> = match &self.backend {
+            Backend::Kv(bucket) => {
+                let bucket = bucket.as_ref().ok_or(CacheError::Missing)?;
+                self.timed(bucket.get(key)).await?.map(|b| b.to_vec())
+            }
+            Backend::Redis(client, cell) => {
+                let mut con = self.redis(client, cell).await?;
+                let mut get = redis::cmd("GET");
+                get.arg(format!("{REDIS_PREFIX}{key}"));
+                self.timed(get.query_async::<Option<Vec<u8>>>(&mut con))
+                    .await?
+            }
+        };
         let entry = bytes.and_then(|b| serde_json::from_slice::<Entry>(&b).ok());
         Ok(entry.filter(|e| e.expires_ms > schemas::now_ms()))
     }
 
     /// Stores `entry` under `key` for `ttl_s` (the first answer stored wins); its size.
     pub async fn put(&self, key: &str, entry: &Entry, ttl_s: u64) -> Result<usize, CacheError> {
-        let bucket = self.bucket.as_ref().ok_or(CacheError::Missing)?;
         let bytes = serde_json::to_vec(entry).map_err(|e| CacheError::Backend(e.to_string()))?;
         let n = bytes.len();
-        let ttl = Duration::from_secs(ttl_s.max(1));
-        match self
-            .timed(bucket.create_with_ttl(key, bytes.into(), ttl))
-            .await
-        {
-            Ok(_) => Ok(n),
-            // Another worker cached the same request first.
-            Err(CacheError::Backend(e)) if e.contains("exist") => Ok(0),
-            Err(e) => Err(e),
+        let ttl_s = ttl_s.max(1);
+        match &self.backend {
+            Backend::Kv(bucket) => {
+                let bucket = bucket.as_ref().ok_or(CacheError::Missing)?;
+                let ttl = Duration::from_secs(ttl_s);
+                match self
+                    .timed(bucket.create_with_ttl(key, bytes.into(), ttl))
+                    .await
+                {
+                    Ok(_) => Ok(n),
+                    // Another worker cached the same request first.
+                    Err(CacheError::Backend(e)) if e.contains("exist") => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+            Backend::Redis(client, cell) => {
+                let mut con = self.redis(client, cell).await?;
+                let mut set = redis::cmd("SET");
+                set.arg(format!("{REDIS_PREFIX}{key}"))
+                    .arg(bytes)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl_s);
+                let stored = self
+                    .timed(set.query_async::<Option<String>>(&mut con))
+                    .await?;
+                Ok(if stored.is_some() { n } else { 0 })
+            }
         }
     }
 
@@ -171,7 +251,10 @@ impl Cache {
     /// how many.
     pub async fn purge(&self, matches: impl Fn(&[&str]) -> bool) -> Result<usize, CacheError> {
         use futures::StreamExt;
-        let bucket = self.bucket.as_ref().ok_or(CacheError::Missing)?;
+        let bucket = match &self.backend {
+            Backend::Kv(bucket) => bucket.as_ref().ok_or(CacheError::Missing)?,
+            Backend::Redis(client, cell) => return self.purge_redis(client, cell, matches).await,
+        };
         let mut keys = bucket
             .keys()
             .await
@@ -185,6 +268,45 @@ impl Cache {
             }
         }
         Ok(n)
+    }
+}
+
+impl Cache {
+    async fn purge_redis(
+        &self,
+        client: &redis::Client,
+        cell: &OnceCell<redis::aio::ConnectionManager>,
+        matches: impl Fn(&[&str]) -> bool,
+    ) -> Result<usize, CacheError> {
+        let mut con = self.redis(client, cell).await?;
+        let mut cursor: u64 = 0;
+        let mut n = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{REDIS_PREFIX}c.*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| CacheError::Backend(e.to_string()))?;
+            for k in keys {
+                let tokens: Vec<&str> = k.trim_start_matches(REDIS_PREFIX).split('.').collect();
+                if matches(&tokens) {
+                    let gone: u64 = redis::cmd("DEL")
+                        .arg(&k)
+                        .query_async(&mut con)
+                        .await
+                        .map_err(|e| CacheError::Backend(e.to_string()))?;
+                    n += gone as usize;
+                }
+            }
+            if next == 0 {
+                return Ok(n);
+            }
+            cursor = next;
+        }
     }
 }
 

@@ -57,7 +57,7 @@ impl AppState {
         let body_limit = crate::body::limit(&cfg.server, client.server_info().max_payload);
         let keyring = Keyring::start(topo.keys.clone()).await?;
         let prices = PriceTable::new(&cfg.prices);
-        let cache = broker::cache::Cache::new(topo.cache.clone(), cfg.cache.timeout_ms);
+        let cache = broker::cache::Cache::from_config(topo.cache.clone(), &cfg.cache);
         Ok(Self {
             inner: Arc::new(Inner {
                 client,

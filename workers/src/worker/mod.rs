@@ -138,7 +138,7 @@ impl Worker {
     ) -> Self {
         let providers: HashMap<String, ProviderConfig> =
             cfg.providers.clone().into_iter().collect();
-        let cache = broker::cache::Cache::new(topo.cache.clone(), cfg.cache.timeout_ms);
+        let cache = broker::cache::Cache::from_config(topo.cache.clone(), &cfg.cache);
         let secrets = providers
             .iter()
             .map(|(n, p)| (n.clone(), broker::access::secrets::provider_secrets(p)))

@@ -160,6 +160,9 @@ pub fn displayable(cfg: &Config) -> Config {
     if let Some(u) = &c.nats.url {
         c.nats.url = Some(u.split(',').map(url).collect::<Vec<_>>().join(","));
     }
+    if let Some(u) = &c.cache.url {
+        c.cache.url = Some(url(u));
+    }
     if let Some(u) = &c.telemetry.otlp_endpoint {
         c.telemetry.otlp_endpoint = Some(url(u));
     }

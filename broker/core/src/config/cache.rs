@@ -19,6 +19,12 @@ pub struct CacheConfig {
     pub exclude_fields: Vec<String>,
     /// Answers larger than this are not cached.
     pub max_entry_bytes: usize,
+    /// Where exact entries live: `jetstream` (the `sy_cache` KV bucket, nothing else to run)
+    /// or `redis` (at `url`).
+    pub backend: CacheBackend,
+    /// The Redis URL for `backend = "redis"` (`redis://[:password@]host:6379/0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Overrides by the model as the client names it (an alias or `provider/model`).
     pub models: BTreeMap<String, CacheOverride>,
     /// Overrides by key id (`master` for the master key).
@@ -66,11 +72,24 @@ impl Default for CacheConfig {
             timeout_ms: 50,
             exclude_fields: Vec::new(),
             max_entry_bytes: 1024 * 1024,
+            backend: CacheBackend::Jetstream,
+            url: None,
             models: BTreeMap::new(),
             keys: BTreeMap::new(),
             semantic: SemanticConfig::default(),
         }
     }
+}
+
+/// `[cache] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// The `sy_cache` JetStream KV bucket.
+    #[default]
+    Jetstream,
+    /// A Redis server the team already runs.
+    Redis,
 }
 
 /// `[cache.models."<model>"]`, `[cache.keys."<id>"]`.

@@ -171,6 +171,20 @@ impl Config {
                 ));
             }
         }
+        if self.cache.backend == super::CacheBackend::Redis
+            && !self
+                .cache
+                .url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("redis://") || u.starts_with("rediss://"))
+        {
+            return Err(
+                "cache.url: backend = \"redis\" needs a URL like redis://127.0.0.1:6379".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.cache.semantic.threshold) {
+            return Err("cache.semantic.threshold: a cosine similarity from 0 to 1".into());
+        }
         if self.worker.concurrency == 0 {
             return Err("worker.concurrency: must be at least 1".into());
         }

@@ -9,6 +9,6 @@ mod load;
 mod types;
 
 pub use access::{AuthConfig, Price, Prices};
-pub use cache::{CacheConfig, CacheOverride, SemanticConfig};
+pub use cache::{CacheBackend, CacheConfig, CacheOverride, SemanticConfig};
 pub use load::ConfigError;
 pub use types::*;
