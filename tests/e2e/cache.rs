@@ -462,17 +462,22 @@ impl Redis {
     async fn start() -> Redis {
         let port = free_port();
         let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
-        let child = std::process::Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is not on PATH: ./scripts/test installs Debian's redis-server, or set REDIS_SERVER_BIN");
+        let args = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        let server = Redis(
+            std::process::Command::new(bin)
+                .args(["--port", &port.to_string()])
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is not on PATH: ./scripts/test installs Debian's redis-server, or set REDIS_SERVER_BIN"),
+            port,
+        );
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Redis(child, port);
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

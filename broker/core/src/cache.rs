@@ -121,7 +121,7 @@ pub fn key(
 #[derive(Clone)]
 enum Backend {
     /// The `sy_cache` bucket (none: every call is skipped as [`CacheError::Missing`]).
-    Kv(Option<kv::Store>),
+    Kv(Option<Box<kv::Store>>),
     /// A Redis server, connected on first use (and again after it went away).
     Redis(redis::Client, Arc<OnceCell<redis::aio::ConnectionManager>>),
 }
@@ -140,7 +140,7 @@ impl Cache {
     /// A cache over `bucket` (none: every call is skipped as [`CacheError::Missing`]).
     pub fn new(bucket: Option<kv::Store>, timeout_ms: u64) -> Self {
         Self {
-            backend: Backend::Kv(bucket),
+            backend: Backend::Kv(bucket.map(Box::new)),
             timeout: Duration::from_millis(timeout_ms.max(1)),
         }
     }
@@ -164,7 +164,7 @@ impl Cache {
                 }
             }
             None => Self {
-                backend: Backend::Kv(bucket),
+                backend: Backend::Kv(bucket.map(Box::new)),
                 timeout,
             },
         }
