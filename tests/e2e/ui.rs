@@ -64,6 +64,7 @@ async fn the_dashboard_in_a_browser() {
         "overview",
         "providers",
         "keys",
+        "cache",
         "bulk replay",
         "csrf",
         "scopes",
@@ -78,6 +79,7 @@ async fn the_dashboard_in_a_browser() {
         "overview",
         "providers",
         "keys",
+        "cache",
         "virtual-key",
     ] {
         assert!(

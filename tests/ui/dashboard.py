@@ -123,6 +123,14 @@ with sync_playwright() as p:
     page.screenshot(path=f"{shots}/keys.png", full_page=True)
     print("ok keys")
 
+    # Cache: a purge from the browser.
+    page.click("nav a[data-page=cache]")
+    page.fill("#purge input[name=key]", "master")
+    page.click("#purge button[type=submit]")
+    expect(page.locator("#purge-out")).to_contain_text("Purged")
+    page.screenshot(path=f"{shots}/cache.png")
+    print("ok cache")
+
     # Bulk replay of failures in the window, with progress.
     post("/v1/jobs", {"model": "mock/error-500", "messages": [{"role": "user", "content": "bulk"}]}, master)
     page.goto(base + "/ui?status=failed&since=1h")

@@ -53,7 +53,17 @@ struct Args {
     /// An `Authorization` header to send (the mock upstream wants `Bearer <its key>`).
     #[arg(long)]
     authorization: Option<String>,
+    /// Another header, `name: value`; repeat for more (`cache-control: no-store`).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Replace `{n}` in the body with a number no other request of the run has (every
+    /// request different: cache misses).
+    #[arg(long)]
+    unique: bool,
 }
+
+/// The next number of `--unique` bodies.
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// One finished request, in microseconds.
 #[derive(Clone, Copy)]
@@ -72,12 +82,24 @@ struct Phase {
 
 async fn one(client: &reqwest::Client, args: &Args, scheduled: Instant) -> Sample {
     let sent = Instant::now();
+    let body = if args.unique {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        args.body
+            .replace("{n}", &format!("{n}-{}", std::process::id()))
+    } else {
+        args.body.clone()
+    };
     let mut req = client
         .post(&args.url)
         .header("content-type", "application/json")
-        .body(args.body.clone());
+        .body(body);
     if let Some(a) = &args.authorization {
         req = req.header("authorization", a);
+    }
+    for h in &args.headers {
+        if let Some((k, v)) = h.split_once(':') {
+            req = req.header(k.trim(), v.trim());
+        }
     }
     let ok = match req.send().await {
         Ok(resp) => {

@@ -7,6 +7,7 @@ import { requestPage } from './request.js';
 import { overviewPage } from './overview.js';
 import { providersPage } from './providers.js';
 import { keysPage } from './keys.js';
+import { cachePage } from './cache.js';
 
 const main = document.getElementById('main');
 export const session = { who: '', admin: false, auth: false, signed_in: false, name: null };
@@ -19,6 +20,7 @@ function route() {
   if (path === '/ui/overview') return ['overview', () => overviewPage(main, session)];
   if (path === '/ui/providers') return ['providers', () => providersPage(main, session)];
   if (path === '/ui/keys') return ['keys', () => keysPage(main, session)];
+  if (path === '/ui/cache') return ['cache', () => cachePage(main, session)];
   return ['requests', () => requestsPage(main, session)];
 }
 

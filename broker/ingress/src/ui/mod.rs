@@ -37,6 +37,7 @@ static ASSETS: &[Asset] = &[
     asset!("overview.js", "text/javascript; charset=utf-8"),
     asset!("providers.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
+    asset!("cache.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     asset!("vendor/uPlot.min.css", "text/css; charset=utf-8"),
