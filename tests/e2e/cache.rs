@@ -292,6 +292,29 @@ async fn ttl_headers_tenants_purge_and_the_log() {
         .clone();
     assert!(hit["saved_tokens"].as_u64().unwrap() > 0, "{hit}");
     assert_eq!(rec["key_id"], a.as_str());
+    let stats: Value = send(
+        &gw,
+        M::GET,
+        "/v1/requests/stats?since=1h",
+        Some(MASTER),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        stats["total"]["cache_hits"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    let by_key = stats["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == a.as_str())
+        .unwrap()
+        .clone();
+    assert!(by_key["cache_hits"].as_u64().unwrap() >= 1, "{by_key}");
     let metrics = send(&gw, M::GET, "/metrics", Some(MASTER), None)
         .await
         .text()

@@ -57,7 +57,7 @@ export async function overviewPage(main, session) {
   const t = stats.total;
   const head = h('div', { class: 'cards' },
     [['requests', num(t.count)], ['errors', pct(t.count ? t.failures / t.count : null)], ['p50', ms(t.latency_p50_ms)],
-     ['p95', ms(t.latency_p95_ms)], ['tokens', num(t.total_tokens)], ['cost', usd(t.cost_usd)]]
+     ['p95', ms(t.latency_p95_ms)], ['tokens', num(t.total_tokens)], ['cost', usd(t.cost_usd)], ['cache hits', num(t.cache_hits)]]
       .map(([k, v]) => h('div', { class: 'card' }, h('div', { class: 'muted' }, k), h('div', { class: 'big' }, v))));
   // Time to first token of recent streamed requests, per step.
   const ttft = xs.map(() => []);

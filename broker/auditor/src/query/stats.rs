@@ -22,6 +22,7 @@ fn point(ts_ms: u64, a: &rollup::Agg) -> Point {
         failures: r.failures,
         total_tokens: r.total_tokens,
         cost_usd: r.cost_usd,
+        cache_hits: r.cache_hits,
         latency_p50_ms: r.latency_p50_ms,
         latency_p95_ms: r.latency_p95_ms,
     }

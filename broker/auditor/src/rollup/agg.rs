@@ -58,6 +58,9 @@ pub struct Agg {
     /// Latency bucket -> finished records.
     #[serde(rename = "l", default)]
     pub latency: BTreeMap<u32, i64>,
+    /// Records answered from the response cache.
+    #[serde(rename = "h", default)]
+    pub cache_hits: i64,
 }
 
 /// The first byte of an aggregate's binary encoding (JSON of a first cut of this version
@@ -95,7 +98,8 @@ fn get_signed(b: &mut &[u8]) -> Option<i64> {
 }
 
 impl Agg {
-    /// The compact binary encoding: varints, the cost as 8 bytes, then the histogram.
+    /// The compact binary encoding: varints, the cost as 8 bytes, the histogram, then the
+    /// cache hits (absent in entries written before them: read as 0).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.latency.len() * 3);
         out.push(BINARY);
@@ -114,6 +118,7 @@ impl Agg {
             put_var(&mut out, u64::from(*b));
             put_signed(&mut out, *n);
         }
+        put_signed(&mut out, self.cache_hits);
         out
     }
 
@@ -139,6 +144,9 @@ impl Agg {
             let c = get_signed(&mut rest).ok_or_else(bad)?;
             a.latency.insert(k, c);
         }
+        if !rest.is_empty() {
+            a.cache_hits = get_signed(&mut rest).ok_or_else(bad)?;
+        }
         Ok(a)
     }
 
@@ -160,6 +168,11 @@ impl Agg {
             total_tokens: sign * u.map_or(0, |u| u.total_tokens as i64),
             cost_usd: sign as f64 * r.cost_usd.unwrap_or(0.0),
             latency,
+            cache_hits: if r.cache.as_deref() == Some("hit") {
+                sign
+            } else {
+                0
+            },
         }
     }
 
@@ -171,6 +184,7 @@ impl Agg {
         self.completion_tokens += o.completion_tokens;
         self.total_tokens += o.total_tokens;
         self.cost_usd += o.cost_usd;
+        self.cache_hits += o.cache_hits;
         for (b, n) in &o.latency {
             *self.latency.entry(*b).or_insert(0) += n;
         }
@@ -208,6 +222,7 @@ impl Agg {
             completion_tokens: u(self.completion_tokens),
             total_tokens: u(self.total_tokens),
             cost_usd: self.cost_usd,
+            cache_hits: u(self.cache_hits),
             latency_p50_ms: self.percentile(0.50),
             latency_p95_ms: self.percentile(0.95),
         }
@@ -228,10 +243,21 @@ mod tests {
             total_tokens: 7,
             cost_usd: 0.125,
             latency: BTreeMap::new(),
+            cache_hits: 2,
         };
         a.latency.insert(bucket(250), 2);
         a.latency.insert(bucket(90_000), -1);
         assert_eq!(Agg::decode(&a.encode()).unwrap(), a);
+        // An entry written before cache hits were counted reads them as 0.
+        let mut old = a.encode();
+        old.pop();
+        assert_eq!(
+            Agg::decode(&old).unwrap(),
+            Agg {
+                cache_hits: 0,
+                ..a.clone()
+            }
+        );
         let json = serde_json::to_vec(&a).unwrap();
         assert_eq!(
             Agg::decode(&json).unwrap(),

@@ -222,6 +222,9 @@ pub struct Point {
     pub total_tokens: u64,
     /// Cost in USD.
     pub cost_usd: f64,
+    /// Jobs answered from the response cache.
+    #[serde(default)]
+    pub cache_hits: u64,
     /// Median duration of finished jobs.
     pub latency_p50_ms: Option<u64>,
     /// 95th percentile duration of finished jobs.
@@ -245,6 +248,9 @@ pub struct Aggregate {
     pub total_tokens: u64,
     /// Cost in USD, where known.
     pub cost_usd: f64,
+    /// Jobs answered from the response cache.
+    #[serde(default)]
+    pub cache_hits: u64,
     /// Median duration of finished jobs.
     pub latency_p50_ms: Option<u64>,
     /// 95th percentile duration of finished jobs.
