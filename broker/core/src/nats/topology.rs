@@ -134,6 +134,25 @@ async fn cache_bucket(js: &jetstream::Context, name: String, replicas: usize) ->
     }
 }
 
+/// [`upsert`], boxed: `ensure_topology` awaits many of them, and its state machine would
+/// otherwise outgrow a thread's stack in a debug build.
+async fn boxed_upsert(
+    js: &jetstream::Context,
+    cfg: stream::Config,
+) -> Result<stream::Stream, async_nats::Error> {
+    Box::pin(upsert(js, cfg)).await
+}
+
+/// [`bucket`], boxed (see [`boxed_upsert`]).
+async fn boxed_bucket(
+    js: &jetstream::Context,
+    name: String,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, async_nats::Error> {
+    Box::pin(bucket(js, name, max_age, replicas)).await
+}
+
 /// Creates (or updates) every stream and bucket and returns their handles.
 pub async fn ensure_topology(
     client: async_nats::Client,
@@ -142,7 +161,7 @@ pub async fn ensure_topology(
     let subjects = Subjects::new(&cfg.prefix);
     let js = jetstream::new(client);
     let p = subjects.prefix();
-    let jobs = upsert(
+    let jobs = boxed_upsert(
         &js,
         stream::Config {
             name: subjects.jobs_stream(),
@@ -168,7 +187,7 @@ pub async fn ensure_topology(
         allow_direct: true,
         ..Default::default()
     };
-    let results = upsert(
+    let results = boxed_upsert(
         &js,
         limits(
             subjects.results_stream(),
@@ -178,33 +197,33 @@ pub async fn ensure_topology(
         ),
     )
     .await?;
-    let events = upsert(
+    let events = boxed_upsert(
         &js,
         limits(subjects.events_stream(), "events", cfg.events_max_age_s, -1),
     )
     .await?;
-    let dead = upsert(
+    let dead = boxed_upsert(
         &js,
         limits(subjects.dead_stream(), "dead", cfg.events_max_age_s, -1),
     )
     .await?;
     let day = Duration::from_secs(24 * 3600);
-    let idempotency = bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
-    let cancel = bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
-    let circuits = bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, cfg.replicas).await?;
-    let keys = bucket(&js, subjects.keys_bucket(), Duration::ZERO, cfg.replicas).await?;
-    let rates = bucket(&js, subjects.rates_bucket(), RATES_TTL, cfg.replicas).await?;
-    let spend = bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
+    let idempotency = boxed_bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
+    let cancel = boxed_bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
+    let circuits = boxed_bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, cfg.replicas).await?;
+    let keys = boxed_bucket(&js, subjects.keys_bucket(), Duration::ZERO, cfg.replicas).await?;
+    let rates = boxed_bucket(&js, subjects.rates_bucket(), RATES_TTL, cfg.replicas).await?;
+    let spend = boxed_bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
     let week = Duration::from_secs(7 * 24 * 3600);
-    let bulk = bucket(&js, subjects.bulk_bucket(), week, cfg.replicas).await?;
-    let nodes = bucket(
+    let bulk = boxed_bucket(&js, subjects.bulk_bucket(), week, cfg.replicas).await?;
+    let nodes = boxed_bucket(
         &js,
         subjects.nodes_bucket(),
         super::heartbeat::TTL,
         cfg.replicas,
     )
     .await?;
-    let admin = upsert(
+    let admin = boxed_upsert(
         &js,
         stream::Config {
             name: subjects.admin_stream(),
@@ -217,8 +236,8 @@ pub async fn ensure_topology(
         },
     )
     .await?;
-    let cache = cache_bucket(&js, subjects.cache_bucket(), cfg.replicas).await;
-    let cache_vectors = upsert(
+    let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), cfg.replicas)).await;
+    let cache_vectors = boxed_upsert(
         &js,
         stream::Config {
             name: subjects.cache_vectors_stream(),
