@@ -123,6 +123,10 @@ impl Subjects {
     pub fn cache_vectors_stream(&self) -> String {
         format!("{}_CACHE_VECTORS", self.upper())
     }
+    /// The object store of uploaded files.
+    pub fn files_bucket(&self) -> String {
+        format!("{}_files", self.prefix)
+    }
     /// The KV bucket of the response cache.
     pub fn cache_bucket(&self) -> String {
         format!("{}_cache", self.prefix)

@@ -53,6 +53,27 @@ async fn official_openai_python_sdk_works_with_a_virtual_key() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn official_openai_sdk_files_upload_read_list_and_delete() {
+    let nats = Nats::start().await;
+    let master = crate::auth::MASTER;
+    let gw = Gateway::start(&nats, &format!("[auth]\nmaster_key = \"{master}\"\n")).await;
+    let (_, key) = crate::auth::create_key(&gw, serde_json::json!({"name": "files"})).await;
+    let (_, other) = crate::auth::create_key(&gw, serde_json::json!({"name": "other"})).await;
+    let stdout = run_sdk_script("openai_files.py", vec![gw.url("/v1"), key, other]).await;
+    for check in [
+        "create",
+        "retrieve and list",
+        "content",
+        "scope",
+        "malformed lines",
+        "delete",
+    ] {
+        assert!(stdout.contains(&format!("ok {check}")), "{stdout}");
+    }
+    gw.stop().await;
+}
+
 /// What used to break silently: `parse()` with a nested pydantic model (a `$ref` schema) and
 /// a second tool-calling turn with reasoning on, the SDK's own message object sent back —
 /// against Anthropic and Gemini 3 upstreams that check it as their APIs do.

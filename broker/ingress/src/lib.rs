@@ -19,6 +19,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod endpoint;
 pub mod error;
+pub mod files;
 mod follow;
 pub mod health;
 pub mod job;
@@ -75,6 +76,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/replay", post(replay_bulk::start))
         .route("/v1/requests/replay/{id}", get(replay_bulk::progress))
         .route("/v1/usage", get(usage::usage))
+        .route(
+            "/v1/files",
+            post(files::upload)
+                .get(files::list)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.cfg().files.max_bytes + 64 * 1024,
+                )),
+        )
+        .route("/v1/files/{id}", get(files::get).delete(files::delete))
+        .route("/v1/files/{id}/content", get(files::content))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())

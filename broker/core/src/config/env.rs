@@ -45,6 +45,7 @@ pub fn apply_overrides(
             "auth",
             "prices",
             "cache",
+            "files",
         ]
         .contains(&path[0])
         {

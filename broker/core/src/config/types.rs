@@ -28,6 +28,24 @@ pub struct Config {
     pub prices: super::Prices,
     /// `[cache]`: the response cache.
     pub cache: super::CacheConfig,
+    /// `[files]`: uploaded files (`/v1/files`).
+    pub files: FilesConfig,
+}
+
+/// `[files]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// The largest file accepted, bytes (OpenAI's limit: 200 MB).
+    pub max_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 200 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[telemetry]`: where traces go. Without an endpoint (here or in

@@ -41,6 +41,8 @@ pub struct Topology {
     pub cache: Option<kv::Store>,
     /// `SY_CACHE_VECTORS`: embeddings of cached prompts, for every worker's semantic index.
     pub cache_vectors: Option<stream::Stream>,
+    /// Uploaded files (`sy_files`, the JetStream object store).
+    pub files: async_nats::jetstream::object_store::ObjectStore,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
     pub admin: stream::Stream,
 }
@@ -132,6 +134,25 @@ async fn cache_bucket(js: &jetstream::Context, name: String, replicas: usize) ->
             None
         }
     }
+}
+
+/// The object store of uploaded files.
+async fn files_store(
+    js: &jetstream::Context,
+    name: String,
+    replicas: usize,
+) -> Result<async_nats::jetstream::object_store::ObjectStore, async_nats::Error> {
+    if let Ok(s) = js.get_object_store(&name).await {
+        return Ok(s);
+    }
+    Ok(js
+        .create_object_store(async_nats::jetstream::object_store::Config {
+            bucket: name,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await?)
 }
 
 /// [`upsert`], boxed: `ensure_topology` awaits many of them, and its state machine would
@@ -237,6 +258,7 @@ pub async fn ensure_topology(
     )
     .await?;
     let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), cfg.replicas)).await;
+    let files = Box::pin(files_store(&js, subjects.files_bucket(), cfg.replicas)).await?;
     let cache_vectors = boxed_upsert(
         &js,
         stream::Config {
@@ -267,6 +289,7 @@ pub async fn ensure_topology(
         nodes,
         cache,
         cache_vectors,
+        files,
         admin,
     })
 }

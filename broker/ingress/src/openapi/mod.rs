@@ -7,6 +7,7 @@
 //! Anthropic's on `/v1/messages`.
 
 mod access;
+mod files;
 mod replay;
 
 use crate::chat::{Chat, Jobs};
@@ -184,6 +185,7 @@ pub fn document() -> Value {
     );
     access::routes(&mut g, &mut add);
     replay::routes(&mut g, &mut add);
+    files::routes(&mut g, &mut add);
     access::secure(&mut paths);
     let schemas = g.take_definitions(true);
     json!({
@@ -380,6 +382,9 @@ mod tests {
             "/v1/usage",
             "/v1/requests/replay",
             "/v1/requests/replay/{id}",
+            "/v1/files",
+            "/v1/files/{id}",
+            "/v1/files/{id}/content",
         ] {
             let ops = paths[p].as_object().unwrap_or_else(|| unreachable!("{p}"));
             for (_, o) in ops {
