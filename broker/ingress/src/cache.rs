@@ -97,7 +97,7 @@ pub fn decide(
     };
     let namespace = broker::cache::namespace(ns.as_deref());
     let Some(key) = broker::cache::key(
-        job.key_id.as_deref(),
+        caller.key_id(),
         &namespace,
         target,
         &job.body,

@@ -144,9 +144,11 @@ async fn run<E: Endpoint>(
         raw,
         headers,
     )?;
+    // The cache's decision first: a bad cache header is refused before anything is counted
+    // or reserved against the key.
+    let cache = crate::cache::decide(st, caller, &sub.job, headers)?;
     auth::limits::admit(st, caller, &mut sub.job).await?;
     let mode = sub.job.mode;
-    let cache = crate::cache::decide(st, caller, &sub.job, headers)?;
     if let Some(d) = cache.as_ref().filter(|d| d.lookup) {
         if let Some(entry) = crate::cache::lookup(st, d, &sub.job.model).await {
             crate::cache::record_hit(st, &sub.job, &entry).await;
