@@ -84,6 +84,12 @@ pub async fn login(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(GatewayError::Unauthorized("That is not a key.".into()));
         }
+        // What a cookie cannot carry (RFC 6265 cookie-octets).
+        if key.contains(['"', ',', ';', '\\']) {
+            return Err(GatewayError::invalid(
+                "This key has a character a cookie cannot carry (\", ; or \\); log in with a virtual key, or choose a master key without them.",
+            ));
+        }
         let mut h = HeaderMap::new();
         let bearer = HeaderValue::from_str(&format!("Bearer {key}"))
             .map_err(|_| GatewayError::Unauthorized("That is not a key.".into()))?;
