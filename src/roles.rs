@@ -243,6 +243,11 @@ pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         let state = AppState::new(client.clone(), topo.clone(), events.clone(), cfg.clone())
             .await
             .context("cannot subscribe to job results on NATS; check that it is reachable")?;
+        // Batches whose driver's process died resume here.
+        tasks.push(tokio::spawn(ingress::batches::driver::adopt(
+            state.clone(),
+            shutdown.clone(),
+        )));
         let app = ingress::router(state);
         let stop = shutdown.clone();
         let server = cfg.server.clone();

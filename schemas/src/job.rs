@@ -126,6 +126,18 @@ pub struct Job {
     /// Where the worker stores the answer in the response cache, when it is to be cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CachePlan>,
+    /// The batch line this job runs, for a batch's job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchRef>,
+}
+
+/// The batch line a job runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchRef {
+    /// The batch (`batch_...`).
+    pub id: String,
+    /// The line's `custom_id`.
+    pub custom_id: String,
 }
 
 /// Where a job's answer goes in the response cache.

@@ -28,7 +28,7 @@ pub use chunk::StreamChunk;
 pub use circuit::{CircuitRecord, CircuitState};
 pub use control::ModelsReply;
 pub use event::{BodyOmitted, Event, EventDetail, EventKind, OmitReason};
-pub use job::{CachePlan, Charge, Job, JobState, Mode, Operation, Target};
+pub use job::{BatchRef, CachePlan, Charge, Job, JobState, Mode, Operation, Target};
 pub use result::{JobError, JobResult};
 pub use subjects::Subjects;
 

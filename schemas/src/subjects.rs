@@ -123,6 +123,22 @@ impl Subjects {
     pub fn cache_vectors_stream(&self) -> String {
         format!("{}_CACHE_VECTORS", self.upper())
     }
+    /// The KV bucket of batches.
+    pub fn batches_bucket(&self) -> String {
+        format!("{}_batches", self.prefix)
+    }
+    /// The subject of a finished batch line's output line: `ok` (an answer) or `err`.
+    pub fn batch_results(&self, batch: &str, ok: bool) -> String {
+        format!(
+            "{}.batchresults.{batch}.{}",
+            self.prefix,
+            if ok { "ok" } else { "err" }
+        )
+    }
+    /// The stream of batch lines' output lines.
+    pub fn batch_results_stream(&self) -> String {
+        format!("{}_BATCH_RESULTS", self.upper())
+    }
     /// The object store of uploaded files.
     pub fn files_bucket(&self) -> String {
         format!("{}_files", self.prefix)

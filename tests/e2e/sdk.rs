@@ -74,6 +74,19 @@ async fn official_openai_sdk_files_upload_read_list_and_delete() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn official_openai_sdk_batches_run_to_completion_and_cancel() {
+    let nats = Nats::start().await;
+    let master = crate::auth::MASTER;
+    let gw = Gateway::start(&nats, &format!("[auth]\nmaster_key = \"{master}\"\n")).await;
+    let (_, key) = crate::auth::create_key(&gw, serde_json::json!({"name": "batches"})).await;
+    let stdout = run_sdk_script("openai_batches.py", vec![gw.url("/v1"), key]).await;
+    for check in ["completed", "output", "list", "cancel", "checks"] {
+        assert!(stdout.contains(&format!("ok {check}")), "{stdout}");
+    }
+    gw.stop().await;
+}
+
 /// What used to break silently: `parse()` with a nested pydantic model (a `$ref` schema) and
 /// a second tool-calling turn with reasoning on, the SDK's own message object sent back —
 /// against Anthropic and Gemini 3 upstreams that check it as their APIs do.

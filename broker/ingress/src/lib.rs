@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod batches;
 pub mod body;
 pub mod cache;
 pub mod cancel;
@@ -86,6 +87,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/files/{id}", get(files::get).delete(files::delete))
         .route("/v1/files/{id}/content", get(files::content))
+        .route("/v1/batches", post(batches::create).get(batches::list))
+        .route("/v1/batches/{id}", get(batches::get))
+        .route("/v1/batches/{id}/cancel", post(batches::cancel))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", metrics::route())

@@ -107,7 +107,7 @@ async fn semantic_hit(shared: &Shared, job: &Job, entry: &broker::cache::Entry, 
 async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult, vector: Option<Vec<f32>>) {
     let mut r = fit(shared, r);
     r.cost_usd = priced(shared, &r);
-    match publish_result(shared, &r).await {
+    match publish_result_of(shared, &r, job.batch.as_ref()).await {
         Ok(duplicate) => {
             if duplicate {
                 tracing::info!("another delivery already published this job's result");
@@ -116,6 +116,7 @@ async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult, vector:
                 emit_final(shared, job, &r).await;
                 super::settle::charge(shared, job, &r).await;
                 super::cache::store(shared, job, &r).await;
+                super::batch::publish(shared, job, &r).await;
                 if let (Some(v), JobState::Completed) = (vector, r.status) {
                     super::semantic::publish(shared, job, v).await;
                 }
@@ -240,12 +241,25 @@ fn priced(shared: &Shared, r: &JobResult) -> Option<f64> {
 
 /// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
 pub async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
+    publish_result_of(shared, r, None).await
+}
+
+/// Publishes the result once, with its batch and `custom_id` in headers for a batch's job.
+pub async fn publish_result_of(
+    shared: &Shared,
+    r: &JobResult,
+    batch: Option<&schemas::BatchRef>,
+) -> Result<bool, async_nats::Error> {
     let payload = serde_json::to_vec(r)?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         schemas::msgid::HEADER,
         schemas::msgid::result(&r.id).as_str(),
     );
+    if let Some(b) = batch {
+        headers.insert(super::batch::BATCH_HEADER, b.id.as_str());
+        headers.insert(super::batch::CUSTOM_ID_HEADER, b.custom_id.as_str());
+    }
     let ack = shared
         .topo
         .js

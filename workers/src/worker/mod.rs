@@ -3,6 +3,7 @@
 
 mod assemble;
 mod backoff;
+pub mod batch;
 mod cache;
 mod call;
 pub mod cancel;

@@ -41,6 +41,10 @@ pub struct Topology {
     pub cache: Option<kv::Store>,
     /// `SY_CACHE_VECTORS`: embeddings of cached prompts, for every worker's semantic index.
     pub cache_vectors: Option<stream::Stream>,
+    /// Batches (`sy_batches`): their state and progress.
+    pub batches: kv::Store,
+    /// `SY_BATCH_RESULTS`: each finished batch line's output line.
+    pub batch_results: stream::Stream,
     /// Uploaded files (`sy_files`, the JetStream object store).
     pub files: async_nats::jetstream::object_store::ObjectStore,
     /// `SY_ADMIN`: admin actions (keys created, revoked, ...), kept a year.
@@ -259,6 +263,22 @@ pub async fn ensure_topology(
     .await?;
     let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), cfg.replicas)).await;
     let files = Box::pin(files_store(&js, subjects.files_bucket(), cfg.replicas)).await?;
+    let batches =
+        boxed_bucket(&js, subjects.batches_bucket(), Duration::ZERO, cfg.replicas).await?;
+    let batch_results = boxed_upsert(
+        &js,
+        stream::Config {
+            name: subjects.batch_results_stream(),
+            subjects: vec![format!("{p}.batchresults.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            allow_direct: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     let cache_vectors = boxed_upsert(
         &js,
         stream::Config {
@@ -289,6 +309,8 @@ pub async fn ensure_topology(
         nodes,
         cache,
         cache_vectors,
+        batches,
+        batch_results,
         files,
         admin,
     })

@@ -142,6 +142,7 @@ impl Submission {
                 attempts: 0,
                 charge: None,
                 cache: None,
+                batch: None,
             },
             timeout_ms,
             route,

@@ -1,0 +1,358 @@
+//! Driving a batch: one ingress at a time holds its lease (renewed in the `sy_batches`
+//! record), publishes its lines as jobs in chunks (each line's job id derived from the batch
+//! and the line, so a line published again after a crash is a duplicate the stream drops),
+//! counts the output lines workers publish on `sy.batchresults.<id>.ok|err`, sends the
+//! cancellations of a cancelled or expired batch, and writes the output and error files. Every
+//! ingress adopts batches whose lease lapsed (their driver's process died), so a batch resumes
+//! where it was.
+
+use super::{kv_key, Batch, Lease};
+use crate::error::{unavailable, GatewayError};
+use crate::job::{publish, Submission};
+use crate::state::AppState;
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use schemas::{BatchRef, Mode, Operation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// How long a lease lasts without being renewed.
+const LEASE_MS: u64 = 10_000;
+/// Lines published per tick.
+const CHUNK: usize = 500;
+
+/// One input line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Line {
+    /// The caller's id of the line.
+    pub custom_id: String,
+    /// The endpoint.
+    pub url: String,
+    /// The request body.
+    pub body: serde_json::Value,
+}
+
+/// The input file's lines.
+pub async fn read_lines(st: &AppState, file: &str) -> Result<Vec<Line>, GatewayError> {
+    let mut object = st.topo().files.get(file).await.map_err(unavailable)?;
+    let mut text = String::new();
+    object.read_to_string(&mut text).await.map_err(|e| {
+        GatewayError::Unavailable(format!("The input file cannot be read: {e}. Try again."))
+    })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| GatewayError::invalid(format!("The input file has a bad line: {e}.")))
+        })
+        .collect()
+}
+
+/// The job id of line `i` of `batch`: the same every time it is derived.
+pub fn line_job(batch: &str, i: usize) -> String {
+    let digest = Sha256::digest(format!("{batch}/{i}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+fn running() -> &'static Mutex<HashSet<String>> {
+    static RUNNING: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    RUNNING.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// Drives `id` in this process, unless it already does.
+pub fn spawn(st: AppState, id: String) {
+    if let Ok(mut r) = running().lock() {
+        if !r.insert(id.clone()) {
+            return;
+        }
+    }
+    tokio::spawn(async move {
+        if let Err(e) = run(&st, &id).await {
+            tracing::warn!(batch = %id, error = %e, "a batch's driver stopped; another tick or ingress resumes it");
+        }
+        if let Ok(mut r) = running().lock() {
+            r.remove(&id);
+        }
+    });
+}
+
+/// Adopts, every few seconds, the unfinished batches whose lease lapsed.
+pub async fn adopt(st: AppState, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+        }
+        let Ok(mut keys) = st.topo().batches.keys().await else {
+            continue;
+        };
+        while let Some(Ok(k)) = keys.next().await {
+            let Some(id) = k.strip_prefix("b.") else {
+                continue;
+            };
+            let Ok(Some(v)) = st.topo().batches.get(&k).await else {
+                continue;
+            };
+            let Ok(b) = serde_json::from_slice::<Batch>(&v) else {
+                continue;
+            };
+            let lapsed = b
+                .lease
+                .as_ref()
+                .is_none_or(|l| l.until_ms < schemas::now_ms());
+            if !b.is_final() && lapsed {
+                spawn(st.clone(), id.to_string());
+            }
+        }
+    }
+}
+
+async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
+    let node = st.events().node().to_string();
+    let mut lines: Option<Vec<Line>> = None;
+    loop {
+        let Some(e) = st
+            .topo()
+            .batches
+            .entry(kv_key(id))
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(());
+        };
+        let mut b: Batch =
+            serde_json::from_slice(&e.value).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        if b.is_final() {
+            return Ok(());
+        }
+        let now = schemas::now_ms();
+        if b.lease
+            .as_ref()
+            .is_some_and(|l| l.node != node && l.until_ms > now)
+        {
+            return Ok(()); // Another ingress drives it.
+        }
+        b.lease = Some(Lease {
+            node: node.clone(),
+            until_ms: now + LEASE_MS,
+        });
+        if lines.is_none() {
+            lines = Some(read_lines(st, &b.input_file_id).await?);
+        }
+        let all = lines.as_deref().unwrap_or_default();
+        tick(st, &mut b, all).await?;
+        let bytes = serde_json::to_vec(&b).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        // A concurrent change (a cancel) wins; the next tick sees it.
+        let _ = st
+            .topo()
+            .batches
+            .update(kv_key(id), bytes.into(), e.revision)
+            .await;
+        if b.is_final() {
+            tracing::info!(batch = %id, status = %b.status, completed = b.request_counts.completed, failed = b.request_counts.failed, "batch finished");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// One step of a batch.
+async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), GatewayError> {
+    let now_s = schemas::now_ms() / 1000;
+    let expired = b.expires_at.is_some_and(|t| now_s >= t) && b.status == "in_progress";
+    if expired {
+        b.status = "expiring".into();
+    }
+    if b.status == "in_progress" && b.published < lines.len() {
+        let end = (b.published + CHUNK).min(lines.len());
+        for (i, line) in lines.iter().enumerate().take(end).skip(b.published) {
+            publish_line(st, b, i, line).await?;
+        }
+        b.published = end;
+    }
+    if matches!(b.status.as_str(), "cancelling" | "expiring") && !b.cancel_sent {
+        for i in 0..b.published {
+            let _ = crate::job::guards::request_cancel(st, &line_job(&b.id, i)).await;
+        }
+        b.cancel_sent = true;
+    }
+    let (ok, err) = counts(st, &b.id).await?;
+    b.request_counts.completed = ok;
+    b.request_counts.failed = err;
+    let target = if b.status == "in_progress" {
+        lines.len()
+    } else {
+        b.published
+    };
+    if ok + err >= target {
+        b.finalizing_at = Some(now_s);
+        finalize(st, b, lines).await?;
+        let at = Some(schemas::now_ms() / 1000);
+        match b.status.as_str() {
+            "cancelling" => (b.status, b.cancelled_at) = ("cancelled".into(), at),
+            "expiring" => (b.status, b.expired_at) = ("expired".into(), at),
+            _ => (b.status, b.completed_at) = ("completed".into(), at),
+        }
+        // Lines never published count as failed.
+        b.request_counts.failed += lines.len() - b.published.min(lines.len());
+    }
+    Ok(())
+}
+
+/// Publishes line `i` as a job; a line that cannot become one is a failed line at once.
+async fn publish_line(st: &AppState, b: &Batch, i: usize, line: &Line) -> Result<(), GatewayError> {
+    let id = line_job(&b.id, i);
+    let op = if b.endpoint == "/v1/embeddings" {
+        Operation::Embeddings
+    } else {
+        Operation::Chat
+    };
+    let model = line.body["model"].as_str().unwrap_or_default().to_string();
+    let built = async {
+        let route = st.models().resolve(&model)?;
+        let bytes = Bytes::from(
+            serde_json::to_vec(&line.body).map_err(|e| GatewayError::Internal(e.to_string()))?,
+        );
+        let mut sub = Submission::new(
+            st,
+            id.clone(),
+            op,
+            "/v1/batches",
+            Mode::Batch,
+            model.clone(),
+            route,
+            &bytes,
+            bytes.clone(),
+            &HeaderMap::new(),
+        )?;
+        sub.job.key_id = b.key_id.clone();
+        sub.job.batch = Some(BatchRef {
+            id: b.id.clone(),
+            custom_id: line.custom_id.clone(),
+        });
+        // A batch line may wait for the whole window.
+        sub.job.deadline_ms = b.expires_at.unwrap_or(0) * 1000;
+        Ok::<_, GatewayError>(sub)
+    };
+    match built.await {
+        Ok(sub) => {
+            publish(st, &sub).await?;
+        }
+        Err(e) => {
+            let line = serde_json::json!({
+                "id": format!("batch_req_{}", id.replace('-', "")),
+                "custom_id": line.custom_id,
+                "response": {"status_code": e.status_code().as_u16(), "request_id": id, "body": {"error": e.body()}},
+                "error": null,
+            });
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(schemas::msgid::HEADER, format!("br-{id}").as_str());
+            let payload =
+                serde_json::to_vec(&line).map_err(|e| GatewayError::Internal(e.to_string()))?;
+            st.topo()
+                .js
+                .publish_with_headers(
+                    st.topo().subjects.batch_results(&b.id, false),
+                    headers,
+                    payload.into(),
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
+/// Output lines so far: answered, failed.
+async fn counts(st: &AppState, id: &str) -> Result<(usize, usize), GatewayError> {
+    let filter = format!("{}.batchresults.{id}.*", st.topo().subjects.prefix());
+    let mut info = st
+        .topo()
+        .batch_results
+        .info_with_subjects(filter)
+        .await
+        .map_err(unavailable)?;
+    let (mut ok, mut err) = (0, 0);
+    while let Some(Ok((subject, n))) = info.next().await {
+        if subject.ends_with(".ok") {
+            ok = n;
+        } else if subject.ends_with(".err") {
+            err = n;
+        }
+    }
+    Ok((ok, err))
+}
+
+/// Writes the output and error files (lines never published go in the error file, said to
+/// be cancelled or expired).
+async fn finalize(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), GatewayError> {
+    let read = |ok: bool| {
+        let subject = st.topo().subjects.batch_results(&b.id, ok);
+        async move {
+            broker::nats::subject_payloads(&st.topo().batch_results, &subject, usize::MAX)
+                .await
+                .map_err(unavailable)
+        }
+    };
+    let join = |payloads: Vec<bytes::Bytes>| {
+        let mut out = Vec::new();
+        for p in payloads {
+            out.extend_from_slice(&p);
+            out.push(b'\n');
+        }
+        out
+    };
+    let output = join(read(true).await?);
+    let mut errors = join(read(false).await?);
+    let code = if b.status == "expiring" {
+        "batch_expired"
+    } else {
+        "batch_cancelled"
+    };
+    for line in lines.iter().skip(b.published) {
+        let l = serde_json::json!({"id": null, "custom_id": line.custom_id, "response": null,
+            "error": {"code": code, "message": "The line did not run before the batch ended."}});
+        errors.extend_from_slice(l.to_string().as_bytes());
+        errors.push(b'\n');
+    }
+    let now = schemas::now_ms() / 1000;
+    let key = b.key_id.clone();
+    if !output.is_empty() {
+        let id = format!("file-{}", uuid::Uuid::now_v7().simple());
+        let f = crate::files::store(
+            st,
+            &id,
+            &format!("{}_output.jsonl", b.id),
+            "batch_output",
+            key.as_deref(),
+            now,
+            output,
+        )
+        .await?;
+        b.output_file_id = Some(f.id);
+    }
+    if !errors.is_empty() {
+        let id = format!("file-{}", uuid::Uuid::now_v7().simple());
+        let f = crate::files::store(
+            st,
+            &id,
+            &format!("{}_error.jsonl", b.id),
+            "batch_output",
+            key.as_deref(),
+            now,
+            errors,
+        )
+        .await?;
+        b.error_file_id = Some(f.id);
+    }
+    Ok(())
+}
