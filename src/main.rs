@@ -107,6 +107,14 @@ enum Cmd {
         #[arg(long, global = true)]
         url: Option<String>,
     },
+    /// Submit, follow, list, cancel and fetch batches (the Batch API).
+    Batch {
+        #[command(subcommand)]
+        cmd: BatchCmd,
+        /// The gateway (default: http://<server.listen>).
+        #[arg(long, global = true)]
+        url: Option<String>,
+    },
     /// Print the effective config (secrets hidden) and exit.
     Config,
     /// Print the capability matrix (what each adapter does with each chat parameter).
@@ -149,6 +157,45 @@ enum KeysCmd {
     Rotate {
         /// The key id.
         id: String,
+    },
+}
+
+/// `switchyard batch ...`.
+#[derive(Subcommand)]
+enum BatchCmd {
+    /// Upload FILE.jsonl and start a batch; --wait follows it and writes the output file.
+    Submit {
+        /// The JSONL input file (custom_id, method, url, body per line).
+        file: PathBuf,
+        /// `chat` or `embeddings`.
+        #[arg(long, default_value = "chat")]
+        endpoint: String,
+        /// Follow it to the end with a progress bar, then write its output.
+        #[arg(long)]
+        wait: bool,
+        /// Where the output goes (default FILE.out.jsonl; errors beside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A batch's state and counts.
+    Status {
+        /// The batch id.
+        id: String,
+    },
+    /// Your batches.
+    List,
+    /// Cancel a batch: its unfinished lines stop.
+    Cancel {
+        /// The batch id.
+        id: String,
+    },
+    /// Write a finished batch's output (and error) file.
+    Results {
+        /// The batch id.
+        id: String,
+        /// Where (default <id>.out.jsonl).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -239,6 +286,21 @@ async fn main() -> anyhow::Result<()> {
                 KeysCmd::List { json } => cli::keys::list(&gw, json).await,
                 KeysCmd::Revoke { id } => cli::keys::revoke(&gw, &id).await,
                 KeysCmd::Rotate { id } => cli::keys::rotate(&gw, &id).await,
+            };
+        }
+        Cmd::Batch { cmd, url } => {
+            let gw = gateway(&cli, url)?;
+            return match cmd {
+                BatchCmd::Submit {
+                    file,
+                    endpoint,
+                    wait,
+                    out,
+                } => cli::batch::submit(&gw, &file, &endpoint, wait, out).await,
+                BatchCmd::Status { id } => cli::batch::status(&gw, &id).await,
+                BatchCmd::List => cli::batch::list(&gw).await,
+                BatchCmd::Cancel { id } => cli::batch::cancel(&gw, &id).await,
+                BatchCmd::Results { id, out } => cli::batch::results(&gw, &id, out).await,
             };
         }
         Cmd::Config => {

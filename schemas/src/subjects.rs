@@ -123,6 +123,11 @@ impl Subjects {
     pub fn cache_vectors_stream(&self) -> String {
         format!("{}_CACHE_VECTORS", self.upper())
     }
+    /// The core subject of a batch's progress (its state as `GET /v1/batches/{id}` shows it,
+    /// after every step).
+    pub fn batch_progress(&self, batch: &str) -> String {
+        format!("{}.batches.{batch}", self.prefix)
+    }
     /// The KV bucket of batches.
     pub fn batches_bucket(&self) -> String {
         format!("{}_batches", self.prefix)

@@ -96,4 +96,48 @@ impl Gateway {
             .map_err(|e| self.unreachable(e))?;
         self.decode(&format!("DELETE {path}"), resp).await
     }
+
+    /// `POST path` of a multipart form with `fields` and one file, as JSON.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.decode(&format!("POST {path}"), resp).await
+    }
+
+    /// `GET path`, the body as bytes.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let resp = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap_or_default();
+            let msg = v["error"]["message"].as_str().unwrap_or("no message");
+            return Err(anyhow!("GET {path}: {status}: {msg}"));
+        }
+        Ok(resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec())
+    }
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout)]
 
+pub mod batch;
 pub mod gateway;
 pub mod keys;
 pub mod replay;

@@ -13,6 +13,7 @@ mod upstream;
 
 mod audit;
 mod auth;
+mod batches;
 mod cache;
 mod chaos;
 mod chat;

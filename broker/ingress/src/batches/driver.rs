@@ -150,11 +150,18 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
         tick(st, &mut b, all).await?;
         let bytes = serde_json::to_vec(&b).map_err(|e| GatewayError::Internal(e.to_string()))?;
         // A concurrent change (a cancel) wins; the next tick sees it.
-        let _ = st
+        let stored = st
             .topo()
             .batches
             .update(kv_key(id), bytes.into(), e.revision)
             .await;
+        if stored.is_ok() {
+            // Progress for NATS subscribers, as GET /v1/batches/{id} shows it.
+            if let Ok(p) = serde_json::to_vec(&b.view()) {
+                let subject = st.topo().subjects.batch_progress(id);
+                let _ = st.client().publish(subject, p.into()).await;
+            }
+        }
         if b.is_final() {
             tracing::info!(batch = %id, status = %b.status, completed = b.request_counts.completed, failed = b.request_counts.failed, "batch finished");
             return Ok(());
