@@ -35,6 +35,18 @@ impl Subjects {
     pub fn jobs(&self, provider: &str) -> String {
         format!("{}.jobs.{provider}", self.prefix)
     }
+    /// The subject of a provider's batch lines (their own lane and consumer).
+    pub fn batch_jobs(&self, provider: &str) -> String {
+        format!("{}.jobs.{provider}.batch", self.prefix)
+    }
+    /// The subject a job of `mode` waits on for `provider`.
+    pub fn jobs_for(&self, provider: &str, mode: crate::Mode) -> String {
+        if mode == crate::Mode::Batch {
+            self.batch_jobs(provider)
+        } else {
+            self.jobs(provider)
+        }
+    }
     /// `sy.results.<job>`: the final result or error of a job.
     pub fn results(&self, job: &str) -> String {
         format!("{}.results.{job}", self.prefix)

@@ -90,3 +90,77 @@ async fn the_cli_runs_a_batch_and_nats_subscribers_see_every_line() {
     assert_eq!(last["request_counts"]["completed"], n);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_running_batch_leaves_room_for_interactive_requests() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(
+        &nats,
+        &format!("[auth]\nmaster_key = \"{MASTER}\"\n[worker]\nconcurrency = 4\n"),
+    )
+    .await;
+    let lines: Vec<String> = (0..12)
+        .map(|i| serde_json::json!({"custom_id": format!("s{i}"), "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mock/slow-1500ms", "messages": [{"role": "user", "content": format!("slow {i}")}]}}).to_string())
+        .collect();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
+                .file_name("slow.jsonl"),
+        );
+    let f: serde_json::Value = gw
+        .http
+        .post(gw.url("/v1/files"))
+        .bearer_auth(MASTER)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(MASTER)
+        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = b["id"].as_str().unwrap().to_string();
+    // Let the batch take what it may of the 4 slots.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for i in 0..3 {
+        let t0 = tokio::time::Instant::now();
+        let r = gw
+            .http
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(MASTER)
+            .json(&chat("mock/echo", "interactive"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_millis(700),
+            "interactive request {i} waited {took:?} behind the batch"
+        );
+    }
+    // The batch runs two lines at a time at most (half of the slots).
+    let running = crate::harness::stored_events(&nats)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "attempt_started" && e["model"] == "slow-1500ms")
+        .count();
+    assert!(
+        (1..=3).contains(&running),
+        "{running} batch lines started in 600 ms on a 4-slot worker"
+    );
+    let r = gw
+        .http
+        .post(gw.url(&format!("/v1/batches/{id}/cancel")))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    gw.stop().await;
+}

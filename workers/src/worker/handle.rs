@@ -150,7 +150,7 @@ async fn forward(shared: &Shared, msg: &Message, job: Job, why: super::execute::
             .topo
             .js
             .publish_with_headers(
-                shared.topo.subjects.jobs(&target.provider),
+                shared.topo.subjects.jobs_for(&target.provider, job.mode),
                 headers,
                 payload.into(),
             )

@@ -197,7 +197,16 @@ impl Worker {
         shared.cancels.load(&shared.topo.cancel).await?;
         let mut consumers = Vec::new();
         for provider in shared.registry.names() {
-            consumers.push((provider.clone(), ensure_consumer(&shared, provider).await?));
+            consumers.push((
+                provider.clone(),
+                ensure_consumer(&shared, provider, false).await?,
+                false,
+            ));
+            consumers.push((
+                provider.clone(),
+                ensure_consumer(&shared, provider, true).await?,
+                true,
+            ));
         }
         let mut tasks = vec![
             tokio::spawn(
@@ -210,12 +219,19 @@ impl Worker {
             tokio::spawn(semantic::follow(shared.clone(), shutdown.clone())),
         ];
         tasks.extend(models::serve(shared.clone(), shutdown.clone()).await?);
-        for (provider, consumer) in consumers {
-            tracing::info!(provider = %provider, "worker consuming");
+        // One pool of permits per provider, shared by its interactive and batch lanes.
+        let mut pools: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        for (provider, consumer, batch) in consumers {
+            tracing::info!(provider = %provider, batch, "worker consuming");
+            let permits = pools
+                .entry(provider.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(shared.cfg.concurrency)))
+                .clone();
             tasks.push(tokio::spawn(consume(
                 shared.clone(),
                 consumer,
                 provider,
+                Lane { permits, batch },
                 shutdown.clone(),
             )));
         }
@@ -227,23 +243,54 @@ impl Worker {
     }
 }
 
+/// One consumer's share of a provider's permits: the batch lane takes a permit only while
+/// more than half of them are free, so batch lines never crowd out interactive jobs.
+struct Lane {
+    permits: Arc<Semaphore>,
+    batch: bool,
+}
+
+impl Lane {
+    async fn permit(&self, total: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.batch {
+            while self.permits.available_permits() <= total / 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        self.permits.clone().acquire_owned().await.ok()
+    }
+}
+
 async fn ensure_consumer(
     shared: &Shared,
     provider: &str,
+    batch: bool,
 ) -> Result<PullConsumer, async_nats::Error> {
     let s = &shared.topo.subjects;
-    let name = s.worker_consumer(provider);
+    let (name, filter, cap) = if batch {
+        (
+            format!("{}_batch", s.worker_consumer(provider)),
+            s.batch_jobs(provider),
+            shared.cfg.batch_max_in_flight,
+        )
+    } else {
+        (
+            s.worker_consumer(provider),
+            s.jobs(provider),
+            shared
+                .providers
+                .get(provider)
+                .and_then(|p| p.max_in_flight)
+                .unwrap_or(shared.cfg.max_in_flight),
+        )
+    };
     let cfg = pull::Config {
         durable_name: Some(name.clone()),
-        filter_subject: s.jobs(provider),
+        filter_subject: filter,
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_millis(shared.cfg.ack_wait_ms),
         max_deliver: shared.cfg.max_deliver,
-        max_ack_pending: shared
-            .providers
-            .get(provider)
-            .and_then(|p| p.max_in_flight)
-            .unwrap_or(shared.cfg.max_in_flight),
+        max_ack_pending: cap,
         ..Default::default()
     };
     match shared.topo.jobs.get_consumer::<pull::Config>(&name).await {
@@ -266,10 +313,15 @@ async fn consume(
     shared: Arc<Shared>,
     consumer: PullConsumer,
     provider: String,
+    lane: Lane,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(shared.cfg.concurrency));
-    let batch = shared.cfg.concurrency.clamp(1, 256);
+    let permits = lane.permits.clone();
+    let batch = if lane.batch {
+        (shared.cfg.concurrency / 4).clamp(1, 64)
+    } else {
+        shared.cfg.concurrency.clamp(1, 256)
+    };
     'outer: while !shutdown.is_cancelled() {
         let mut messages = match consumer
             .stream()
@@ -291,7 +343,7 @@ async fn consume(
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break 'outer,
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
+                p = lane.permit(shared.cfg.concurrency) => match p { Some(p) => p, None => break 'outer },
             };
             let next = tokio::select! {
                 _ = shutdown.cancelled() => {

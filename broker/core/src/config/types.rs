@@ -189,6 +189,8 @@ pub struct WorkerConfig {
     pub max_deliver: i64,
     /// On shutdown, how long in-flight jobs may finish before they are handed back (nak).
     pub drain_timeout_ms: u64,
+    /// Cluster-wide cap of batch lines in flight per provider (the batch lane's consumer).
+    pub batch_max_in_flight: i64,
 }
 
 impl Default for WorkerConfig {
@@ -199,6 +201,7 @@ impl Default for WorkerConfig {
             ack_wait_ms: 30_000,
             max_deliver: 5,
             drain_timeout_ms: 30_000,
+            batch_max_in_flight: 64,
         }
     }
 }

@@ -140,7 +140,7 @@ async fn store(st: &AppState, job: &Job, provider: &str) -> Result<(), GatewayEr
             max.saturating_sub(crate::body::ENVELOPE_OVERHEAD),
         ));
     }
-    let subject = st.topo().subjects.jobs(provider);
+    let subject = st.topo().subjects.jobs_for(provider, job.mode);
     let headers = broker::nats::job_headers(job);
     let ack = st
         .topo()
