@@ -59,7 +59,7 @@ async fn chat_as(gw: &Gateway, key: &str, model: &str) -> reqwest::Response {
 
 /// Sleeps into a fresh minute when the current one is nearly over, so a per-minute window
 /// holds the whole test.
-async fn fresh_minute() {
+pub async fn fresh_minute() {
     let left = broker::access::period::minute(schemas::now_ms()).1;
     if left < 20 {
         tokio::time::sleep(Duration::from_secs(left + 1)).await;

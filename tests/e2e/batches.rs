@@ -164,3 +164,129 @@ async fn a_running_batch_leaves_room_for_interactive_requests() {
     assert!(r.status().is_success());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_keys_rate_limit_paces_its_batch() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, &format!("[auth]\nmaster_key = \"{MASTER}\"\n")).await;
+    let (_, key) =
+        crate::auth::create_key(&gw, serde_json::json!({"name": "paced", "rpm": 20})).await;
+    crate::auth::fresh_minute().await;
+    let lines: Vec<String> = (0..25)
+        .map(|i| serde_json::json!({"custom_id": format!("p{i}"), "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mock/echo", "messages": [{"role": "user", "content": format!("paced {i}")}]}}).to_string())
+        .collect();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
+                .file_name("p.jsonl"),
+        );
+    let f: serde_json::Value = gw
+        .http
+        .post(gw.url("/v1/files"))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(&key)
+        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = b["id"].as_str().unwrap().to_string();
+    let mut last = serde_json::Value::Null;
+    for _ in 0..40 {
+        last = gw
+            .http
+            .get(gw.url(&format!("/v1/batches/{id}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if last["request_counts"]["completed"] == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now: serde_json::Value = gw
+        .http
+        .get(gw.url(&format!("/v1/batches/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["request_counts"]["completed"].as_u64()
+        ),
+        (Some("in_progress"), Some(20)),
+        "{last}\n{now}"
+    );
+    // Cancelled: the five lines the limit held back are reported as never run.
+    gw.http
+        .post(gw.url(&format!("/v1/batches/{id}/cancel")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let mut done = serde_json::Value::Null;
+    for _ in 0..50 {
+        done = gw
+            .http
+            .get(gw.url(&format!("/v1/batches/{id}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done["status"] == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(
+        (
+            done["request_counts"]["completed"].as_u64(),
+            done["request_counts"]["failed"].as_u64()
+        ),
+        (Some(20), Some(5)),
+        "{done}"
+    );
+    let errors = gw
+        .http
+        .get(gw.url(&format!(
+            "/v1/files/{}/content",
+            done["error_file_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        errors
+            .lines()
+            .filter(|l| l.contains("batch_cancelled"))
+            .count(),
+        5,
+        "{errors}"
+    );
+    gw.stop().await;
+}

@@ -54,6 +54,16 @@ impl Keyring {
         keys::same(&rec.hash, &keys::hash(&self.salt, secret)).then_some(rec)
     }
 
+    /// The record of key `id` (from the watch, else the bucket).
+    pub async fn record(&self, id: &str) -> Option<Arc<KeyRecord>> {
+        if let Some(r) = self.cached(id) {
+            return Some(r);
+        }
+        let r = Arc::new(keys::get(&self.bucket, id).await.ok().flatten()?);
+        self.store(r.clone());
+        Some(r)
+    }
+
     fn cached(&self, id: &str) -> Option<Arc<KeyRecord>> {
         self.keys.read().ok()?.get(id).cloned()
     }

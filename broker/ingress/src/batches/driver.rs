@@ -7,6 +7,7 @@
 //! where it was.
 
 use super::{kv_key, Batch, Lease};
+use crate::auth::Caller;
 use crate::error::{unavailable, GatewayError};
 use crate::job::{publish, Submission};
 use crate::state::AppState;
@@ -178,11 +179,15 @@ async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Gatewa
         b.status = "expiring".into();
     }
     if b.status == "in_progress" && b.published < lines.len() {
+        let caller = owner(st, b).await;
         let end = (b.published + CHUNK).min(lines.len());
         for (i, line) in lines.iter().enumerate().take(end).skip(b.published) {
-            publish_line(st, b, i, line).await?;
+            if !publish_line(st, &caller, b, i, line).await? {
+                // The key's rate limit or budget says wait: the next ticks go on from here.
+                break;
+            }
+            b.published = i + 1;
         }
-        b.published = end;
     }
     if matches!(b.status.as_str(), "cancelling" | "expiring") && !b.cancel_sent {
         for i in 0..b.published {
@@ -213,8 +218,27 @@ async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Gatewa
     Ok(())
 }
 
-/// Publishes line `i` as a job; a line that cannot become one is a failed line at once.
-async fn publish_line(st: &AppState, b: &Batch, i: usize, line: &Line) -> Result<(), GatewayError> {
+/// Who a batch's lines run as: its key (limits and budget apply), the master, or no one.
+async fn owner(st: &AppState, b: &Batch) -> Caller {
+    match b.key_id.as_deref() {
+        None => Caller::Open,
+        Some("master") => Caller::Master,
+        Some(id) => match st.keyring().record(id).await {
+            Some(rec) => Caller::Key(rec),
+            None => Caller::Open,
+        },
+    }
+}
+
+/// Publishes line `i` as a job, admitted against its key's limits like any request (`false`:
+/// the key must wait, publish it later); a line that cannot become a job is a failed line.
+async fn publish_line(
+    st: &AppState,
+    caller: &Caller,
+    b: &Batch,
+    i: usize,
+    line: &Line,
+) -> Result<bool, GatewayError> {
     let id = line_job(&b.id, i);
     let op = if b.endpoint == "/v1/embeddings" {
         Operation::Embeddings
@@ -239,7 +263,6 @@ async fn publish_line(st: &AppState, b: &Batch, i: usize, line: &Line) -> Result
             bytes.clone(),
             &HeaderMap::new(),
         )?;
-        sub.job.key_id = b.key_id.clone();
         sub.job.batch = Some(BatchRef {
             id: b.id.clone(),
             custom_id: line.custom_id.clone(),
@@ -249,7 +272,14 @@ async fn publish_line(st: &AppState, b: &Batch, i: usize, line: &Line) -> Result
         Ok::<_, GatewayError>(sub)
     };
     match built.await {
-        Ok(sub) => {
+        Ok(mut sub) => {
+            match crate::auth::limits::admit(st, caller, &mut sub.job).await {
+                Ok(()) => {}
+                Err(GatewayError::Limited { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            // The batch's owner names every line, as the key that created it.
+            sub.job.key_id = b.key_id.clone();
             publish(st, &sub).await?;
         }
         Err(e) => {
@@ -276,7 +306,7 @@ async fn publish_line(st: &AppState, b: &Batch, i: usize, line: &Line) -> Result
                 .map_err(unavailable)?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Output lines so far: answered, failed.
