@@ -290,3 +290,123 @@ async fn a_keys_rate_limit_paces_its_batch() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_loses_no_line_and_answers_each_once() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start_roles(
+        &nats,
+        &format!("[auth]\nmaster_key = \"{MASTER}\"\n"),
+        switchyard::Roles::INGRESS,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[nats]\nurl = \"{}\"\n[worker]\nack_wait_ms = 1000\nconcurrency = 8\n",
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        std::process::Command::new(bin())
+            .args(["worker", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = spawn();
+    let mut b = spawn();
+    let n = 120;
+    let lines: Vec<String> = (0..n)
+        .map(|i| serde_json::json!({"custom_id": format!("k{i}"), "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mock/slow-100ms", "messages": [{"role": "user", "content": format!("kill {i}")}]}}).to_string())
+        .collect();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
+                .file_name("k.jsonl"),
+        );
+    let f: serde_json::Value = gw
+        .http
+        .post(gw.url("/v1/files"))
+        .bearer_auth(MASTER)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let batch: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(MASTER)
+        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = batch["id"].as_str().unwrap().to_string();
+    // Mid-batch, one worker dies without a word.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let _ = a.kill();
+    let _ = a.wait();
+    let mut done = serde_json::Value::Null;
+    for _ in 0..300 {
+        done = gw
+            .http
+            .get(gw.url(&format!("/v1/batches/{id}")))
+            .bearer_auth(MASTER)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = b.kill();
+    let _ = b.wait();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (
+            done["request_counts"]["completed"].as_u64(),
+            done["request_counts"]["failed"].as_u64()
+        ),
+        (Some(n as u64), Some(0)),
+        "{done}"
+    );
+    let out = gw
+        .http
+        .get(gw.url(&format!(
+            "/v1/files/{}/content",
+            done["output_file_id"].as_str().unwrap()
+        )))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["custom_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (n, n),
+        "every line once in the output"
+    );
+    gw.stop().await;
+}
