@@ -24,8 +24,10 @@ use tokio::io::AsyncReadExt;
 
 /// How long a lease lasts without being renewed.
 const LEASE_MS: u64 = 10_000;
-/// Lines published per tick.
-const CHUNK: usize = 500;
+/// Lines published per step.
+const CHUNK: usize = 2000;
+/// Lines being published at once.
+const PARALLEL: usize = 64;
 
 /// One input line.
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +150,7 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
             lines = Some(read_lines(st, &b.input_file_id).await?);
         }
         let all = lines.as_deref().unwrap_or_default();
+        let published_before = b.published;
         tick(st, &mut b, all).await?;
         let bytes = serde_json::to_vec(&b).map_err(|e| GatewayError::Internal(e.to_string()))?;
         // A concurrent change (a cancel) wins; the next tick sees it.
@@ -167,7 +170,11 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
             tracing::info!(batch = %id, status = %b.status, completed = b.request_counts.completed, failed = b.request_counts.failed, "batch finished");
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Straight on while there are lines to publish; otherwise wait for answers.
+        if b.status != "in_progress" || b.published >= all.len() || b.published == published_before
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 }
 
@@ -181,13 +188,25 @@ async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Gatewa
     if b.status == "in_progress" && b.published < lines.len() {
         let caller = owner(st, b).await;
         let end = (b.published + CHUNK).min(lines.len());
+        // Admitted in order (a limit stops here, the next steps go on from this line)...
+        let mut ready = Vec::new();
         for (i, line) in lines.iter().enumerate().take(end).skip(b.published) {
-            if !publish_line(st, &caller, b, i, line).await? {
-                // The key's rate limit or budget says wait: the next ticks go on from here.
-                break;
+            match prepare_line(st, &caller, b, i, line).await? {
+                Some(r) => ready.push(r),
+                None => break,
             }
-            b.published = i + 1;
         }
+        // ...then sent many at once (each waits for its stream ack).
+        let n = ready.len();
+        let sent: Vec<Result<(), GatewayError>> = futures::stream::iter(ready)
+            .map(|r| send(st, b, r))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for r in sent {
+            r?;
+        }
+        b.published += n;
     }
     if matches!(b.status.as_str(), "cancelling" | "expiring") && !b.cancel_sent {
         for i in 0..b.published {
@@ -230,15 +249,23 @@ async fn owner(st: &AppState, b: &Batch) -> Caller {
     }
 }
 
-/// Publishes line `i` as a job, admitted against its key's limits like any request (`false`:
-/// the key must wait, publish it later); a line that cannot become a job is a failed line.
-async fn publish_line(
+/// What a line became before it is sent.
+enum Ready {
+    /// A job, admitted.
+    Job(Box<Submission>),
+    /// A failed line's output line (it could not become a job).
+    Failed(String, Vec<u8>),
+}
+
+/// Line `i` as a job admitted against its key's limits like any request (`None`: the key
+/// must wait; admit it later), or as a failed line when it cannot become a job.
+async fn prepare_line(
     st: &AppState,
     caller: &Caller,
     b: &Batch,
     i: usize,
     line: &Line,
-) -> Result<bool, GatewayError> {
+) -> Result<Option<Ready>, GatewayError> {
     let id = line_job(&b.id, i);
     let op = if b.endpoint == "/v1/embeddings" {
         Operation::Embeddings
@@ -246,7 +273,7 @@ async fn publish_line(
         Operation::Chat
     };
     let model = line.body["model"].as_str().unwrap_or_default().to_string();
-    let built = async {
+    let built = (|| {
         let route = st.models().resolve(&model)?;
         let bytes = Bytes::from(
             serde_json::to_vec(&line.body).map_err(|e| GatewayError::Internal(e.to_string()))?,
@@ -270,29 +297,41 @@ async fn publish_line(
         // A batch line may wait for the whole window.
         sub.job.deadline_ms = b.expires_at.unwrap_or(0) * 1000;
         Ok::<_, GatewayError>(sub)
-    };
-    match built.await {
+    })();
+    match built {
         Ok(mut sub) => {
             match crate::auth::limits::admit(st, caller, &mut sub.job).await {
                 Ok(()) => {}
-                Err(GatewayError::Limited { .. }) => return Ok(false),
+                Err(GatewayError::Limited { .. }) => return Ok(None),
                 Err(e) => return Err(e),
             }
             // The batch's owner names every line, as the key that created it.
             sub.job.key_id = b.key_id.clone();
-            publish(st, &sub).await?;
+            Ok(Some(Ready::Job(Box::new(sub))))
         }
         Err(e) => {
-            let line = serde_json::json!({
+            let out = serde_json::json!({
                 "id": format!("batch_req_{}", id.replace('-', "")),
                 "custom_id": line.custom_id,
                 "response": {"status_code": e.status_code().as_u16(), "request_id": id, "body": {"error": e.body()}},
                 "error": null,
             });
+            let payload =
+                serde_json::to_vec(&out).map_err(|e| GatewayError::Internal(e.to_string()))?;
+            Ok(Some(Ready::Failed(id, payload)))
+        }
+    }
+}
+
+/// Sends a prepared line: the job to its lane, or a failed line's output line.
+async fn send(st: &AppState, b: &Batch, ready: Ready) -> Result<(), GatewayError> {
+    match ready {
+        Ready::Job(sub) => {
+            publish(st, &sub).await?;
+        }
+        Ready::Failed(id, payload) => {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(schemas::msgid::HEADER, format!("br-{id}").as_str());
-            let payload =
-                serde_json::to_vec(&line).map_err(|e| GatewayError::Internal(e.to_string()))?;
             st.topo()
                 .js
                 .publish_with_headers(
@@ -306,7 +345,7 @@ async fn publish_line(
                 .map_err(unavailable)?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Output lines so far: answered, failed.
@@ -329,16 +368,45 @@ async fn counts(st: &AppState, id: &str) -> Result<(usize, usize), GatewayError>
     Ok((ok, err))
 }
 
+/// The `n` messages on `subject` of the batch results, read with an ordered consumer (a
+/// hundred thousand lines in one pass, not one request each).
+async fn read_all(
+    st: &AppState,
+    subject: String,
+    n: usize,
+) -> Result<Vec<bytes::Bytes>, GatewayError> {
+    use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return Ok(out);
+    }
+    let consumer = st
+        .topo()
+        .batch_results
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+    let mut messages = consumer.messages().await.map_err(unavailable)?;
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
+            Ok(Some(Ok(m))) => out.push(m.payload.clone()),
+            Ok(Some(Err(e))) => return Err(unavailable(e)),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(out)
+}
+
 /// Writes the output and error files (lines never published go in the error file, said to
 /// be cancelled or expired).
 async fn finalize(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), GatewayError> {
-    let read = |ok: bool| {
+    let read = |ok: bool, n: usize| {
         let subject = st.topo().subjects.batch_results(&b.id, ok);
-        async move {
-            broker::nats::subject_payloads(&st.topo().batch_results, &subject, usize::MAX)
-                .await
-                .map_err(unavailable)
-        }
+        async move { read_all(st, subject, n).await }
     };
     let join = |payloads: Vec<bytes::Bytes>| {
         let mut out = Vec::new();
@@ -348,8 +416,9 @@ async fn finalize(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Ga
         }
         out
     };
-    let output = join(read(true).await?);
-    let mut errors = join(read(false).await?);
+    let (ok, err) = (b.request_counts.completed, b.request_counts.failed);
+    let output = join(read(true, ok).await?);
+    let mut errors = join(read(false, err).await?);
     let code = if b.status == "expiring" {
         "batch_expired"
     } else {
