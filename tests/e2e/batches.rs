@@ -410,3 +410,67 @@ async fn a_worker_killed_mid_batch_loses_no_line_and_answers_each_once() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_python_nats_client_consumes_a_batchs_results_as_they_finish() {
+    use tokio::io::AsyncBufReadExt;
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/nats_batch_results.py");
+    let n = 150;
+    let mut sub = tokio::process::Command::new(venv_bin("python"))
+        .arg(script)
+        .args([nats.url(), n.to_string(), "60".into()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(sub.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), out.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+    let lines: Vec<String> = (0..n)
+        .map(|i| serde_json::json!({"custom_id": format!("py{i}"), "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mock/echo", "messages": [{"role": "user", "content": format!("py {i}")}]}}).to_string())
+        .collect();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
+                .file_name("py.jsonl"),
+        );
+    let f: serde_json::Value = gw
+        .http
+        .post(gw.url("/v1/files"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches"))
+        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = b["id"].as_str().unwrap().to_string();
+    let status = tokio::time::timeout(Duration::from_secs(60), sub.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(l)) = out.next_line().await {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    assert!(status.success(), "{rest}");
+    assert!(
+        rest.contains(&format!("ok results {n} {id}")) && rest.contains("ok progress"),
+        "{rest}"
+    );
+    gw.stop().await;
+}
