@@ -8,6 +8,50 @@ use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// `n` chat lines of `model`, `custom_id` `<prefix><i>`.
+fn batch_lines(n: usize, prefix: &str, model: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({"custom_id": format!("{prefix}{i}"), "method": "POST", "url": "/v1/chat/completions",
+                "body": {"model": model, "messages": [{"role": "user", "content": format!("{prefix} {i}")}]}})
+            .to_string()
+        })
+        .collect()
+}
+
+/// Uploads `lines` and starts their batch as `key` (none: an open gateway); its id.
+async fn start_batch(gw: &Gateway, key: Option<&str>, lines: &[String]) -> String {
+    let auth = |rb: reqwest::RequestBuilder| match key {
+        Some(k) => rb.bearer_auth(k),
+        None => rb,
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
+                .file_name("in.jsonl"),
+        );
+    let f: serde_json::Value = auth(gw.http.post(gw.url("/v1/files")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"});
+    let b: serde_json::Value = auth(gw.http.post(gw.url("/v1/batches")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    b["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn the_cli_runs_a_batch_and_nats_subscribers_see_every_line() {
     let nats = Nats::start().await;
@@ -99,32 +143,7 @@ async fn a_running_batch_leaves_room_for_interactive_requests() {
         &format!("[auth]\nmaster_key = \"{MASTER}\"\n[worker]\nconcurrency = 4\n"),
     )
     .await;
-    let lines: Vec<String> = (0..12)
-        .map(|i| serde_json::json!({"custom_id": format!("s{i}"), "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "mock/slow-1500ms", "messages": [{"role": "user", "content": format!("slow {i}")}]}}).to_string())
-        .collect();
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "batch")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
-                .file_name("slow.jsonl"),
-        );
-    let f: serde_json::Value = gw
-        .http
-        .post(gw.url("/v1/files"))
-        .bearer_auth(MASTER)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(MASTER)
-        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
-        .send().await.unwrap().json().await.unwrap();
-    let id = b["id"].as_str().unwrap().to_string();
+    let id = start_batch(&gw, Some(MASTER), &batch_lines(12, "s", "mock/slow-1500ms")).await;
     // Let the batch take what it may of the 4 slots.
     tokio::time::sleep(Duration::from_millis(600)).await;
     for i in 0..3 {
@@ -172,32 +191,7 @@ async fn a_keys_rate_limit_paces_its_batch() {
     let (_, key) =
         crate::auth::create_key(&gw, serde_json::json!({"name": "paced", "rpm": 20})).await;
     crate::auth::fresh_minute().await;
-    let lines: Vec<String> = (0..25)
-        .map(|i| serde_json::json!({"custom_id": format!("p{i}"), "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "mock/echo", "messages": [{"role": "user", "content": format!("paced {i}")}]}}).to_string())
-        .collect();
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "batch")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
-                .file_name("p.jsonl"),
-        );
-    let f: serde_json::Value = gw
-        .http
-        .post(gw.url("/v1/files"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(&key)
-        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
-        .send().await.unwrap().json().await.unwrap();
-    let id = b["id"].as_str().unwrap().to_string();
+    let id = start_batch(&gw, Some(&key), &batch_lines(25, "p", "mock/echo")).await;
     let mut last = serde_json::Value::Null;
     for _ in 0..40 {
         last = gw
@@ -322,32 +316,7 @@ async fn a_worker_killed_mid_batch_loses_no_line_and_answers_each_once() {
     let mut a = spawn();
     let mut b = spawn();
     let n = 120;
-    let lines: Vec<String> = (0..n)
-        .map(|i| serde_json::json!({"custom_id": format!("k{i}"), "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "mock/slow-100ms", "messages": [{"role": "user", "content": format!("kill {i}")}]}}).to_string())
-        .collect();
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "batch")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
-                .file_name("k.jsonl"),
-        );
-    let f: serde_json::Value = gw
-        .http
-        .post(gw.url("/v1/files"))
-        .bearer_auth(MASTER)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let batch: serde_json::Value = gw.http.post(gw.url("/v1/batches")).bearer_auth(MASTER)
-        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
-        .send().await.unwrap().json().await.unwrap();
-    let id = batch["id"].as_str().unwrap().to_string();
+    let id = start_batch(&gw, Some(MASTER), &batch_lines(n, "k", "mock/slow-100ms")).await;
     // Mid-batch, one worker dies without a word.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let _ = a.kill();
@@ -433,31 +402,7 @@ async fn a_python_nats_client_consumes_a_batchs_results_as_they_finish() {
         .unwrap()
         .unwrap();
     assert_eq!(ready.as_deref(), Some("ready"));
-    let lines: Vec<String> = (0..n)
-        .map(|i| serde_json::json!({"custom_id": format!("py{i}"), "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "mock/echo", "messages": [{"role": "user", "content": format!("py {i}")}]}}).to_string())
-        .collect();
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "batch")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes((lines.join("\n") + "\n").into_bytes())
-                .file_name("py.jsonl"),
-        );
-    let f: serde_json::Value = gw
-        .http
-        .post(gw.url("/v1/files"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: serde_json::Value = gw.http.post(gw.url("/v1/batches"))
-        .json(&serde_json::json!({"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
-        .send().await.unwrap().json().await.unwrap();
-    let id = b["id"].as_str().unwrap().to_string();
+    let id = start_batch(&gw, None, &batch_lines(n, "py", "mock/echo")).await;
     let status = tokio::time::timeout(Duration::from_secs(60), sub.wait())
         .await
         .unwrap()
