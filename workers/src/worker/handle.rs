@@ -43,8 +43,16 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             })
             .await;
         observe::dequeued(&job);
-        // Boxed: the embedding call would otherwise grow every job's future.
-        let vector = match Box::pin(super::semantic::lookup(&shared, &job)).await {
+        // Only jobs the semantic cache may answer look it up (boxed: the embedding call would
+        // otherwise grow every job's future).
+        let semantic = shared.semantic.is_some()
+            && job.cache.as_ref().is_some_and(|c| c.semantic_threshold.is_some());
+        let looked = if semantic {
+            Box::pin(super::semantic::lookup(&shared, &job)).await
+        } else {
+            super::semantic::Looked::Miss(None)
+        };
+        let vector = match looked {
             super::semantic::Looked::Hit(entry, similarity) => {
                 semantic_hit(&shared, &job, &entry, similarity).await;
                 let r = super::semantic::answer(&shared, &job, &entry, similarity);
