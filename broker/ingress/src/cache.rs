@@ -18,7 +18,7 @@ use crate::state::AppState;
 use axum::http::HeaderMap;
 use broker::cache::Entry;
 use broker::telemetry::metrics;
-use schemas::{Event, EventDetail, EventKind, Job, Mode, Operation};
+use schemas::{EventDetail, EventKind, Job, Mode, Operation};
 
 /// The answer header saying what the cache did.
 pub const CACHE_HEADER: &str = "x-switchyard-cache";
@@ -138,40 +138,27 @@ pub async fn lookup(st: &AppState, d: &Decision, model: &str) -> Option<Entry> {
 pub async fn record_hit(st: &AppState, job: &Job, entry: &Entry) {
     crate::layers::label_request(&job.model, &entry.provider);
     crate::job::publish::emit_received(st, job).await;
-    let node = st.events().node().to_string();
-    let at = |kind: EventKind, detail: EventDetail| {
-        let mut ev = Event::new(&job.id, kind, &node).with(detail);
-        ev.ts_ms = schemas::now_ms();
-        ev
-    };
     let base = EventDetail {
         provider: Some(entry.provider.clone()),
         model: Some(entry.model.clone()),
         key_id: job.key_id.clone(),
         ..Default::default()
     };
-    st.events()
-        .send(at(
-            EventKind::CacheHit,
-            EventDetail {
-                saved_tokens: entry.usage.as_ref().map(|u| u.total_tokens),
-                saved_cost_usd: entry.cost_usd,
-                related_job: Some(entry.job.clone()),
-                ..base.clone()
-            },
-        ))
-        .await;
-    st.events()
-        .send(at(
-            EventKind::Completed,
-            EventDetail {
-                status: Some(200),
-                duration_ms: Some(schemas::now_ms().saturating_sub(job.created_ms)),
-                ..base.clone()
-            },
-        ))
-        .await;
-    st.events().send(at(EventKind::Delivered, base)).await;
+    let hit = EventDetail {
+        saved_tokens: entry.usage.as_ref().map(|u| u.total_tokens),
+        saved_cost_usd: entry.cost_usd,
+        related_job: Some(entry.job.clone()),
+        ..base.clone()
+    };
+    let completed = EventDetail {
+        status: Some(200),
+        duration_ms: Some(schemas::now_ms().saturating_sub(job.created_ms)),
+        ..base.clone()
+    };
+    let events = st.events();
+    events.emit(&job.id, EventKind::CacheHit, hit).await;
+    events.emit(&job.id, EventKind::Completed, completed).await;
+    events.emit(&job.id, EventKind::Delivered, base).await;
     crate::auth::limits::release(st, job).await;
 }
 
