@@ -91,6 +91,8 @@ pub fn spawn(st: AppState, id: String) {
 
 /// Adopts, every few seconds, the unfinished batches whose lease lapsed.
 pub async fn adopt(st: AppState, stop: tokio_util::sync::CancellationToken) {
+    // Finished batches stay finished: read once, then skipped.
+    let mut ended: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -103,17 +105,24 @@ pub async fn adopt(st: AppState, stop: tokio_util::sync::CancellationToken) {
             let Some(id) = k.strip_prefix("b.") else {
                 continue;
             };
+            if ended.contains(id) {
+                continue;
+            }
             let Ok(Some(v)) = st.topo().batches.get(&k).await else {
                 continue;
             };
             let Ok(b) = serde_json::from_slice::<Batch>(&v) else {
                 continue;
             };
+            if b.is_final() {
+                ended.insert(id.to_string());
+                continue;
+            }
             let lapsed = b
                 .lease
                 .as_ref()
                 .is_none_or(|l| l.until_ms < schemas::now_ms());
-            if !b.is_final() && lapsed {
+            if lapsed {
                 spawn(st.clone(), id.to_string());
             }
         }
