@@ -419,3 +419,56 @@ async fn a_python_nats_client_consumes_a_batchs_results_as_they_finish() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_past_its_window_expires_with_what_was_done() {
+    let nats = Nats::start().await;
+    // A two-second window, one slot for batch lines, lines of a second each.
+    let gw = Gateway::start(
+        &nats,
+        "[files]\nbatch_window_s = 2\n[worker]\nconcurrency = 2\n",
+    )
+    .await;
+    let id = start_batch(&gw, None, &batch_lines(10, "e", "mock/slow-1000ms")).await;
+    let mut b = serde_json::Value::Null;
+    for _ in 0..100 {
+        b = gw
+            .http
+            .get(gw.url(&format!("/v1/batches/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if b["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(b["status"], "expired", "{b}");
+    assert!(b["expired_at"].as_u64().is_some());
+    let (done, failed) = (
+        b["request_counts"]["completed"].as_u64().unwrap(),
+        b["request_counts"]["failed"].as_u64().unwrap(),
+    );
+    assert_eq!(done + failed, 10, "{b}");
+    assert!(
+        done >= 1 && failed >= 1,
+        "some lines answered in the window, the rest did not: {b}"
+    );
+    let errors = gw
+        .http
+        .get(gw.url(&format!(
+            "/v1/files/{}/content",
+            b["error_file_id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(errors.lines().count() as u64, failed, "{errors}");
+    gw.stop().await;
+}

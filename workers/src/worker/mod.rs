@@ -244,7 +244,7 @@ impl Worker {
 }
 
 /// One consumer's share of a provider's permits: the batch lane takes a permit only while
-/// more than half of them are free, so batch lines never crowd out interactive jobs.
+/// half of them are free, so batch lines never crowd out interactive jobs.
 struct Lane {
     permits: Arc<Semaphore>,
     batch: bool,
@@ -253,7 +253,9 @@ struct Lane {
 impl Lane {
     async fn permit(&self, total: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
         if self.batch {
-            while self.permits.available_permits() <= total / 2 {
+            // The interactive lane holds one permit while it waits for its next job: that
+            // one counts as free here.
+            while self.permits.available_permits() < (total / 2).max(1) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

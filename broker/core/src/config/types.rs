@@ -38,12 +38,16 @@ pub struct Config {
 pub struct FilesConfig {
     /// The largest file accepted, bytes (OpenAI's limit: 200 MB).
     pub max_bytes: usize,
+    /// How long a batch may run before it expires, seconds: the `24h` completion window
+    /// (shorter, for a gateway that wants batches done sooner).
+    pub batch_window_s: u64,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
         Self {
             max_bytes: 200 * 1024 * 1024,
+            batch_window_s: 24 * 3600,
         }
     }
 }

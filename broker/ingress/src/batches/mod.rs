@@ -232,7 +232,7 @@ pub async fn create(
             status: "in_progress".into(),
             created_at: now,
             in_progress_at: Some(now),
-            expires_at: Some(now + 24 * 3600),
+            expires_at: Some(now + st.cfg().files.batch_window_s.max(1)),
             request_counts: Counts {
                 total: lines.len(),
                 ..Default::default()
