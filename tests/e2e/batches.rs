@@ -52,6 +52,32 @@ async fn start_batch(gw: &Gateway, key: Option<&str>, lines: &[String]) -> Strin
     b["id"].as_str().unwrap().to_string()
 }
 
+/// The batch `id` as `key` sees it, polled every 100 ms until `done` holds (at most `tries`
+/// times); the last state read.
+async fn batch_until(
+    gw: &Gateway,
+    key: Option<&str>,
+    id: &str,
+    tries: usize,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut b = serde_json::Value::Null;
+    for i in 0..tries {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut rb = gw.http.get(gw.url(&format!("/v1/batches/{id}")));
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        b = rb.send().await.unwrap().json().await.unwrap();
+        if done(&b) {
+            break;
+        }
+    }
+    b
+}
+
 #[tokio::test]
 async fn the_cli_runs_a_batch_and_nats_subscribers_see_every_line() {
     let nats = Nats::start().await;
@@ -192,34 +218,12 @@ async fn a_keys_rate_limit_paces_its_batch() {
         crate::auth::create_key(&gw, serde_json::json!({"name": "paced", "rpm": 20})).await;
     crate::auth::fresh_minute().await;
     let id = start_batch(&gw, Some(&key), &batch_lines(25, "p", "mock/echo")).await;
-    let mut last = serde_json::Value::Null;
-    for _ in 0..40 {
-        last = gw
-            .http
-            .get(gw.url(&format!("/v1/batches/{id}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if last["request_counts"]["completed"] == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let last = batch_until(&gw, Some(&key), &id, 40, |b| {
+        b["request_counts"]["completed"] == 20
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let now: serde_json::Value = gw
-        .http
-        .get(gw.url(&format!("/v1/batches/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now = batch_until(&gw, Some(&key), &id, 1, |_| true).await;
     assert_eq!(
         (
             now["status"].as_str(),
@@ -235,23 +239,7 @@ async fn a_keys_rate_limit_paces_its_batch() {
         .send()
         .await
         .unwrap();
-    let mut done = serde_json::Value::Null;
-    for _ in 0..50 {
-        done = gw
-            .http
-            .get(gw.url(&format!("/v1/batches/{id}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done["status"] == "cancelled" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = batch_until(&gw, Some(&key), &id, 50, |b| b["status"] == "cancelled").await;
     assert_eq!(done["status"], "cancelled", "{done}");
     assert_eq!(
         (
@@ -321,23 +309,7 @@ async fn a_worker_killed_mid_batch_loses_no_line_and_answers_each_once() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let _ = a.kill();
     let _ = a.wait();
-    let mut done = serde_json::Value::Null;
-    for _ in 0..300 {
-        done = gw
-            .http
-            .get(gw.url(&format!("/v1/batches/{id}")))
-            .bearer_auth(MASTER)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = batch_until(&gw, Some(MASTER), &id, 300, |b| b["status"] == "completed").await;
     let _ = b.kill();
     let _ = b.wait();
     assert_eq!(done["status"], "completed", "{done}");
@@ -430,22 +402,7 @@ async fn a_batch_past_its_window_expires_with_what_was_done() {
     )
     .await;
     let id = start_batch(&gw, None, &batch_lines(10, "e", "mock/slow-1000ms")).await;
-    let mut b = serde_json::Value::Null;
-    for _ in 0..100 {
-        b = gw
-            .http
-            .get(gw.url(&format!("/v1/batches/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if b["status"] == "expired" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let b = batch_until(&gw, None, &id, 100, |b| b["status"] == "expired").await;
     assert_eq!(b["status"], "expired", "{b}");
     assert!(b["expired_at"].as_u64().is_some());
     let (done, failed) = (
