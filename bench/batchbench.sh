@@ -4,10 +4,12 @@
 # sends interactive sync chat at RATE req/s; the interactive latency is measured alone first
 # (the reference), then during the batch.
 #
-#   LINES=100000 RATE=100 bench/batchbench.sh
+#   LINES=100000 RATE=100 DURING=60 bench/batchbench.sh
 set -euo pipefail
 LINES=${LINES:-100000}
 RATE=${RATE:-100}
+# Seconds of interactive traffic from the batch's start (its first minute by default).
+DURING=${DURING:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -44,8 +46,8 @@ say "reference: interactive chat alone, $RATE req/s for 10 s"
 "$BIN/loadgen" --json --label alone --url "$GW/v1/chat/completions" --rate "$RATE" --duration 10 --warmup 2 --body "$BODY" >"$WORK/alone.json"
 say "uploading $LINES lines"
 FILE=$(curl -fsS "$GW/v1/files" -F purpose=batch -F "file=@$WORK/in.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-# Interactive traffic for a minute from just before the batch starts (the batch's first minute).
-"$BIN/loadgen" --json --label during --url "$GW/v1/chat/completions" --rate "$RATE" --duration 60 --warmup 1 --body "$BODY" >"$WORK/during.json" 2>"$WORK/during.log" &
+# Interactive traffic for DURING seconds from just before the batch starts.
+"$BIN/loadgen" --json --label during --url "$GW/v1/chat/completions" --rate "$RATE" --duration "$DURING" --warmup 1 --body "$BODY" >"$WORK/during.json" 2>"$WORK/during.log" &
 LG=$!
 sleep 1
 START=$(date +%s.%N)

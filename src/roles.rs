@@ -180,10 +180,9 @@ pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
         .with_context(|| {
             format!("cannot connect to NATS at {url}; check nats.url and that nats-server runs")
         })?;
-    let topo = tokio::time::timeout(std::time::Duration::from_secs(30), Box::pin(broker::nats::ensure_topology(client.clone(), &cfg.nats)))
+    let topo = Box::pin(broker::nats::topology_when_ready(client.clone(), &cfg.nats))
         .await
-        .context("NATS did not answer within 30 s while creating the streams; is JetStream enabled (nats-server -js)?")?
-        .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}; is JetStream enabled (nats-server -js)?"))?;
+        .map_err(|e| anyhow::anyhow!("cannot create the JetStream streams: {e}"))?;
     let events = EventSink::start(topo.js.clone(), topo.subjects.clone(), &node).await;
     let shutdown = CancellationToken::new();
     let workers_stop = CancellationToken::new();

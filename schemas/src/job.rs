@@ -129,6 +129,11 @@ pub struct Job {
     /// The batch line this job runs, for a batch's job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchRef>,
+    /// Where the ingress waiting for this job (sync or streaming) takes its result:
+    /// `sy.results.<ingress>.<job>`, published besides the stored `sy.results.<job>`, so an
+    /// ingress receives only the results it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
 }
 
 /// The batch line a job runs.

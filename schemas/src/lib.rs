@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod anthropic;
+pub mod batch;
 pub mod chunk;
 pub mod circuit;
 pub mod control;
@@ -80,5 +81,7 @@ pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
         one::<StreamChunk>("chunk"),
         one::<Event>("event"),
         one::<AdminEvent>("admin_event"),
+        one::<batch::Batch>("batch"),
+        one::<batch::OutputLine>("batch_output_line"),
     ]
 }

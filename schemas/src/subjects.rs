@@ -51,6 +51,16 @@ impl Subjects {
     pub fn results(&self, job: &str) -> String {
         format!("{}.results.{job}", self.prefix)
     }
+    /// `sy.results.<ingress>.<job>`: a result delivered to the ingress waiting for it (core
+    /// NATS, not stored; the stored copy is [`Self::results`]). `ingress` is a node name,
+    /// made a subject token.
+    pub fn reply(&self, ingress: &str, job: &str) -> String {
+        format!("{}.results.{}.{job}", self.prefix, token(ingress))
+    }
+    /// `sy.results.<ingress>.*`: what an ingress subscribes to for the results it waits for.
+    pub fn replies(&self, ingress: &str) -> String {
+        self.reply(ingress, "*")
+    }
     /// `sy.chunks.<job>`: streamed deltas (core NATS, not persisted).
     pub fn chunks(&self, job: &str) -> String {
         format!("{}.chunks.{job}", self.prefix)
@@ -195,4 +205,16 @@ mod tests {
         assert_eq!(Subjects::default().events("x"), "sy.events.x");
         assert_eq!(s.models("groq"), "acme.control.models.groq");
     }
+}
+
+/// `name` as one subject token: the characters NATS gives a meaning (`.`, `*`, `>`) and
+/// white space become `_`.
+pub fn token(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '.' | '*' | '>' => '_',
+            c if c.is_whitespace() => '_',
+            c => c,
+        })
+        .collect()
 }

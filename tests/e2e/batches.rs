@@ -429,3 +429,116 @@ async fn a_batch_past_its_window_expires_with_what_was_done() {
     assert_eq!(errors.lines().count() as u64, failed, "{errors}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_whose_ingress_died_is_adopted_and_its_lines_run_and_log_once() {
+    let nats = Nats::start().await;
+    // The ingress that takes the batch is a process of its own, SIGKILLed while it drives it.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("a.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[nats]\nurl = \"{}\"\n",
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let mut a = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--without",
+            "worker",
+            "--without",
+            "auditor",
+            "--config",
+        ])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The other ingress (with a worker) runs the lines; it adopts the batch once A's lease lapses.
+    let b = Gateway::start(&nats, "").await;
+    let a_gw = Gateway {
+        running: None,
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        http: reqwest::Client::new(),
+    };
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(a_gw.addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ready_becomes(&a_gw, 200).await;
+    let n = 300;
+    let id = start_batch(&a_gw, None, &batch_lines(n, "adopt", "mock/slow-20ms")).await;
+    batch_until(&b, None, &id, 200, |b| {
+        b["request_counts"]["completed"].as_u64() >= Some(20)
+    })
+    .await;
+    let _ = a.kill();
+    let _ = a.wait();
+    // The worst case: A died before it stored any progress, so the adopter publishes every
+    // line again (what it published is in the stream already).
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let kv = async_nats::jetstream::new(client)
+        .get_key_value("sy_batches")
+        .await
+        .unwrap();
+    let key = format!("b.{id}");
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&kv.get(&key).await.unwrap().unwrap()).unwrap();
+    assert!(rec["published"].as_u64() > Some(0), "{rec}");
+    rec["published"] = 0.into();
+    rec.as_object_mut().unwrap().remove("lease");
+    kv.put(&key, serde_json::to_vec(&rec).unwrap().into())
+        .await
+        .unwrap();
+    let done = batch_until(&b, None, &id, 300, |b| b["status"] == "completed").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["request_counts"]["completed"].as_u64(),
+        Some(n as u64),
+        "{done}"
+    );
+    let out = b
+        .get(&format!(
+            "/v1/files/{}/content",
+            done["output_file_id"].as_str().unwrap()
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let custom: HashSet<&str> = lines
+        .iter()
+        .map(|l| l["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((lines.len(), custom.len()), (n, n), "every line once");
+    // Each line is one job with one lifecycle in the log: one `received`, one `queued`.
+    let evs = events_until(&nats, Duration::from_secs(10), |evs| {
+        count_kind(evs, "completed", None) >= n
+    })
+    .await;
+    for l in &lines {
+        let job = l["response"]["request_id"].as_str().unwrap();
+        assert_eq!(
+            (
+                count_kind(&evs, "received", Some(job)),
+                count_kind(&evs, "queued", Some(job)),
+                count_kind(&evs, "completed", Some(job)),
+            ),
+            (1, 1, 1),
+            "job {job} of line {}",
+            l["custom_id"]
+        );
+    }
+    b.stop().await;
+}

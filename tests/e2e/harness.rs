@@ -137,7 +137,12 @@ impl Gateway {
     }
 
     pub async fn start_roles(nats: &Nats, extra: &str, roles: Roles) -> Gateway {
-        let running = start(config(&nats.url(), extra), roles)
+        Self::start_url(&nats.url(), extra, roles).await
+    }
+
+    /// Starts `roles` against the NATS at `url` (several, comma-separated, for a cluster).
+    pub async fn start_url(url: &str, extra: &str, roles: Roles) -> Gateway {
+        let running = start(config(url, extra), roles)
             .await
             .expect("gateway starts");
         let addr = running

@@ -36,7 +36,7 @@ pub async fn cancel_job(
         if events.is_empty() || !caller.sees(owner(&events)) {
             return Err(unknown_job(&id));
         }
-        let mut w = Waiter::subscribe(&st, &id, false).await?;
+        let mut w = Waiter::subscribe_stored(&st, &id).await?;
         request_cancel(&st, &id).await?;
         match w.result(&st, Duration::from_secs(5)).await {
             Some(r) => Ok(Json(JobView::finished(&r)).into_response()),

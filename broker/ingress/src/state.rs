@@ -53,7 +53,7 @@ impl AppState {
         let models = ModelRouter::new(&cfg);
         let health = Health::default();
         health.follow(topo.circuits.clone());
-        let results = ResultRouter::start(&client, &topo.subjects).await?;
+        let results = ResultRouter::start(&client, &topo.subjects, events.node()).await?;
         let body_limit = crate::body::limit(&cfg.server, client.server_info().max_payload);
         let keyring = Keyring::start(topo.keys.clone()).await?;
         let prices = PriceTable::new(&cfg.prices);

@@ -4,10 +4,11 @@
 //! error files.
 
 use super::Shared;
+use schemas::batch::OutputLine;
 use schemas::{Job, JobResult, JobState};
 
 /// The output line of a finished batch job.
-pub fn output_line(job: &Job, custom_id: &str, r: &JobResult) -> serde_json::Value {
+pub fn output_line(job: &Job, custom_id: &str, r: &JobResult) -> OutputLine {
     let (status, body) = match (&r.response, &r.error) {
         (Some(resp), _) if r.status == JobState::Completed => (
             200,
@@ -19,12 +20,7 @@ pub fn output_line(job: &Job, custom_id: &str, r: &JobResult) -> serde_json::Val
             serde_json::json!({"error": {"message": "the line ended without an answer", "type": "api_error"}}),
         ),
     };
-    serde_json::json!({
-        "id": format!("batch_req_{}", job.id.replace('-', "")),
-        "custom_id": custom_id,
-        "response": {"status_code": status, "request_id": job.id, "body": body},
-        "error": null,
-    })
+    OutputLine::answered(&job.id, custom_id, status, body)
 }
 
 /// Publishes a finished batch job's output line (once: a redelivery is a duplicate).

@@ -115,7 +115,7 @@ async fn semantic_hit(shared: &Shared, job: &Job, entry: &broker::cache::Entry, 
 async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult, vector: Option<Vec<f32>>) {
     let mut r = fit(shared, r);
     r.cost_usd = priced(shared, &r);
-    match publish_result_of(shared, &r, job.batch.as_ref()).await {
+    match publish_result(shared, job, &r).await {
         Ok(duplicate) => {
             if duplicate {
                 tracing::info!("another delivery already published this job's result");
@@ -247,34 +247,49 @@ fn priced(shared: &Shared, r: &JobResult) -> Option<f64> {
     shared.prices.cost(provider, model, usage)
 }
 
-/// Publishes the result once (deduplicated by job id); `Ok(true)` when it was a duplicate.
-pub async fn publish_result(shared: &Shared, r: &JobResult) -> Result<bool, async_nats::Error> {
-    publish_result_of(shared, r, None).await
-}
-
-/// Publishes the result once, with its batch and `custom_id` in headers for a batch's job.
-pub async fn publish_result_of(
+/// Publishes the result once (deduplicated by job id; `Ok(true)` when it was a duplicate) on
+/// `sy.results.<job>`, with its batch and `custom_id` in headers for a batch's job; then to
+/// the waiting ingress (the job's `reply`), which receives only its own results.
+pub async fn publish_result(
     shared: &Shared,
+    job: &Job,
     r: &JobResult,
-    batch: Option<&schemas::BatchRef>,
 ) -> Result<bool, async_nats::Error> {
-    let payload = serde_json::to_vec(r)?;
+    let payload = bytes::Bytes::from(serde_json::to_vec(r)?);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         schemas::msgid::HEADER,
         schemas::msgid::result(&r.id).as_str(),
     );
-    if let Some(b) = batch {
+    if let Some(b) = &job.batch {
         headers.insert(super::batch::BATCH_HEADER, b.id.as_str());
         headers.insert(super::batch::CUSTOM_ID_HEADER, b.custom_id.as_str());
     }
-    let ack = shared
-        .topo
-        .js
-        .publish_with_headers(shared.topo.subjects.results(&r.id), headers, payload.into())
-        .await?;
-    Ok(ack.await?.duplicate)
+    let stored = shared.topo.subjects.results(&r.id);
+    // Through a NATS failover the result is tried again (read first, so a stored one is not
+    // sent twice) rather than left for a redelivery that would run the job again.
+    let duplicate = broker::nats::durable::publish(
+        &shared.topo.js,
+        stored.clone(),
+        headers,
+        payload.clone(),
+        RESULT_PATIENCE,
+        Some(&shared.topo.results),
+    )
+    .await?
+        == broker::nats::durable::Stored::Duplicate;
+    // Only ever under `sy.results.`: a job cannot send its result anywhere else.
+    let under = format!("{}.results.", shared.topo.subjects.prefix());
+    if let Some(reply) = job.reply.as_ref().filter(|s| s.starts_with(&under)) {
+        if let Err(e) = shared.client.publish(reply.clone(), payload).await {
+            tracing::warn!(error = %e, "cannot send the result to the waiting ingress; it reads the stored one");
+        }
+    }
+    Ok(duplicate)
 }
+
+/// How long storing a result is tried again through a NATS failover.
+const RESULT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {
     let kind = match r.status {

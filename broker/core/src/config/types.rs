@@ -130,8 +130,12 @@ pub struct NatsConfig {
     pub server_bin: String,
     /// Subject prefix.
     pub prefix: String,
-    /// Stream replicas (3 on a 3-node cluster).
-    pub replicas: usize,
+    /// Copies of each stream and bucket; absent: 1 on a single server, 3 on a cluster
+    /// (detected from the server's INFO).
+    pub replicas: Option<usize>,
+    /// How long a role waits at start for JetStream to answer (a cluster electing its
+    /// leader) before it gives up.
+    pub jetstream_wait_s: u64,
     /// How long results stay in `SY_RESULTS`.
     pub results_max_age_s: u64,
     /// How long events stay in `SY_EVENTS`.
@@ -163,7 +167,8 @@ impl Default for NatsConfig {
             data_dir: PathBuf::from(".switchyard"),
             server_bin: "nats-server".into(),
             prefix: "sy".into(),
-            replicas: 1,
+            replicas: None,
+            jetstream_wait_s: 300,
             results_max_age_s: 24 * 3600,
             events_max_age_s: 7 * 24 * 3600,
             credentials: None,

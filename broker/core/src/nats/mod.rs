@@ -1,8 +1,12 @@
 //! The NATS side: connecting, and the JetStream topology every role relies on.
 
+pub mod durable;
 pub mod heartbeat;
+mod ready;
+pub mod replicas;
 mod topology;
 
+pub use ready::{topology_when_ready, NotReady};
 pub use topology::{ensure_topology, Topology};
 
 use crate::config::NatsConfig;

@@ -8,6 +8,8 @@ use std::time::Duration;
 /// Handles on the streams and buckets, shared by every role of a process.
 #[derive(Clone)]
 pub struct Topology {
+    /// The copies each stream and bucket is made with (`nats.replicas`, or detected).
+    pub replicas: usize,
     /// Subject and stream names.
     pub subjects: Subjects,
     /// The JetStream context.
@@ -77,6 +79,7 @@ async fn bucket(
                 config.max_age = max_age;
                 js.update_stream(&config).await?;
             }
+            super::replicas::align(js, &stream, replicas).await;
             Ok(kv)
         }
         Err(_) => Ok(js
@@ -103,10 +106,13 @@ async fn upsert(
     match js.get_stream(&cfg.name).await {
         Ok(mut s) => {
             let current = s.info().await?.config.clone();
-            if current.subjects != cfg.subjects
-                || current.max_age != cfg.max_age
-                || current.allow_direct != cfg.allow_direct
-            {
+            let fixed = super::replicas::fixed_differences(&current, &cfg);
+            if !fixed.is_empty() {
+                tracing::warn!(stream = %cfg.name, differs = %fixed.join("; "), "the stream was made with settings that cannot change in place; it is used as it is. To change them, back up and delete the stream, then start again");
+            }
+            let changes = super::replicas::differences(&current, &cfg);
+            if !changes.is_empty() {
+                tracing::warn!(stream = %cfg.name, changes = %changes.join("; "), "the stream's settings differ from this config; updating");
                 js.update_stream(&cfg).await?;
             }
             Ok(js.get_stream(&cfg.name).await?)
@@ -119,6 +125,7 @@ async fn upsert(
 /// 2.11 and later), and a week at most.
 async fn cache_bucket(js: &jetstream::Context, name: String, replicas: usize) -> Option<kv::Store> {
     if let Ok(kv) = js.get_key_value(&name).await {
+        super::replicas::align(js, &format!("KV_{name}"), replicas).await;
         return Some(kv);
     }
     let made = js
@@ -147,6 +154,7 @@ async fn files_store(
     replicas: usize,
 ) -> Result<async_nats::jetstream::object_store::ObjectStore, async_nats::Error> {
     if let Ok(s) = js.get_object_store(&name).await {
+        super::replicas::align(js, &format!("OBJ_{name}"), replicas).await;
         return Ok(s);
     }
     Ok(js
@@ -184,6 +192,7 @@ pub async fn ensure_topology(
     cfg: &NatsConfig,
 ) -> Result<Topology, async_nats::Error> {
     let subjects = Subjects::new(&cfg.prefix);
+    let replicas = super::replicas::effective(&client, cfg.replicas);
     let js = jetstream::new(client);
     let p = subjects.prefix();
     let jobs = boxed_upsert(
@@ -193,7 +202,7 @@ pub async fn ensure_topology(
             subjects: vec![format!("{p}.jobs.>")],
             retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
+            num_replicas: replicas,
             duplicate_window: Duration::from_secs(120),
             allow_direct: true,
             ..Default::default()
@@ -201,11 +210,13 @@ pub async fn ensure_topology(
     )
     .await?;
     // Limits streams: results (the last per job), events and dead letters.
-    let limits = |name: String, kind: &str, max_age_s: u64, per_subject: i64| stream::Config {
+    // Results are stored on `sy.results.<job>` only: `sy.results.<ingress>.<job>` is the
+    // copy for the waiting ingress, not kept.
+    let limits = |name: String, subject: String, max_age_s: u64, per_subject: i64| stream::Config {
         name,
-        subjects: vec![format!("{p}.{kind}.>")],
+        subjects: vec![subject],
         storage: stream::StorageType::File,
-        num_replicas: cfg.replicas,
+        num_replicas: replicas,
         max_age: Duration::from_secs(max_age_s),
         max_messages_per_subject: per_subject,
         duplicate_window: Duration::from_secs(120),
@@ -216,7 +227,7 @@ pub async fn ensure_topology(
         &js,
         limits(
             subjects.results_stream(),
-            "results",
+            format!("{p}.results.*"),
             cfg.results_max_age_s,
             1,
         ),
@@ -224,28 +235,38 @@ pub async fn ensure_topology(
     .await?;
     let events = boxed_upsert(
         &js,
-        limits(subjects.events_stream(), "events", cfg.events_max_age_s, -1),
+        limits(
+            subjects.events_stream(),
+            format!("{p}.events.>"),
+            cfg.events_max_age_s,
+            -1,
+        ),
     )
     .await?;
     let dead = boxed_upsert(
         &js,
-        limits(subjects.dead_stream(), "dead", cfg.events_max_age_s, -1),
+        limits(
+            subjects.dead_stream(),
+            format!("{p}.dead.>"),
+            cfg.events_max_age_s,
+            -1,
+        ),
     )
     .await?;
     let day = Duration::from_secs(24 * 3600);
-    let idempotency = boxed_bucket(&js, subjects.idempotency_bucket(), day, cfg.replicas).await?;
-    let cancel = boxed_bucket(&js, subjects.cancel_bucket(), day, cfg.replicas).await?;
-    let circuits = boxed_bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, cfg.replicas).await?;
-    let keys = boxed_bucket(&js, subjects.keys_bucket(), Duration::ZERO, cfg.replicas).await?;
-    let rates = boxed_bucket(&js, subjects.rates_bucket(), RATES_TTL, cfg.replicas).await?;
-    let spend = boxed_bucket(&js, subjects.spend_bucket(), SPEND_TTL, cfg.replicas).await?;
+    let idempotency = boxed_bucket(&js, subjects.idempotency_bucket(), day, replicas).await?;
+    let cancel = boxed_bucket(&js, subjects.cancel_bucket(), day, replicas).await?;
+    let circuits = boxed_bucket(&js, subjects.circuits_bucket(), CIRCUIT_TTL, replicas).await?;
+    let keys = boxed_bucket(&js, subjects.keys_bucket(), Duration::ZERO, replicas).await?;
+    let rates = boxed_bucket(&js, subjects.rates_bucket(), RATES_TTL, replicas).await?;
+    let spend = boxed_bucket(&js, subjects.spend_bucket(), SPEND_TTL, replicas).await?;
     let week = Duration::from_secs(7 * 24 * 3600);
-    let bulk = boxed_bucket(&js, subjects.bulk_bucket(), week, cfg.replicas).await?;
+    let bulk = boxed_bucket(&js, subjects.bulk_bucket(), week, replicas).await?;
     let nodes = boxed_bucket(
         &js,
         subjects.nodes_bucket(),
         super::heartbeat::TTL,
-        cfg.replicas,
+        replicas,
     )
     .await?;
     let admin = boxed_upsert(
@@ -254,24 +275,24 @@ pub async fn ensure_topology(
             name: subjects.admin_stream(),
             subjects: vec![format!("{p}.admin.>")],
             storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
+            num_replicas: replicas,
             max_age: ADMIN_MAX_AGE,
             allow_direct: true,
             ..Default::default()
         },
     )
     .await?;
-    let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), cfg.replicas)).await;
-    let files = Box::pin(files_store(&js, subjects.files_bucket(), cfg.replicas)).await?;
+    let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), replicas)).await;
+    let files = Box::pin(files_store(&js, subjects.files_bucket(), replicas)).await?;
     let batches =
-        boxed_bucket(&js, subjects.batches_bucket(), Duration::ZERO, cfg.replicas).await?;
+        boxed_bucket(&js, subjects.batches_bucket(), Duration::ZERO, replicas).await?;
     let batch_results = boxed_upsert(
         &js,
         stream::Config {
             name: subjects.batch_results_stream(),
             subjects: vec![format!("{p}.batchresults.>")],
             storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
+            num_replicas: replicas,
             max_age: Duration::from_secs(30 * 24 * 3600),
             duplicate_window: Duration::from_secs(120),
             allow_direct: true,
@@ -285,7 +306,7 @@ pub async fn ensure_topology(
             name: subjects.cache_vectors_stream(),
             subjects: vec![format!("{p}.cachevec.>")],
             storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
+            num_replicas: replicas,
             max_age: Duration::from_secs(7 * 24 * 3600),
             ..Default::default()
         },
@@ -293,6 +314,7 @@ pub async fn ensure_topology(
     .await
     .ok();
     Ok(Topology {
+        replicas,
         subjects,
         js,
         jobs,

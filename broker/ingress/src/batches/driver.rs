@@ -14,6 +14,7 @@ use crate::state::AppState;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
+use schemas::batch::OutputLine;
 use schemas::{BatchRef, Mode, Operation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -24,11 +25,15 @@ use tokio::io::AsyncReadExt;
 
 /// How long a lease lasts without being renewed.
 const LEASE_MS: u64 = 10_000;
-/// Lines published per step, and the pause between steps while lines remain: at most
-/// 2,500 lines a second, so that a large batch leaves the machine's CPU to interactive
-/// requests (`bench/batchbench.sh`).
-const CHUNK: usize = 250;
-const STEP_PAUSE: Duration = Duration::from_millis(100);
+/// Lines published per step, and the period of the steps while lines remain: at most
+/// 2,000 lines a second in small even steps (a burst of jobs is what delays the interactive
+/// requests beside it), so that a large batch leaves the machine's CPU to interactive
+/// requests (`bench/batchbench.sh`). Steps are kept on a schedule, not a pause after each, so
+/// the time a step takes does not slow the rate.
+const CHUNK: usize = 80;
+const STEP_PERIOD: Duration = Duration::from_millis(40);
+/// How often the answers are counted while lines are still being published.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// Lines being published at once.
 const PARALLEL: usize = 32;
 
@@ -132,6 +137,8 @@ pub async fn adopt(st: AppState, stop: tokio_util::sync::CancellationToken) {
 async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
     let node = st.events().node().to_string();
     let mut lines: Option<Vec<Line>> = None;
+    let mut next_step = tokio::time::Instant::now();
+    let mut counted: Option<tokio::time::Instant> = None;
     loop {
         let Some(e) = st
             .topo()
@@ -163,7 +170,15 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
         }
         let all = lines.as_deref().unwrap_or_default();
         let published_before = b.published;
-        tick(st, &mut b, all).await?;
+        // Counting the answers asks the server for a subject summary of the results stream:
+        // once a second while lines are being published, every step after.
+        let count = b.published >= all.len()
+            || b.status != "in_progress"
+            || counted.is_none_or(|t| t.elapsed() >= COUNT_EVERY);
+        if count {
+            counted = Some(tokio::time::Instant::now());
+        }
+        tick(st, &mut b, all, count).await?;
         let bytes = serde_json::to_vec(&b).map_err(|e| GatewayError::Internal(e.to_string()))?;
         // A concurrent change (a cancel) wins; the next tick sees it.
         let stored = st
@@ -182,20 +197,27 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
             tracing::info!(batch = %id, status = %b.status, completed = b.request_counts.completed, failed = b.request_counts.failed, "batch finished");
             return Ok(());
         }
-        // A short pause while there are lines to publish; otherwise wait for answers.
+        // The next step on schedule while there are lines to publish (at once when behind);
+        // otherwise wait for answers.
         let publishing =
             b.status == "in_progress" && b.published < all.len() && b.published > published_before;
-        let pause = if publishing {
-            STEP_PAUSE
+        let now = tokio::time::Instant::now();
+        next_step = if publishing {
+            (next_step + STEP_PERIOD).max(now)
         } else {
-            Duration::from_millis(300)
+            now + Duration::from_millis(300)
         };
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep_until(next_step).await;
     }
 }
 
 /// One step of a batch.
-async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), GatewayError> {
+async fn tick(
+    st: &AppState,
+    b: &mut Batch,
+    lines: &[Line],
+    count: bool,
+) -> Result<(), GatewayError> {
     let now_s = schemas::now_ms() / 1000;
     let expired = b.expires_at.is_some_and(|t| now_s >= t) && b.status == "in_progress";
     if expired {
@@ -229,6 +251,9 @@ async fn tick(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Gatewa
             let _ = crate::job::guards::request_cancel(st, &line_job(&b.id, i)).await;
         }
         b.cancel_sent = true;
+    }
+    if !count {
+        return Ok(());
     }
     let (ok, err) = counts(st, &b.id).await?;
     b.request_counts.completed = ok;
@@ -326,12 +351,12 @@ async fn prepare_line(
             Ok(Some(Ready::Job(Box::new(sub))))
         }
         Err(e) => {
-            let out = serde_json::json!({
-                "id": format!("batch_req_{}", id.replace('-', "")),
-                "custom_id": line.custom_id,
-                "response": {"status_code": e.status_code().as_u16(), "request_id": id, "body": {"error": e.body()}},
-                "error": null,
-            });
+            let out = OutputLine::answered(
+                &id,
+                &line.custom_id,
+                e.status_code().as_u16(),
+                serde_json::json!({"error": e.body()}),
+            );
             let payload =
                 serde_json::to_vec(&out).map_err(|e| GatewayError::Internal(e.to_string()))?;
             Ok(Some(Ready::Failed(id, payload)))
@@ -441,9 +466,9 @@ async fn finalize(st: &AppState, b: &mut Batch, lines: &[Line]) -> Result<(), Ga
         "batch_cancelled"
     };
     for line in lines.iter().skip(b.published) {
-        let l = serde_json::json!({"id": null, "custom_id": line.custom_id, "response": null,
-            "error": {"code": code, "message": "The line did not run before the batch ended."}});
-        errors.extend_from_slice(l.to_string().as_bytes());
+        let l = serde_json::to_vec(&OutputLine::never_ran(&line.custom_id, code))
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        errors.extend_from_slice(&l);
         errors.push(b'\n');
     }
     let now = schemas::now_ms() / 1000;

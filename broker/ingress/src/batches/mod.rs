@@ -7,6 +7,8 @@
 
 pub mod driver;
 
+pub use schemas::batch::{Batch, Counts, Lease};
+
 use crate::auth::Caller;
 use crate::error::{unavailable, GatewayError};
 use crate::files::{self, BATCH_URLS};
@@ -16,112 +18,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
-
-/// `request_counts`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Counts {
-    /// Lines in the input file.
-    pub total: usize,
-    /// Lines answered.
-    pub completed: usize,
-    /// Lines that failed (or were cancelled or expired).
-    pub failed: usize,
-}
-
-/// Who drives a batch, and until when (renewed while it runs).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Lease {
-    /// The node.
-    pub node: String,
-    /// Until then (ms since the epoch).
-    pub until_ms: u64,
-}
-
-/// A batch as stored; the API shows it without the fields marked internal.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Batch {
-    /// `batch_<uuid>`.
-    pub id: String,
-    /// `batch`.
-    pub object: String,
-    /// `/v1/chat/completions` or `/v1/embeddings`.
-    pub endpoint: String,
-    /// Why it failed validation, if it did.
-    pub errors: Option<Value>,
-    /// The input file.
-    pub input_file_id: String,
-    /// `24h`.
-    pub completion_window: String,
-    /// `validating`, `in_progress`, `finalizing`, `completed`, `failed`, `expired`,
-    /// `cancelling` or `cancelled`.
-    pub status: String,
-    /// The output file (answered lines).
-    pub output_file_id: Option<String>,
-    /// The error file (failed, cancelled or expired lines).
-    pub error_file_id: Option<String>,
-    /// Seconds since the epoch.
-    pub created_at: u64,
-    /// When its lines started.
-    pub in_progress_at: Option<u64>,
-    /// When its window ends.
-    pub expires_at: Option<u64>,
-    /// When its files started to be written.
-    pub finalizing_at: Option<u64>,
-    /// When it completed.
-    pub completed_at: Option<u64>,
-    /// When it failed.
-    pub failed_at: Option<u64>,
-    /// When it expired.
-    pub expired_at: Option<u64>,
-    /// When it was asked to cancel.
-    pub cancelling_at: Option<u64>,
-    /// When it was cancelled.
-    pub cancelled_at: Option<u64>,
-    /// Lines: total, answered, failed.
-    pub request_counts: Counts,
-    /// The caller's labels.
-    pub metadata: Option<Map<String, Value>>,
-    /// Internal: the key that created it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    /// Internal: lines published as jobs so far.
-    #[serde(default)]
-    pub published: usize,
-    /// Internal: cancellations were sent for the published lines.
-    #[serde(default)]
-    pub cancel_sent: bool,
-    /// Internal: who drives it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(skip)]
-    pub lease: Option<Lease>,
-}
-
-impl Batch {
-    /// Whether it is over.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "completed" | "failed" | "expired" | "cancelled"
-        )
-    }
-
-    /// The API's view: without the internal fields.
-    pub fn view(&self) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            for k in ["key_id", "published", "cancel_sent", "lease"] {
-                o.remove(k);
-            }
-            // Ending at its window: OpenAI shows it in progress until it is expired.
-            if self.status == "expiring" {
-                o.insert("status".into(), Value::String("in_progress".into()));
-            }
-        }
-        v
-    }
-}
 
 /// The bucket key of a batch.
 pub fn kv_key(id: &str) -> String {

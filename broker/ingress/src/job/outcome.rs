@@ -70,7 +70,7 @@ async fn duplicate(
     if matches!(mode, Mode::Queued | Mode::Batch) {
         return Ok((id, Outcome::Accepted));
     }
-    let mut w = Waiter::subscribe(st, &id, false).await?;
+    let mut w = Waiter::subscribe_stored(st, &id).await?;
     let r = match stored_result(st, &id).await? {
         Some(r) => Some(r),
         None => w.result(st, Duration::from_millis(timeout_ms)).await,

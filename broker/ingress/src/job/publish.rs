@@ -5,7 +5,7 @@ use super::idempotency::{self, Binding, Claim};
 use super::submission::Submission;
 use crate::error::{unavailable, GatewayError};
 use crate::state::AppState;
-use schemas::{BodyOmitted, Event, EventDetail, EventKind, Job, OmitReason};
+use schemas::{BodyOmitted, Event, EventDetail, EventKind, Job, Mode, OmitReason};
 
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,8 @@ fn audited_body(st: &AppState, job: &Job) -> Result<(serde_json::Value, Vec<Stri
 }
 
 /// Publishes the job and emits `received` and `queued`; an idempotent resubmit of the same
-/// request is [`Submitted::Duplicate`] and publishes and emits nothing.
+/// request (or a batch line the stream already has) is [`Submitted::Duplicate`] and emits
+/// nothing.
 pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, GatewayError> {
     let job = &sub.job;
     let Some(first) = job.route.first() else {
@@ -70,23 +71,34 @@ pub async fn publish(st: &AppState, sub: &Submission) -> Result<Submitted, Gatew
         }
         None => None,
     };
-    emit_received(st, job).await;
-    if let Err(e) = store(st, job, &first.provider).await {
-        // The job never reached the stream: close its lifecycle so no record stays open,
-        // and free the key for the client's retry.
-        let detail = EventDetail {
-            status: Some(e.status_code().as_u16()),
-            error: Some(e.to_string()),
-            error_kind: Some(e.kind().into()),
-            key_id: job.key_id.clone(),
-            ..Default::default()
-        };
-        st.events().emit(&job.id, EventKind::Failed, detail).await;
-        if let Some(k) = claimed {
-            idempotency::release(st, &k).await;
+    if job.mode == Mode::Batch {
+        // A batch line is stored first: published again after its driver died, it is a
+        // duplicate the stream drops, and its record must not get a second `received`.
+        let stored = store(st, job, &first.provider).await;
+        if !matches!(stored, Ok(false)) {
+            crate::auth::limits::release(st, job).await;
+            return stored.map(|_| Submitted::Duplicate(job.id.clone()));
         }
-        crate::auth::limits::release(st, job).await;
-        return Err(e);
+        emit_received(st, job).await;
+    } else {
+        emit_received(st, job).await;
+        if let Err(e) = store(st, job, &first.provider).await {
+            // The job never reached the stream: close its lifecycle so no record stays
+            // open, and free the key for the client's retry.
+            let detail = EventDetail {
+                status: Some(e.status_code().as_u16()),
+                error: Some(e.to_string()),
+                error_kind: Some(e.kind().into()),
+                key_id: job.key_id.clone(),
+                ..Default::default()
+            };
+            st.events().emit(&job.id, EventKind::Failed, detail).await;
+            if let Some(k) = claimed {
+                idempotency::release(st, &k).await;
+            }
+            crate::auth::limits::release(st, job).await;
+            return Err(e);
+        }
     }
     let detail = EventDetail {
         provider: Some(first.provider.clone()),
@@ -130,9 +142,10 @@ pub async fn emit_received(st: &AppState, job: &Job) {
     }
 }
 
-/// Publishes the job on its first target's subject and awaits the stream's ack. A job
-/// larger than the server's `max_payload` is a 413 with the real limit, not a 503.
-async fn store(st: &AppState, job: &Job, provider: &str) -> Result<(), GatewayError> {
+/// Publishes the job on its first target's subject and awaits the stream's ack (`true`: the
+/// stream had it already, a duplicate it dropped). A job larger than the server's
+/// `max_payload` is a 413 with the real limit, not a 503.
+async fn store(st: &AppState, job: &Job, provider: &str) -> Result<bool, GatewayError> {
     let payload = serde_json::to_vec(job).map_err(|e| GatewayError::Internal(e.to_string()))?;
     let max = st.client().server_info().max_payload;
     if max > 0 && payload.len() > max {
@@ -142,12 +155,20 @@ async fn store(st: &AppState, job: &Job, provider: &str) -> Result<(), GatewayEr
     }
     let subject = st.topo().subjects.jobs_for(provider, job.mode);
     let headers = broker::nats::job_headers(job);
-    let ack = st
-        .topo()
-        .js
-        .publish_with_headers(subject, headers, payload.into())
-        .await
-        .map_err(unavailable)?;
-    ack.await.map_err(unavailable)?;
-    Ok(())
+    // Through a NATS node's failover the publish is tried again for a few seconds (the job's
+    // `Nats-Msg-Id` keeps one copy) before the client gets a 503.
+    let stored = broker::nats::durable::publish(
+        &st.topo().js,
+        subject,
+        headers,
+        payload.into(),
+        PUBLISH_PATIENCE,
+        None,
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(stored == broker::nats::durable::Stored::Duplicate)
 }
+
+/// How long publishing a job is tried again through a NATS failover.
+const PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);

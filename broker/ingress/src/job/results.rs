@@ -2,10 +2,11 @@
 //!
 //! A sync request used to open (and close) a NATS subscription on `sy.results.<id>` of its
 //! own; at thousands of requests a second the SUB/UNSUB churn cost the server and the client
-//! more than the results themselves. The ingress now subscribes once to `sy.results.*` and a
-//! waiting request registers its job id here before the job is published, so the result
-//! cannot slip past. Results of jobs nobody here waits for (another ingress's, queued jobs)
-//! are dropped after one map lookup on the subject, without decoding the payload.
+//! more than the results themselves. The ingress now subscribes once to
+//! `sy.results.<ingress>.*`, where workers send the results of the jobs it published for a
+//! waiting client (the job's `reply`), and a waiting request registers its job id here before
+//! the job is published, so the result cannot slip past. Other ingresses' results and queued
+//! jobs' never reach it.
 //!
 //! A result published while this ingress is disconnected from NATS is not seen here; the
 //! waiter then looks the result up in `SY_RESULTS` when its deadline passes
@@ -37,8 +38,9 @@ impl ResultRouter {
     pub async fn start(
         client: &async_nats::Client,
         subjects: &schemas::Subjects,
+        node: &str,
     ) -> Result<Arc<Self>, GatewayError> {
-        let all = subjects.results("*");
+        let all = subjects.replies(node);
         let prefix_len = all.len() - 1;
         let mut sub = client.subscribe(all).await.map_err(unavailable)?;
         let router = Arc::new(Self::default());

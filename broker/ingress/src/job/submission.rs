@@ -120,6 +120,9 @@ impl Submission {
         }
         let traceparent = header(headers, "traceparent").ok().flatten();
         let now = schemas::now_ms();
+        // This ingress waits for a sync or streaming job: its result comes here only.
+        let reply = matches!(mode, Mode::Sync | Mode::Stream)
+            .then(|| st.topo().subjects.reply(st.events().node(), &id));
         Ok(Self {
             job: Job {
                 v: schemas::WIRE_VERSION,
@@ -143,6 +146,7 @@ impl Submission {
                 charge: None,
                 cache: None,
                 batch: None,
+                reply,
             },
             timeout_ms,
             route,

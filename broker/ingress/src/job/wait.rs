@@ -16,6 +16,9 @@ pub struct Waiter {
     pub results: ResultSlot,
     /// `sy.chunks.<id>`, when streaming.
     pub chunks: Option<async_nats::Subscriber>,
+    /// `sy.results.<id>` itself, when waiting for a job another request published (its
+    /// result goes to the ingress that published it).
+    stored: Option<async_nats::Subscriber>,
 }
 
 impl Waiter {
@@ -38,15 +41,40 @@ impl Waiter {
         Ok(Self {
             results: st.results().register(id),
             chunks,
+            stored: None,
         })
+    }
+
+    /// Waits for the result of a job published by another request (an idempotent resubmit,
+    /// maybe through another ingress): on the stored result's subject.
+    pub async fn subscribe_stored(st: &AppState, id: &str) -> Result<Self, GatewayError> {
+        let mut w = Self::subscribe(st, id, false).await?;
+        w.stored = Some(
+            st.client()
+                .subscribe(st.topo().subjects.results(id))
+                .await
+                .map_err(unavailable)?,
+        );
+        Ok(w)
     }
 
     /// The job's result within `timeout`; `None` when it passed. At the deadline the result
     /// is looked up in `SY_RESULTS` once more, in case it was published while this ingress
     /// was reconnecting to NATS.
     pub async fn result(&mut self, st: &AppState, timeout: Duration) -> Option<JobResult> {
+        use futures::StreamExt;
         let deadline = tokio::time::Instant::now() + timeout;
-        if let Ok(Some(payload)) = tokio::time::timeout_at(deadline, self.results.recv()).await {
+        let stored = self.stored.as_mut();
+        let next = async {
+            match stored {
+                Some(sub) => tokio::select! {
+                    r = self.results.recv() => r,
+                    m = sub.next() => m.map(|m| m.payload),
+                },
+                None => self.results.recv().await,
+            }
+        };
+        if let Ok(Some(payload)) = tokio::time::timeout_at(deadline, next).await {
             match serde_json::from_slice::<JobResult>(&payload) {
                 Ok(r) => return Some(r),
                 Err(e) => {

@@ -1,0 +1,59 @@
+//! Publishing to a stream through a cluster's failover: a node dying or a stream electing a
+//! new leader fails a publish (no responders, a timeout) for a few seconds. The publish is
+//! tried again within a patience, under the same `Nats-Msg-Id`, so the stream keeps one copy.
+
+use async_nats::jetstream::{self, stream};
+use std::time::Duration;
+
+/// What a stored publish came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now.
+    New,
+    /// The stream had it before this publish (another process published it first).
+    Duplicate,
+}
+
+/// Publishes `payload` on `subject` and waits for the stream's ack, trying again until
+/// `patience` passes. When `subject` holds one message per id (`sy.results.<job>`), pass its
+/// stream as `unique_in`: before a retry it is read, and a message an earlier try stored (its
+/// ack lost) is not published again, so core subscribers get it once.
+pub async fn publish(
+    js: &jetstream::Context,
+    subject: String,
+    headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+    patience: Duration,
+    unique_in: Option<&stream::Stream>,
+) -> Result<Stored, async_nats::Error> {
+    let until = tokio::time::Instant::now() + patience;
+    let mut delay = Duration::from_millis(50);
+    let mut tries = 0u32;
+    loop {
+        if tries > 0 {
+            if let Some(s) = unique_in {
+                if s.direct_get_last_for_subject(subject.clone()).await.is_ok() {
+                    return Ok(Stored::New);
+                }
+            }
+        }
+        let sent = async {
+            js.publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                .await?
+                .await
+                .map_err(async_nats::Error::from)
+        };
+        match sent.await {
+            // A duplicate on a retry is this publish's own earlier try.
+            Ok(ack) if ack.duplicate && tries == 0 => return Ok(Stored::Duplicate),
+            Ok(_) => return Ok(Stored::New),
+            Err(e) if tokio::time::Instant::now() + delay < until => {
+                tracing::debug!(%subject, error = %e, tries, "publish failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(1000));
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
