@@ -50,12 +50,28 @@ impl Cluster {
                 std::fs::read_to_string(deploy.join(format!("nats-{}.conf", i + 1))).unwrap();
             let store = dir.path().join(format!("store-{}", i + 1));
             for (from, to) in [
-                ("listen: 0.0.0.0:4222".to_string(), format!("listen: 127.0.0.1:{}", ports[i])),
-                ("http: 0.0.0.0:8222".into(), "# (no monitoring port in the test)".into()),
-                ("store_dir: /data".into(), format!("store_dir: {:?}", store.display().to_string())),
-                ("listen: 0.0.0.0:6222".into(), format!("listen: 127.0.0.1:{}", routes[i])),
+                (
+                    "listen: 0.0.0.0:4222".to_string(),
+                    format!("listen: 127.0.0.1:{}", ports[i]),
+                ),
+                (
+                    "http: 0.0.0.0:8222".into(),
+                    "# (no monitoring port in the test)".into(),
+                ),
+                (
+                    "store_dir: /data".into(),
+                    format!("store_dir: {:?}", store.display().to_string()),
+                ),
+                (
+                    "listen: 0.0.0.0:6222".into(),
+                    format!("listen: 127.0.0.1:{}", routes[i]),
+                ),
             ] {
-                assert!(text.contains(&from), "deploy/nats/nats-{}.conf has `{from}`", i + 1);
+                assert!(
+                    text.contains(&from),
+                    "deploy/nats/nats-{}.conf has `{from}`",
+                    i + 1
+                );
                 text = text.replace(&from, &to);
             }
             for (j, r) in routes.iter().enumerate() {
@@ -139,21 +155,32 @@ async fn roles_wait_for_a_forming_cluster_and_streams_follow_the_replicas() {
         .await
         .expect("the gateway starts once the cluster has a leader")
         .unwrap();
-    let r = gw.post("/v1/chat/completions", chat("mock/echo", "first")).await;
+    let r = gw
+        .post("/v1/chat/completions", chat("mock/echo", "first"))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(replicas_of(&c, 1, "SY_JOBS").await, 1, "as configured");
     gw.stop().await;
     // Started again without `replicas`: a cluster is detected, and the streams and buckets
     // made with one copy are brought to three.
     let gw = Gateway::start_url(&c.url(), &role_nats(&c.url(), "admin"), ingress_worker()).await;
-    for s in ["SY_JOBS", "SY_RESULTS", "SY_EVENTS", "KV_sy_keys", "KV_sy_batches", "OBJ_sy_files"] {
+    for s in [
+        "SY_JOBS",
+        "SY_RESULTS",
+        "SY_EVENTS",
+        "KV_sy_keys",
+        "KV_sy_batches",
+        "OBJ_sy_files",
+    ] {
         assert_eq!(replicas_of(&c, 2, s).await, 3, "{s}");
     }
     // While the streams copy themselves to the new replicas the gateway may refuse with a
     // clear 503 for a moment (never anything else).
     let mut last = String::new();
     for _ in 0..60 {
-        let r = gw.post("/v1/chat/completions", chat("mock/echo", "second")).await;
+        let r = gw
+            .post("/v1/chat/completions", chat("mock/echo", "second"))
+            .await;
         let status = r.status().as_u16();
         last = r.text().await.unwrap();
         if status == 200 {

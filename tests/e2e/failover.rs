@@ -37,7 +37,7 @@ fn spawn_role(dir: &std::path::Path, name: &str, verb: &str, toml: &str) -> Proc
 }
 
 fn worker(dir: &std::path::Path, url: &str, i: usize) -> Proc {
-    let toml = role_nats(url, "worker") + "[worker]\nack_wait_ms = 3000\n";
+    let toml = role_nats(url, "worker") + "[worker]\nack_wait_ms = 10000\n";
     spawn_role(dir, &format!("worker-{i}"), "worker", &toml)
 }
 
@@ -93,8 +93,14 @@ async fn one(http: reqwest::Client, base: String, kind: &'static str, n: usize) 
             let job = Some(job_id(&r)).filter(|j| !j.is_empty());
             let text = r.text().await.unwrap_or_default();
             let verdict = match (kind, status) {
-                ("sync", 200) if text.contains(&format!("\"{kind} {n}\"")) || text.contains("choices") => "ok".to_string(),
-                ("stream", 200) if text.contains("[DONE]") && !text.contains("\"error\"") => "ok".into(),
+                ("sync", 200)
+                    if text.contains(&format!("\"{kind} {n}\"")) || text.contains("choices") =>
+                {
+                    "ok".to_string()
+                }
+                ("stream", 200) if text.contains("[DONE]") && !text.contains("\"error\"") => {
+                    "ok".into()
+                }
                 ("queued", 202) => "ok".into(),
                 _ if retryable(status, &text) => "retryable".into(),
                 _ => format!("{status}: {}", text.chars().take(300).collect::<String>()),
@@ -129,7 +135,8 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     for _ in 0..2 {
         ingresses.push(Gateway::start_url(&url, &role_nats(&url, "ingress"), roles).await);
     }
-    let mut workers: Vec<Option<Proc>> = (0..3).map(|i| Some(worker(dir.path(), &url, i))).collect();
+    let mut workers: Vec<Option<Proc>> =
+        (0..3).map(|i| Some(worker(dir.path(), &url, i))).collect();
     let mut auditors: Vec<Option<Proc>> =
         (0..2).map(|i| Some(auditor(dir.path(), &url, i))).collect();
     // Results as a NATS client sees them, on a node that stays up.
@@ -140,7 +147,13 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     tokio::spawn(async move {
         use futures::StreamExt;
         while let Some(m) = results.next().await {
-            let job = m.subject.as_str().rsplit('.').next().unwrap_or_default().to_string();
+            let job = m
+                .subject
+                .as_str()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             *seen2.lock().unwrap().entry(job).or_default() += 1;
         }
     });
@@ -160,7 +173,12 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
             while t0.elapsed() < Duration::from_secs(40) {
                 tick.tick().await;
                 let kind = ["sync", "stream", "queued"][n % 3];
-                handles.push(tokio::spawn(one(http.clone(), bases[n % 2].clone(), kind, n)));
+                handles.push(tokio::spawn(one(
+                    http.clone(),
+                    bases[n % 2].clone(),
+                    kind,
+                    n,
+                )));
                 n += 1;
             }
             let mut out = Vec::new();
@@ -202,8 +220,16 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
         let gw = &ingresses[0];
         let mut state = serde_json::Value::Null;
         for _ in 0..400 {
-            state = gw.get(&format!("/v1/jobs/{job}")).await.json().await.unwrap_or_default();
-            if matches!(state["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            state = gw
+                .get(&format!("/v1/jobs/{job}"))
+                .await
+                .json()
+                .await
+                .unwrap_or_default();
+            if matches!(
+                state["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -232,7 +258,10 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
             let r = ingresses[1].get(&format!("/v1/requests/{job}")).await;
             if r.status() == 200 {
                 let v: serde_json::Value = r.json().await.unwrap_or_default();
-                if matches!(v["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+                if matches!(
+                    v["status"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                ) {
                     ok = true;
                     break;
                 }
@@ -264,10 +293,19 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
         p99.as_millis(),
         outcomes.len(),
     ));
-    assert!(unclear.is_empty(), "clients saw unclear errors: {unclear:#?}");
+    assert!(
+        unclear.is_empty(),
+        "clients saw unclear errors: {unclear:#?}"
+    );
     assert!(lost.is_empty(), "accepted jobs that never ended: {lost:#?}");
-    assert!(duplicated.is_empty(), "results published more than once: {duplicated:?}");
-    assert!(unlogged.is_empty(), "jobs missing from the request log: {unlogged:?}");
+    assert!(
+        duplicated.is_empty(),
+        "results published more than once: {duplicated:?}"
+    );
+    assert!(
+        unlogged.is_empty(),
+        "jobs missing from the request log: {unlogged:?}"
+    );
     assert!(
         accepted.len() * 10 >= outcomes.len() * 9,
         "most requests are accepted through the failures ({} of {})",

@@ -121,7 +121,7 @@ async fn answer_failed(
     e.error.code = Some("dead_lettered".into());
     e.kind = Some("dead_lettered".into());
     r.error = Some(e);
-    publish_result(shared, job, &r).await?;
+    publish_result(shared, job, &r, true).await?;
     Ok(r)
 }
 

@@ -24,6 +24,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
         }
     };
     let span = observe::job_span(&job, delivery);
+    let since = broker::nats::disconnects();
     async move {
         if delivery > 1 && already_done(&shared, &job.id).await {
             tracing::info!("redelivered job already has a result; acking");
@@ -56,7 +57,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             super::semantic::Looked::Hit(entry, similarity) => {
                 semantic_hit(&shared, &job, &entry, similarity).await;
                 let r = super::semantic::answer(&shared, &job, &entry, similarity);
-                Box::pin(finish(&shared, &job, &msg, r, None)).await;
+                Box::pin(finish(&shared, &job, &msg, r, None, since)).await;
                 return;
             }
             super::semantic::Looked::Miss(v) => v,
@@ -84,7 +85,7 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
             }
         };
         match next {
-            Next::Done(r) => finish(&shared, &job, &msg, *r, vector).await,
+            Next::Done(r) => finish(&shared, &job, &msg, *r, vector, since).await,
             Next::Forward(fwd, why) => forward(&shared, &msg, *fwd, why).await,
         }
     }
@@ -112,10 +113,21 @@ async fn semantic_hit(shared: &Shared, job: &Job, entry: &broker::cache::Entry, 
         .await;
 }
 
-async fn finish(shared: &Shared, job: &Job, msg: &Message, r: JobResult, vector: Option<Vec<f32>>) {
+async fn finish(
+    shared: &Shared,
+    job: &Job,
+    msg: &Message,
+    r: JobResult,
+    vector: Option<Vec<f32>>,
+    since: u64,
+) {
     let mut r = fit(shared, r);
     r.cost_usd = priced(shared, &r);
-    match publish_result(shared, job, &r).await {
+    // A job delivered before, or run through a dropped connection, may have been answered
+    // by another worker meanwhile: the stream is read before publishing.
+    let delivery = msg.info().map(|i| i.delivered).unwrap_or(1);
+    let check_first = delivery > 1 || broker::nats::disconnects() != since;
+    match publish_result(shared, job, &r, check_first).await {
         Ok(duplicate) => {
             if duplicate {
                 tracing::info!("another delivery already published this job's result");
@@ -254,6 +266,7 @@ pub async fn publish_result(
     shared: &Shared,
     job: &Job,
     r: &JobResult,
+    check_first: bool,
 ) -> Result<bool, async_nats::Error> {
     let payload = bytes::Bytes::from(serde_json::to_vec(r)?);
     let mut headers = async_nats::HeaderMap::new();
@@ -274,7 +287,10 @@ pub async fn publish_result(
         headers,
         payload.clone(),
         RESULT_PATIENCE,
-        Some(&shared.topo.results),
+        Some(broker::nats::durable::Unique {
+            stream: &shared.topo.results,
+            check_first,
+        }),
     )
     .await?
         == broker::nats::durable::Stored::Duplicate;

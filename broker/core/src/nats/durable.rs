@@ -14,27 +14,43 @@ pub enum Stored {
     Duplicate,
 }
 
+/// Where a message with one copy per subject may already be.
+pub struct Unique<'a> {
+    /// The stream that keeps it.
+    pub stream: &'a stream::Stream,
+    /// Read it before the first try too: another process may have stored it meanwhile (a
+    /// redelivered job, or a connection that dropped while the work ran).
+    pub check_first: bool,
+}
+
 /// Publishes `payload` on `subject` and waits for the stream's ack, trying again until
 /// `patience` passes. When `subject` holds one message per id (`sy.results.<job>`), pass its
-/// stream as `unique_in`: before a retry it is read, and a message an earlier try stored (its
-/// ack lost) is not published again, so core subscribers get it once.
+/// stream as `unique`: before a retry it is read, and a message already stored (an earlier
+/// try whose ack was lost, or another process) is not published again, so core subscribers
+/// get it once ([`Stored::Duplicate`] when another process stored it).
 pub async fn publish(
     js: &jetstream::Context,
     subject: String,
     headers: async_nats::HeaderMap,
     payload: bytes::Bytes,
     patience: Duration,
-    unique_in: Option<&stream::Stream>,
+    unique: Option<Unique<'_>>,
 ) -> Result<Stored, async_nats::Error> {
     let until = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(50);
     let mut tries = 0u32;
     loop {
-        if tries > 0 {
-            if let Some(s) = unique_in {
-                if s.direct_get_last_for_subject(subject.clone()).await.is_ok() {
-                    return Ok(Stored::New);
-                }
+        if let Some(u) = unique.as_ref().filter(|u| tries > 0 || u.check_first) {
+            if u.stream
+                .direct_get_last_for_subject(subject.clone())
+                .await
+                .is_ok()
+            {
+                return Ok(if tries == 0 {
+                    Stored::Duplicate
+                } else {
+                    Stored::New
+                });
             }
         }
         let sent = async {

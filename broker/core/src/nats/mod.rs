@@ -12,6 +12,16 @@ pub use topology::{ensure_topology, Topology};
 use crate::config::NatsConfig;
 use std::time::Duration;
 
+/// Disconnections from NATS this process has seen, for work that must know whether its
+/// connection dropped while it ran (see [`disconnects`]).
+static DISCONNECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process's NATS connections dropped so far: compare a reading from
+/// before a piece of work with one after to learn whether it ran through a disconnection.
+pub fn disconnects() -> u64 {
+    DISCONNECTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Connects to NATS with reconnects forever; `name` shows in the server's connection list.
 ///
 /// The first connection is retried by the client in the background, so a role started
@@ -32,6 +42,7 @@ pub async fn connect(
         .event_callback(|ev| async move {
             match ev {
                 async_nats::Event::Disconnected => {
+                    DISCONNECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!("NATS disconnected; reconnecting")
                 }
                 async_nats::Event::Connected => tracing::info!("NATS connected"),

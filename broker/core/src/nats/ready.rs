@@ -56,7 +56,11 @@ pub async fn topology_when_ready(
         let last = match attempt {
             Ok(Ok(topo)) => {
                 if tries > 1 {
-                    tracing::info!(tries, waited_ms = start.elapsed().as_millis() as u64, "JetStream is ready");
+                    tracing::info!(
+                        tries,
+                        waited_ms = start.elapsed().as_millis() as u64,
+                        "JetStream is ready"
+                    );
                 }
                 return Ok(topo);
             }

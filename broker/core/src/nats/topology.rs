@@ -284,8 +284,7 @@ pub async fn ensure_topology(
     .await?;
     let cache = Box::pin(cache_bucket(&js, subjects.cache_bucket(), replicas)).await;
     let files = Box::pin(files_store(&js, subjects.files_bucket(), replicas)).await?;
-    let batches =
-        boxed_bucket(&js, subjects.batches_bucket(), Duration::ZERO, replicas).await?;
+    let batches = boxed_bucket(&js, subjects.batches_bucket(), Duration::ZERO, replicas).await?;
     let batch_results = boxed_upsert(
         &js,
         stream::Config {
