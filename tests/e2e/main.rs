@@ -19,6 +19,7 @@ mod chaos;
 mod chat;
 mod clocks;
 mod cluster;
+mod deploy;
 mod embeddings;
 mod errors;
 mod failover;
