@@ -115,6 +115,10 @@ enum Cmd {
         #[arg(long, global = true)]
         url: Option<String>,
     },
+    /// Check a deployment (NATS, JetStream, streams and their replicas, providers through
+    /// the workers, clocks, the request log's auditors) and print what to fix; exits 1 when
+    /// something must be fixed.
+    Doctor,
     /// Print the effective config (secrets hidden) and exit.
     Config,
     /// Print the capability matrix (what each adapter does with each chat parameter).
@@ -302,6 +306,12 @@ async fn main() -> anyhow::Result<()> {
                 BatchCmd::Cancel { id } => cli::batch::cancel(&gw, &id).await,
                 BatchCmd::Results { id, out } => cli::batch::results(&gw, &id, out).await,
             };
+        }
+        Cmd::Doctor => {
+            broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;
+            let cfg = load_config(&cli)?;
+            let healthy = cli::doctor::run(cfg).await?;
+            std::process::exit(if healthy { 0 } else { 1 });
         }
         Cmd::Config => {
             broker::telemetry::init(None, format).map_err(anyhow::Error::msg)?;

@@ -192,6 +192,18 @@ impl Subjects {
     }
 }
 
+/// `name` as one subject token: the characters NATS gives a meaning (`.`, `*`, `>`) and
+/// white space become `_`.
+pub fn token(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '.' | '*' | '>' => '_',
+            c if c.is_whitespace() => '_',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,16 +217,4 @@ mod tests {
         assert_eq!(Subjects::default().events("x"), "sy.events.x");
         assert_eq!(s.models("groq"), "acme.control.models.groq");
     }
-}
-
-/// `name` as one subject token: the characters NATS gives a meaning (`.`, `*`, `>`) and
-/// white space become `_`.
-pub fn token(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '.' | '*' | '>' => '_',
-            c if c.is_whitespace() => '_',
-            c => c,
-        })
-        .collect()
 }

@@ -1,9 +1,10 @@
 //! The client verbs of the command line: `requests`, `trace` and `replay` talk to a
-//! gateway's request log over HTTP, `keys` to its admin API. Only this module prints to stdout.
+//! gateway's request log over HTTP, `keys` to its admin API, `doctor` to its NATS. Only this module prints to stdout.
 
 #![allow(clippy::print_stdout)]
 
 pub mod batch;
+pub mod doctor;
 pub mod gateway;
 pub mod keys;
 pub mod replay;

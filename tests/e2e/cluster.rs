@@ -110,6 +110,13 @@ impl Cluster {
             .join(",")
     }
 
+    /// A CLI config file naming the three nodes, as NATS user `user`.
+    pub fn write_cli_config(&self, user: &str) -> PathBuf {
+        let path = self._dir.path().join(format!("cli-{user}.toml"));
+        std::fs::write(&path, role_nats(&self.url(), user)).unwrap();
+        path
+    }
+
     /// An admin client of node `i` only.
     pub async fn admin(&self, i: usize) -> async_nats::Client {
         async_nats::ConnectOptions::with_user_and_password("admin".into(), "admin-pw-1234".into())
@@ -191,5 +198,33 @@ async fn roles_wait_for_a_forming_cluster_and_streams_follow_the_replicas() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(last.contains("choices"), "{last}");
+    // doctor sees three replicas with a leader each; with a node down, the replicas on it.
+    let cfg = c.write_cli_config("admin");
+    let doctor = move || {
+        let out = std::process::Command::new(bin())
+            .args(["doctor", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = tokio::task::spawn_blocking(doctor.clone()).await.unwrap();
+    assert!(
+        out.contains("ok    topology: 16 streams and buckets, each with 3 replica(s) and a leader"),
+        "{out}"
+    );
+    c.kill(0);
+    let mut out = String::new();
+    for _ in 0..40 {
+        out = tokio::task::spawn_blocking(doctor.clone()).await.unwrap();
+        if out.contains("replicas behind or offline on nats-1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        out.contains("replicas behind or offline on nats-1"),
+        "{out}"
+    );
     gw.stop().await;
 }

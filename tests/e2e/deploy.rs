@@ -33,7 +33,8 @@ fn the_deploy_files_hold_together() {
     }
     // Helm comes with the test venv; systemd-analyze with the machine (said when missing).
     assert!(
-        stdout.contains("ok helm") && (stdout.contains("ok systemd") || stdout.contains("skip systemd")),
+        stdout.contains("ok helm")
+            && (stdout.contains("ok systemd") || stdout.contains("skip systemd")),
         "{stdout}"
     );
 }

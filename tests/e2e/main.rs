@@ -20,6 +20,7 @@ mod chat;
 mod clocks;
 mod cluster;
 mod deploy;
+mod doctor;
 mod embeddings;
 mod errors;
 mod failover;
