@@ -51,6 +51,13 @@ impl Subjects {
     pub fn results(&self, job: &str) -> String {
         format!("{}.results.{job}", self.prefix)
     }
+    /// `sy.resultsin.<job>`: where a worker publishes a result. `SY_RESULTS` stores it as
+    /// `sy.results.<job>` and only then republishes it there, once (a duplicate is not stored,
+    /// so not republished): a subscriber of `sy.results.*` sees each result once, even when
+    /// a publish is retried through a NATS failover.
+    pub fn results_intake(&self, job: &str) -> String {
+        format!("{}.resultsin.{job}", self.prefix)
+    }
     /// `sy.results.<ingress>.<job>`: a result delivered to the ingress waiting for it (core
     /// NATS, not stored; the stored copy is [`Self::results`]). `ingress` is a node name,
     /// made a subject token.

@@ -24,7 +24,7 @@ fn passwords() -> Vec<(String, String)> {
 
 /// `[nats]` of a role's config: its user, and the cluster's three URLs.
 pub fn role_nats(url: &str, user: &str) -> String {
-    format!("[nats]\nurl = \"{url}\"\nuser = \"{user}\"\npassword = \"{user}-pw-1234\"\n")
+    format!("[nats]\nurl = \"{url}\"\nuser = \"{user}\"\npassword = \"{user}-pw-1234\"\njetstream_wait_s = 60\n")
 }
 
 /// Three nats-server nodes of one cluster.
@@ -115,6 +115,38 @@ impl Cluster {
         let path = self._dir.path().join(format!("cli-{user}.toml"));
         std::fs::write(&path, role_nats(&self.url(), user)).unwrap();
         path
+    }
+
+    /// Waits (at most `within`) until every stream, as node `via` sees it, has a leader and
+    /// all its replicas current: the cluster healed from a node's restart.
+    pub async fn healed(&self, via: usize, within: Duration) -> bool {
+        use futures::StreamExt;
+        let js = async_nats::jetstream::new(self.admin(via).await);
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let mut whole = true;
+            let mut names = js.stream_names();
+            while let Some(name) = names.next().await {
+                let Ok(name) = name else {
+                    whole = false;
+                    break;
+                };
+                let info = match js.get_stream(&name).await {
+                    Ok(mut s) => s.info().await.map(|i| i.cluster.clone()).ok(),
+                    Err(_) => None,
+                };
+                whole &= info.flatten().is_some_and(|c| {
+                    c.leader.is_some() && c.replicas.iter().all(|p| p.current && !p.offline)
+                });
+            }
+            if whole {
+                return true;
+            }
+            if tokio::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// An admin client of node `i` only.
@@ -227,4 +259,80 @@ async fn roles_wait_for_a_forming_cluster_and_streams_follow_the_replicas() {
         "{out}"
     );
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_result_reaches_only_the_ingress_that_waits_for_it() {
+    let nats = Nats::start().await;
+    let ingress = Roles {
+        ingress: true,
+        worker: false,
+        auditor: false,
+        managed_nats: false,
+    };
+    let a = Gateway::start_roles(&nats, "[server]\nnode = \"ingress-a\"\n", ingress).await;
+    let b = Gateway::start_roles(&nats, "[server]\nnode = \"ingress-b\"\n", ingress).await;
+    let w = Gateway::start_roles(
+        &nats,
+        "",
+        Roles {
+            ingress: false,
+            worker: true,
+            auditor: false,
+            managed_nats: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let mut to_a = client.subscribe("sy.results.ingress-a.*").await.unwrap();
+    let mut to_b = client.subscribe("sy.results.ingress-b.*").await.unwrap();
+    let mut stored = client.subscribe("sy.results.*").await.unwrap();
+    client.flush().await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let r = a
+            .post(
+                "/v1/chat/completions",
+                chat("mock/echo", &format!("to a {i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        sent.push(job_id(&r));
+    }
+    // A queued job: nobody waits, its result is only stored.
+    let q = a.post("/v1/jobs", chat("mock/echo", "queued")).await;
+    let queued = job_id(&q);
+    wait_job(&a, &queued, Duration::from_secs(10)).await;
+    use futures::StreamExt;
+    let mut got_a = Vec::new();
+    while got_a.len() < sent.len() {
+        let m = tokio::time::timeout(Duration::from_secs(5), to_a.next())
+            .await
+            .expect("ingress-a's results")
+            .unwrap();
+        got_a.push(m.subject.as_str().rsplit('.').next().unwrap().to_string());
+    }
+    assert_eq!(got_a, sent, "ingress-a received each of its results");
+    let mut got_stored = std::collections::HashSet::new();
+    while got_stored.len() < sent.len() + 1 {
+        let m = tokio::time::timeout(Duration::from_secs(5), stored.next())
+            .await
+            .expect("stored results")
+            .unwrap();
+        got_stored.insert(m.subject.as_str().rsplit('.').next().unwrap().to_string());
+    }
+    assert!(got_stored.contains(&queued) && sent.iter().all(|j| got_stored.contains(j)));
+    let stray = tokio::time::timeout(Duration::from_millis(500), to_b.next()).await;
+    assert!(
+        stray.is_err(),
+        "ingress-b received a result it did not wait for"
+    );
+    let more_a = tokio::time::timeout(Duration::from_millis(300), to_a.next()).await;
+    assert!(
+        more_a.is_err(),
+        "the queued job's result went to no ingress"
+    );
+    for g in [a, b, w] {
+        g.stop().await;
+    }
 }

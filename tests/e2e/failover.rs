@@ -1,7 +1,7 @@
 //! The cluster failure test: a 3-node NATS cluster from deploy/'s configs, two ingresses,
 //! three worker processes and two auditor processes (each role as its own NATS user); under
 //! steady sync, streamed and queued load one NATS node is SIGKILLed and restarted, then one
-//! worker, then one auditor. Every accepted job must end exactly once, clients see only
+//! worker, then one auditor, then another NATS node. Every accepted job must end exactly once, clients see only
 //! successes or clear retryable errors, and the request log is complete afterwards.
 
 use crate::cluster::{role_nats, Cluster};
@@ -101,9 +101,26 @@ async fn one(http: reqwest::Client, base: String, kind: &'static str, n: usize) 
                 ("stream", 200) if text.contains("[DONE]") && !text.contains("\"error\"") => {
                     "ok".into()
                 }
+                // Chunks lost in a failover: said in an error frame, the job's result stored.
+                ("stream", 200)
+                    if text.contains("\"code\":\"service_unavailable\"")
+                        && text.contains("GET /v1/jobs/") =>
+                {
+                    "retryable".into()
+                }
                 ("queued", 202) => "ok".into(),
                 _ if retryable(status, &text) => "retryable".into(),
-                _ => format!("{status}: {}", text.chars().take(300).collect::<String>()),
+                _ => {
+                    let tail: String = text
+                        .chars()
+                        .rev()
+                        .take(400)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    format!("{status}: …{tail}")
+                }
             };
             (job.filter(|_| verdict == "ok"), verdict)
         }
@@ -133,7 +150,10 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     };
     let mut ingresses = Vec::new();
     for _ in 0..2 {
-        ingresses.push(Gateway::start_url(&url, &role_nats(&url, "ingress"), roles).await);
+        // The default deadline is 120 s; the harness's 10 s would end a request that waits
+        // out a stream leader's election.
+        let toml = role_nats(&url, "ingress") + "[server]\nrequest_timeout_ms = 60000\n";
+        ingresses.push(Gateway::start_url(&url, &toml, roles).await);
     }
     let mut workers: Vec<Option<Proc>> =
         (0..3).map(|i| Some(worker(dir.path(), &url, i))).collect();
@@ -164,13 +184,14 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     let bases: Vec<String> = ingresses.iter().map(|g| g.url("")).collect();
     let http = reqwest::Client::new();
     let t0 = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
-        let (http, bases) = (http.clone(), bases.clone());
+        let (http, bases, stop) = (http.clone(), bases.clone(), stop.clone());
         tokio::spawn(async move {
             let mut handles = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(40));
             let mut n = 0usize;
-            while t0.elapsed() < Duration::from_secs(40) {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 tick.tick().await;
                 let kind = ["sync", "stream", "queued"][n % 3];
                 handles.push(tokio::spawn(one(
@@ -205,6 +226,25 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     auditors[0] = None;
     at(31).await;
     auditors[0] = Some(auditor(dir.path(), &url, 0));
+    // The failure again, on another node once the cluster healed (three replicas survive one
+    // node at a time): the behaviour of a failover varies from one to the next.
+    at(35).await;
+    assert!(
+        c.healed(2, Duration::from_secs(60)).await,
+        "the cluster heals after the restarts"
+    );
+    let failover2 = Instant::now();
+    c.kill(1);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    c.start(1).await;
+    // Once healed, every request succeeds again (an ingress that never recovers fails here).
+    assert!(
+        c.healed(2, Duration::from_secs(60)).await,
+        "the cluster heals after the second restart"
+    );
+    let recovered = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let outcomes = load.await.unwrap();
 
     // Every accepted queued job ends; every accepted job has one result and one final event.
@@ -274,7 +314,11 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     }
     let mut during: Vec<Duration> = outcomes
         .iter()
-        .filter(|o| o.started >= failover && o.started < failover + Duration::from_secs(7))
+        .filter(|o| {
+            [failover, failover2]
+                .iter()
+                .any(|&f| o.started >= f && o.started < f + Duration::from_secs(7))
+        })
         .map(|o| o.latency)
         .collect();
     during.sort();
@@ -282,6 +326,29 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
         .get((during.len() * 99 / 100).min(during.len().saturating_sub(1)))
         .copied()
         .unwrap_or_default();
+    if std::env::var("FAILOVER_DEBUG").is_ok() {
+        let js = async_nats::jetstream::new(c.admin(2).await);
+        let stream = js.get_stream("SY_EVENTS").await.unwrap();
+        for (job, n) in duplicated.iter().take(3) {
+            let consumer = stream
+                .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                    filter_subject: format!("sy.events.{job}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut msgs = consumer.messages().await.unwrap();
+            let mut kinds = Vec::new();
+            use futures::StreamExt;
+            while let Ok(Some(Ok(m))) =
+                tokio::time::timeout(Duration::from_millis(300), msgs.next()).await
+            {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                kinds.push(format!("{}@{}/d{}", v["kind"], v["node"], v["delivery"]));
+            }
+            report(&format!("dup {job} x{n}: {}", kinds.join(" ")));
+        }
+    }
     let failed = outcomes.iter().filter(|o| o.verdict == "retryable").count();
     report(&format!(
         "cluster: accepted={} completed={} failed={} lost={} duplicated={} p99_during_failover={}ms (requests={}, refused retryably={failed})",
@@ -306,8 +373,17 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
         unlogged.is_empty(),
         "jobs missing from the request log: {unlogged:?}"
     );
+    let after: Vec<&Outcome> = outcomes.iter().filter(|o| o.started >= recovered).collect();
     assert!(
-        accepted.len() * 10 >= outcomes.len() * 9,
+        !after.is_empty() && after.iter().all(|o| o.verdict == "ok"),
+        "every request after the cluster healed succeeds: {:?}",
+        after
+            .iter()
+            .filter(|o| o.verdict != "ok")
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        accepted.len() * 4 >= outcomes.len() * 3,
         "most requests are accepted through the failures ({} of {})",
         accepted.len(),
         outcomes.len()

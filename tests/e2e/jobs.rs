@@ -39,7 +39,7 @@ async fn queued_via_header_and_result_on_nats() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, "").await;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let mut results = client.subscribe("sy.results.>").await.unwrap();
+    let mut results = client.subscribe("sy.results.*").await.unwrap();
     client.flush().await.unwrap();
     let resp = gw
         .http

@@ -1,7 +1,7 @@
 """A Python NATS client (nats-py) consuming a batch's results as they finish.
 
 Usage: python3 nats_batch_results.py NATS_URL EXPECTED SECONDS
-Prints `ready` once subscribed to sy.results.> and sy.batches.>, then waits for EXPECTED
+Prints `ready` once subscribed to sy.results.* and sy.batches.>, then waits for EXPECTED
 results of one batch (by their Switchyard-Batch-Id header, each Switchyard-Custom-Id once)
 and that batch's progress saying completed. Prints `ok results N <batch id>` and
 `ok progress`.
@@ -42,7 +42,7 @@ async def main():
             if len(seen.get(b["id"], ())) == expected:
                 completed.set()
 
-    await nc.subscribe("sy.results.>", cb=on_result)
+    await nc.subscribe("sy.results.*", cb=on_result)
     await nc.subscribe("sy.batches.>", cb=on_progress)
     await nc.flush()
     print("ready", flush=True)

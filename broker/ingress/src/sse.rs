@@ -66,15 +66,22 @@ async fn send_all(tx: &mpsc::Sender<Bytes>, frames: Vec<Bytes>) -> bool {
 enum Next {
     Chunk(StreamChunk),
     Result(Box<JobResult>),
+    /// Nothing for [`SILENCE`]: time to look for a stored result this ingress missed.
+    Silence,
     Timeout,
 }
+
+/// How long a stream may be silent before the stored result is looked up: a result (and
+/// chunks) published while this ingress was reconnecting (a NATS failover) never arrive.
+const SILENCE: Duration = Duration::from_secs(2);
 
 async fn next(w: &mut Waiter, deadline: Instant) -> Next {
     let Some(chunks) = w.chunks.as_mut() else {
         return Next::Timeout;
     };
+    let quiet = (Instant::now() + SILENCE).min(deadline);
     loop {
-        let got = tokio::time::timeout_at(deadline, async {
+        let got = tokio::time::timeout_at(quiet, async {
             tokio::select! {
                 biased;
                 Some(m) = chunks.next() => serde_json::from_slice::<StreamChunk>(&m.payload).ok().map(Next::Chunk),
@@ -86,6 +93,7 @@ async fn next(w: &mut Waiter, deadline: Instant) -> Next {
         match got {
             Ok(Some(n)) => return n,
             Ok(None) => continue,
+            Err(_) if quiet < deadline => return Next::Silence,
             Err(_) => return Next::Timeout,
         }
     }
@@ -130,19 +138,27 @@ pub async fn relay<F: Framer>(
     framer: F,
 ) -> Result<Relay, GatewayError> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    let first = match next(&mut w, deadline).await {
-        Next::Chunk(c) => c,
-        Next::Result(r) => {
-            guards.disarm();
-            return Ok(Relay::Finished(r));
-        }
-        Next::Timeout => {
-            // The deadline passed, not the client: the job goes on and can be fetched.
-            guards.disarm();
-            return Err(GatewayError::Timeout {
-                job_id: id,
-                timeout_ms,
-            });
+    let first = loop {
+        match next(&mut w, deadline).await {
+            Next::Chunk(c) => break c,
+            Next::Result(r) => {
+                guards.disarm();
+                return Ok(Relay::Finished(r));
+            }
+            Next::Silence => {
+                if let Ok(Some(r)) = crate::job::wait::stored_result(&st, &id).await {
+                    guards.disarm();
+                    return Ok(Relay::Finished(Box::new(r)));
+                }
+            }
+            Next::Timeout => {
+                // The deadline passed, not the client: the job goes on and can be fetched.
+                guards.disarm();
+                return Err(GatewayError::Timeout {
+                    job_id: id,
+                    timeout_ms,
+                });
+            }
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -156,6 +172,7 @@ pub async fn relay<F: Framer>(
         timeout_ms,
         delivery: first.delivery,
         sent: 0,
+        whole: ends_answer(first.data.get()),
     };
     tokio::spawn(async move {
         let client_there = stream.chunk(first.data.get()).await;
@@ -192,6 +209,14 @@ struct Stream<F> {
     delivery: u64,
     /// Chunks sent so far.
     sent: u64,
+    /// The relayed chunks reached the end of an answer (a `finish_reason`): the client has
+    /// it whole, whatever a redelivery of the job streams later.
+    whole: bool,
+}
+
+/// Whether an OpenAI chunk ends an answer: it carries a `finish_reason`.
+fn ends_answer(data: &str) -> bool {
+    data.contains("\"finish_reason\":\"")
 }
 
 impl<F: Framer> Stream<F> {
@@ -213,6 +238,9 @@ impl<F: Framer> Stream<F> {
     async fn forward(&mut self) -> Result<JobResult, bool> {
         loop {
             match next(&mut self.w, self.deadline).await {
+                // A redelivery's chunks after the answer was relayed whole: the client has
+                // it; wait for the (deduplicated) result.
+                Next::Chunk(c) if c.delivery != self.delivery && self.whole => {}
                 Next::Chunk(c) if c.delivery != self.delivery => {
                     let e = GatewayError::Internal(format!(
                         "The worker streaming this job stopped mid-way and the job was redelivered. Fetch the complete result with GET /v1/jobs/{}.",
@@ -221,12 +249,18 @@ impl<F: Framer> Stream<F> {
                     return Err(self.error(&e).await);
                 }
                 Next::Chunk(c) => {
+                    self.whole |= ends_answer(c.data.get());
                     if !self.chunk(c.data.get()).await {
                         return Err(false);
                     }
                     self.sent += 1;
                 }
                 Next::Result(r) => return Ok(*r),
+                Next::Silence => {
+                    if let Ok(Some(r)) = crate::job::wait::stored_result(&self.st, &self.id).await {
+                        return Ok(r);
+                    }
+                }
                 Next::Timeout => {
                     let e = GatewayError::Timeout {
                         job_id: self.id.clone(),
@@ -261,7 +295,18 @@ impl<F: Framer> Stream<F> {
     /// Ends the stream with the job's result: the late chunks, the error of a failed job,
     /// the closing frames, and `delivered`.
     async fn finish(mut self, r: JobResult) {
-        self.late_chunks(r.chunks.unwrap_or(self.sent)).await;
+        let expected = r.chunks.unwrap_or(self.sent);
+        self.late_chunks(expected).await;
+        if r.status == JobState::Completed && self.sent < expected && !self.whole {
+            // Chunks lost on the way (core NATS, during a failover): say so rather than end
+            // a truncated answer as if it were whole.
+            let e = GatewayError::Unavailable(format!(
+                "The stream was interrupted: {} of its {expected} chunks were lost on the way (a NATS failover). The job completed; fetch the complete result with GET /v1/jobs/{}.",
+                expected - self.sent,
+                self.id
+            ));
+            self.error(&e).await;
+        }
         if r.status != JobState::Completed {
             let e = GatewayError::Job(Box::new(
                 r.error

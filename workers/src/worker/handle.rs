@@ -213,12 +213,10 @@ async fn forward(shared: &Shared, msg: &Message, job: Job, why: super::execute::
 /// Whether the job's result is stored already.
 pub async fn already_done(shared: &Shared, id: &str) -> bool {
     let subject = shared.topo.subjects.results(id);
-    shared
-        .topo
-        .results
-        .direct_get_last_for_subject(subject)
-        .await
-        .is_ok()
+    matches!(
+        broker::nats::durable::stored(&shared.topo.results, &subject).await,
+        Ok(true)
+    )
 }
 
 /// The result as it can be delivered: one the NATS server cannot carry (its answer is larger
@@ -283,12 +281,13 @@ pub async fn publish_result(
     // sent twice) rather than left for a redelivery that would run the job again.
     let duplicate = broker::nats::durable::publish(
         &shared.topo.js,
-        stored.clone(),
+        shared.topo.subjects.results_intake(&r.id),
         headers,
         payload.clone(),
         RESULT_PATIENCE,
         Some(broker::nats::durable::Unique {
             stream: &shared.topo.results,
+            stored_as: &stored,
             check_first,
         }),
     )

@@ -18,6 +18,8 @@ pub enum Stored {
 pub struct Unique<'a> {
     /// The stream that keeps it.
     pub stream: &'a stream::Stream,
+    /// The subject it is stored under (the stream may store a publish under another).
+    pub stored_as: &'a str,
     /// Read it before the first try too: another process may have stored it meanwhile (a
     /// redelivered job, or a connection that dropped while the work ran).
     pub check_first: bool,
@@ -41,16 +43,23 @@ pub async fn publish(
     let mut tries = 0u32;
     loop {
         if let Some(u) = unique.as_ref().filter(|u| tries > 0 || u.check_first) {
-            if u.stream
-                .direct_get_last_for_subject(subject.clone())
-                .await
-                .is_ok()
-            {
-                return Ok(if tries == 0 {
-                    Stored::Duplicate
-                } else {
-                    Stored::New
-                });
+            match stored(u.stream, u.stored_as).await {
+                Ok(true) => {
+                    return Ok(if tries == 0 {
+                        Stored::Duplicate
+                    } else {
+                        Stored::New
+                    })
+                }
+                Ok(false) => {}
+                // Not knowing is not "not there": ask again rather than publish twice.
+                Err(e) if tokio::time::Instant::now() + delay < until => {
+                    tracing::debug!(%subject, error = %e, "cannot read the stream yet; asking again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(1000));
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
         }
         let sent = async {
@@ -71,5 +80,16 @@ pub async fn publish(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Whether `stream` holds a message on `subject`, asked of its leader (a direct get may be
+/// answered by a replica still catching up after a failover, which would say "no" wrongly).
+pub async fn stored(stream: &stream::Stream, subject: &str) -> Result<bool, async_nats::Error> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }

@@ -41,6 +41,40 @@ pub fn differences(current: &stream::Config, wanted: &stream::Config) -> Vec<Str
         format!("{}s", wanted.max_age.as_secs()),
     );
     check(
+        "subject_transform",
+        format!(
+            "{:?}",
+            current
+                .subject_transform
+                .as_ref()
+                .map(|t| (&t.source, &t.destination))
+        ),
+        format!(
+            "{:?}",
+            wanted
+                .subject_transform
+                .as_ref()
+                .map(|t| (&t.source, &t.destination))
+        ),
+    );
+    check(
+        "republish",
+        format!(
+            "{:?}",
+            current
+                .republish
+                .as_ref()
+                .map(|r| (&r.source, &r.destination))
+        ),
+        format!(
+            "{:?}",
+            wanted
+                .republish
+                .as_ref()
+                .map(|r| (&r.source, &r.destination))
+        ),
+    );
+    check(
         "allow_direct",
         current.allow_direct.to_string(),
         wanted.allow_direct.to_string(),

@@ -210,8 +210,6 @@ pub async fn ensure_topology(
     )
     .await?;
     // Limits streams: results (the last per job), events and dead letters.
-    // Results are stored on `sy.results.<job>` only: `sy.results.<ingress>.<job>` is the
-    // copy for the waiting ingress, not kept.
     let limits = |name: String, subject: String, max_age_s: u64, per_subject: i64| stream::Config {
         name,
         subjects: vec![subject],
@@ -223,14 +221,27 @@ pub async fn ensure_topology(
         allow_direct: true,
         ..Default::default()
     };
+    // Results: published on `sy.resultsin.<job>`, stored as `sy.results.<job>` and
+    // republished there once stored (see `Subjects::results_intake`).
     let results = boxed_upsert(
         &js,
-        limits(
-            subjects.results_stream(),
-            format!("{p}.results.*"),
-            cfg.results_max_age_s,
-            1,
-        ),
+        stream::Config {
+            subject_transform: Some(stream::SubjectTransform {
+                source: format!("{p}.resultsin.*"),
+                destination: format!("{p}.results.{{{{wildcard(1)}}}}"),
+            }),
+            republish: Some(stream::Republish {
+                source: format!("{p}.results.*"),
+                destination: format!("{p}.results.{{{{wildcard(1)}}}}"),
+                headers_only: false,
+            }),
+            ..limits(
+                subjects.results_stream(),
+                format!("{p}.resultsin.*"),
+                cfg.results_max_age_s,
+                1,
+            )
+        },
     )
     .await?;
     let events = boxed_upsert(
