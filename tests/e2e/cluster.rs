@@ -167,10 +167,8 @@ async fn replicas_of(c: &Cluster, i: usize, name: &str) -> usize {
 
 fn ingress_worker() -> Roles {
     Roles {
-        ingress: true,
         worker: true,
-        auditor: false,
-        managed_nats: false,
+        ..Roles::INGRESS
     }
 }
 
@@ -264,25 +262,10 @@ async fn roles_wait_for_a_forming_cluster_and_streams_follow_the_replicas() {
 #[tokio::test]
 async fn a_result_reaches_only_the_ingress_that_waits_for_it() {
     let nats = Nats::start().await;
-    let ingress = Roles {
-        ingress: true,
-        worker: false,
-        auditor: false,
-        managed_nats: false,
-    };
+    let ingress = Roles::INGRESS;
     let a = Gateway::start_roles(&nats, "[server]\nnode = \"ingress-a\"\n", ingress).await;
     let b = Gateway::start_roles(&nats, "[server]\nnode = \"ingress-b\"\n", ingress).await;
-    let w = Gateway::start_roles(
-        &nats,
-        "",
-        Roles {
-            ingress: false,
-            worker: true,
-            auditor: false,
-            managed_nats: false,
-        },
-    )
-    .await;
+    let w = Gateway::start_roles(&nats, "", Roles::WORKER).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut to_a = client.subscribe("sy.results.ingress-a.*").await.unwrap();
     let mut to_b = client.subscribe("sy.results.ingress-b.*").await.unwrap();

@@ -33,10 +33,8 @@ async fn doctor_finds_a_healthy_deployment_healthy() {
         dir.path().join("auditor").display().to_string()
     );
     let all = Roles {
-        ingress: true,
-        worker: true,
-        auditor: true,
         managed_nats: false,
+        ..Roles::ALL
     };
     let gw = Gateway::start_roles(&nats, &extra, all).await;
     let cfg = cli_config(dir.path(), &nats.url());
@@ -64,12 +62,7 @@ async fn doctor_names_each_problem_of_a_broken_deployment_and_its_fix() {
     let nats = Nats::start().await;
     let dir = tempfile::tempdir().unwrap();
     // An ingress only, a worker whose clock runs 5 s ahead, no auditor.
-    let ingress = Roles {
-        ingress: true,
-        worker: false,
-        auditor: false,
-        managed_nats: false,
-    };
+    let ingress = Roles::INGRESS;
     let gw = Gateway::start_roles(&nats, "", ingress).await;
     let wcfg = dir.path().join("w.toml");
     std::fs::write(

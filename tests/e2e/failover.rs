@@ -142,12 +142,7 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     }
     let url = c.url();
     let dir = tempfile::tempdir().unwrap();
-    let roles = Roles {
-        ingress: true,
-        worker: false,
-        auditor: false,
-        managed_nats: false,
-    };
+    let roles = Roles::INGRESS;
     let mut ingresses = Vec::new();
     for _ in 0..2 {
         // The default deadline is 120 s; the harness's 10 s would end a request that waits
