@@ -257,9 +257,10 @@ fn priced(shared: &Shared, r: &JobResult) -> Option<f64> {
     shared.prices.cost(provider, model, usage)
 }
 
-/// Publishes the result once (deduplicated by job id; `Ok(true)` when it was a duplicate) on
-/// `sy.results.<job>`, with its batch and `custom_id` in headers for a batch's job; then to
-/// the waiting ingress (the job's `reply`), which receives only its own results.
+/// Sends the result to the waiting ingress (the job's `reply`, which receives only its own
+/// results), then publishes it once (deduplicated by job id; `Ok(true)` when it was a
+/// duplicate) to be stored as `sy.results.<job>`, with its batch and `custom_id` in headers
+/// for a batch's job.
 pub async fn publish_result(
     shared: &Shared,
     job: &Job,
@@ -276,6 +277,15 @@ pub async fn publish_result(
         headers.insert(super::batch::BATCH_HEADER, b.id.as_str());
         headers.insert(super::batch::CUSTOM_ID_HEADER, b.custom_id.as_str());
     }
+    // The waiting ingress first (as the result's core fan-out reached it before): it answers
+    // its client while the stream stores the result. Only ever under `sy.results.`: a job
+    // cannot send its result anywhere else.
+    let under = format!("{}.results.", shared.topo.subjects.prefix());
+    if let Some(reply) = job.reply.as_ref().filter(|s| s.starts_with(&under)) {
+        if let Err(e) = shared.client.publish(reply.clone(), payload.clone()).await {
+            tracing::warn!(error = %e, "cannot send the result to the waiting ingress; it reads the stored one");
+        }
+    }
     let stored = shared.topo.subjects.results(&r.id);
     // Through a NATS failover the result is tried again (read first, so a stored one is not
     // sent twice) rather than left for a redelivery that would run the job again.
@@ -283,7 +293,7 @@ pub async fn publish_result(
         &shared.topo.js,
         shared.topo.subjects.results_intake(&r.id),
         headers,
-        payload.clone(),
+        payload,
         RESULT_PATIENCE,
         Some(broker::nats::durable::Unique {
             stream: &shared.topo.results,
@@ -293,13 +303,6 @@ pub async fn publish_result(
     )
     .await?
         == broker::nats::durable::Stored::Duplicate;
-    // Only ever under `sy.results.`: a job cannot send its result anywhere else.
-    let under = format!("{}.results.", shared.topo.subjects.prefix());
-    if let Some(reply) = job.reply.as_ref().filter(|s| s.starts_with(&under)) {
-        if let Err(e) = shared.client.publish(reply.clone(), payload).await {
-            tracing::warn!(error = %e, "cannot send the result to the waiting ingress; it reads the stored one");
-        }
-    }
     Ok(duplicate)
 }
 
