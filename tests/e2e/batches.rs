@@ -52,6 +52,18 @@ async fn start_batch(gw: &Gateway, key: Option<&str>, lines: &[String]) -> Strin
     b["id"].as_str().unwrap().to_string()
 }
 
+/// The text of file `file` (`GET /v1/files/{id}/content`) as `key` reads it.
+async fn file_text(gw: &Gateway, key: Option<&str>, file: &serde_json::Value) -> String {
+    let mut rb = gw.http.get(gw.url(&format!(
+        "/v1/files/{}/content",
+        file.as_str().expect("a file id")
+    )));
+    if let Some(k) = key {
+        rb = rb.bearer_auth(k);
+    }
+    rb.send().await.unwrap().text().await.unwrap()
+}
+
 /// The batch `id` as `key` sees it, polled every 100 ms until `done` holds (at most `tries`
 /// times); the last state read.
 async fn batch_until(
@@ -249,19 +261,7 @@ async fn a_keys_rate_limit_paces_its_batch() {
         (Some(20), Some(5)),
         "{done}"
     );
-    let errors = gw
-        .http
-        .get(gw.url(&format!(
-            "/v1/files/{}/content",
-            done["error_file_id"].as_str().unwrap()
-        )))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let errors = file_text(&gw, Some(&key), &done["error_file_id"]).await;
     assert_eq!(
         errors
             .lines()
@@ -321,19 +321,7 @@ async fn a_worker_killed_mid_batch_loses_no_line_and_answers_each_once() {
         (Some(n as u64), Some(0)),
         "{done}"
     );
-    let out = gw
-        .http
-        .get(gw.url(&format!(
-            "/v1/files/{}/content",
-            done["output_file_id"].as_str().unwrap()
-        )))
-        .bearer_auth(MASTER)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let out = file_text(&gw, Some(MASTER), &done["output_file_id"]).await;
     let ids: Vec<String> = out
         .lines()
         .map(|l| {
@@ -414,18 +402,7 @@ async fn a_batch_past_its_window_expires_with_what_was_done() {
         done >= 1 && failed >= 1,
         "some lines answered in the window, the rest did not: {b}"
     );
-    let errors = gw
-        .http
-        .get(gw.url(&format!(
-            "/v1/files/{}/content",
-            b["error_file_id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let errors = file_text(&gw, None, &b["error_file_id"]).await;
     assert_eq!(errors.lines().count() as u64, failed, "{errors}");
     gw.stop().await;
 }
@@ -504,15 +481,7 @@ async fn a_batch_whose_ingress_died_is_adopted_and_its_lines_run_and_log_once() 
         Some(n as u64),
         "{done}"
     );
-    let out = b
-        .get(&format!(
-            "/v1/files/{}/content",
-            done["output_file_id"].as_str().unwrap()
-        ))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let out = file_text(&b, None, &done["output_file_id"]).await;
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
