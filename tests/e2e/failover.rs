@@ -307,6 +307,48 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
             unlogged.push(job.to_string());
         }
     }
+    // One final event per accepted job in SY_EVENTS: each ran to its end once.
+    let finals = {
+        use futures::StreamExt;
+        let js = async_nats::jetstream::new(c.admin(2).await);
+        let events = js.get_stream("SY_EVENTS").await.unwrap();
+        let consumer = events
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .unwrap();
+        let mut msgs = consumer.messages().await.unwrap();
+        let mut finals: HashMap<String, usize> = HashMap::new();
+        let total = events.cached_info().state.messages;
+        for read in 0..total {
+            let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), msgs.next()).await
+            else {
+                panic!("SY_EVENTS: read {read} of its {total} events");
+            };
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+            if matches!(
+                v["kind"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
+                *finals
+                    .entry(v["job"].as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
+            }
+        }
+        finals
+    };
+    let finals_of = |n: &dyn Fn(usize) -> bool| -> Vec<String> {
+        accepted
+            .iter()
+            .filter_map(|o| o.job.clone())
+            .filter(|j| n(finals.get(j).copied().unwrap_or(0)))
+            .collect()
+    };
+    let ended_twice = finals_of(&|n| n > 1);
+    // Known gap (issue #22 stays open on it): an event whose publish the stream does not
+    // confirm during a leader election is logged and dropped, so some jobs' timelines lack
+    // their final event (their records still end, from the stored result). Counted in the
+    // line below, not asserted until unconfirmed events are published again.
+    let no_final_event = finals_of(&|n| n == 0);
     let mut during: Vec<Duration> = outcomes
         .iter()
         .filter(|o| {
@@ -346,7 +388,7 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     }
     let failed = outcomes.iter().filter(|o| o.verdict == "retryable").count();
     report(&format!(
-        "cluster: accepted={} completed={} failed={} lost={} duplicated={} p99_during_failover={}ms (requests={}, refused retryably={failed})",
+        "cluster: accepted={} completed={} failed={} lost={} duplicated={} p99_during_failover={}ms (requests={}, refused retryably={failed}, without a final event={})",
         accepted.len(),
         completed,
         accepted.len() - completed - lost.len(),
@@ -354,12 +396,17 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
         duplicated.len(),
         p99.as_millis(),
         outcomes.len(),
+        no_final_event.len(),
     ));
     assert!(
         unclear.is_empty(),
         "clients saw unclear errors: {unclear:#?}"
     );
     assert!(lost.is_empty(), "accepted jobs that never ended: {lost:#?}");
+    assert!(
+        ended_twice.is_empty(),
+        "accepted jobs that ended twice: {ended_twice:?}"
+    );
     assert!(
         duplicated.is_empty(),
         "results published more than once: {duplicated:?}"

@@ -27,9 +27,9 @@ pub struct Unique<'a> {
 
 /// Publishes `payload` on `subject` and waits for the stream's ack, trying again until
 /// `patience` passes. When `subject` holds one message per id (`sy.results.<job>`), pass its
-/// stream as `unique`: before a retry it is read, and a message already stored (an earlier
-/// try whose ack was lost, or another process) is not published again, so core subscribers
-/// get it once ([`Stored::Duplicate`] when another process stored it).
+/// stream as `unique`: before a retry it is read, and a message already stored is not
+/// published again, so core subscribers get it once: this payload (an earlier try whose ack
+/// was lost) is [`Stored::New`], another (another process's) [`Stored::Duplicate`].
 pub async fn publish(
     js: &jetstream::Context,
     subject: String,
@@ -43,15 +43,12 @@ pub async fn publish(
     let mut tries = 0u32;
     loop {
         if let Some(u) = unique.as_ref().filter(|u| tries > 0 || u.check_first) {
-            match stored(u.stream, u.stored_as).await {
-                Ok(true) => {
-                    return Ok(if tries == 0 {
-                        Stored::Duplicate
-                    } else {
-                        Stored::New
-                    })
-                }
-                Ok(false) => {}
+            match stored_payload(u.stream, u.stored_as).await {
+                // Byte for byte this payload: an earlier try of this publish stored it.
+                Ok(Some(p)) if tries > 0 && p == payload => return Ok(Stored::New),
+                // Another process's (a redelivered job's run): that one counts.
+                Ok(Some(_)) => return Ok(Stored::Duplicate),
+                Ok(None) => {}
                 // Not knowing is not "not there": ask again rather than publish twice.
                 Err(e) if tokio::time::Instant::now() + delay < until => {
                     tracing::debug!(%subject, error = %e, "cannot read the stream yet; asking again");
@@ -86,10 +83,18 @@ pub async fn publish(
 /// Whether `stream` holds a message on `subject`, asked of its leader (a direct get may be
 /// answered by a replica still catching up after a failover, which would say "no" wrongly).
 pub async fn stored(stream: &stream::Stream, subject: &str) -> Result<bool, async_nats::Error> {
+    Ok(stored_payload(stream, subject).await?.is_some())
+}
+
+/// The payload `stream` holds on `subject`, asked of its leader (see [`stored`]).
+async fn stored_payload(
+    stream: &stream::Stream,
+    subject: &str,
+) -> Result<Option<bytes::Bytes>, async_nats::Error> {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
     match stream.get_last_raw_message_by_subject(subject).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+        Ok(m) => Ok(Some(m.payload)),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
