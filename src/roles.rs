@@ -239,9 +239,22 @@ pub async fn start(mut cfg: Config, roles: Roles) -> anyhow::Result<Running> {
                 )
             })?;
         http_addr = Some(listener.local_addr()?);
-        let state = AppState::new(client.clone(), topo.clone(), events.clone(), cfg.clone())
+        // Files and batch output lines on a connection of their own.
+        let bulk = broker::nats::connect(&url, &cfg.nats, &format!("{node}-bulk"))
             .await
-            .context("cannot subscribe to job results on NATS; check that it is reachable")?;
+            .with_context(|| format!("cannot connect to NATS at {url} (the bulk connection)"))?;
+        let bulk = Box::pin(broker::nats::topology_when_ready(bulk, &cfg.nats))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the JetStream streams: {e}"))?;
+        let state = AppState::new(
+            client.clone(),
+            topo.clone(),
+            bulk,
+            events.clone(),
+            cfg.clone(),
+        )
+        .await
+        .context("cannot subscribe to job results on NATS; check that it is reachable")?;
         // Batches whose driver's process died resume here.
         tasks.push(tokio::spawn(ingress::batches::driver::adopt(
             state.clone(),

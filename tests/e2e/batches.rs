@@ -223,6 +223,30 @@ async fn a_running_batch_leaves_room_for_interactive_requests() {
 }
 
 #[tokio::test]
+async fn batch_lines_per_s_paces_a_batch() {
+    let nats = Nats::start().await;
+    let gw = Gateway::start(&nats, "[files]\nbatch_lines_per_s = 20\n").await;
+    let t0 = tokio::time::Instant::now();
+    let id = start_batch(&gw, None, &batch_lines(30, "r", "mock/echo")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Twenty lines a second: about ten sent in half a second, not the thirty at once.
+    let sent = crate::harness::stored_events(&nats)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "received")
+        .count();
+    assert!((3..=16).contains(&sent), "{sent} lines sent in 500 ms");
+    let b = batch_until(&gw, None, &id, 100, |b| b["status"] == "completed").await;
+    assert_eq!(b["request_counts"]["completed"], 30, "{b}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1300),
+        "30 lines at 20 a second took {took:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn a_keys_rate_limit_paces_its_batch() {
     let nats = Nats::start().await;
     let gw = Gateway::start(&nats, &format!("[auth]\nmaster_key = \"{MASTER}\"\n")).await;

@@ -234,7 +234,7 @@ pub async fn store(
     };
     let n = bytes.len();
     let mut reader = std::io::Cursor::new(bytes);
-    st.topo()
+    st.bulk()
         .files
         .put(meta, &mut reader)
         .await
@@ -317,7 +317,7 @@ pub async fn content(
 ) -> Response {
     let out = async {
         let f = find(&st, &caller, &id).await?;
-        let object = st.topo().files.get(&id).await.map_err(unavailable)?;
+        let object = st.bulk().files.get(&id).await.map_err(unavailable)?;
         let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
         let disposition = format!("attachment; filename=\"{}\"", f.filename.replace('"', ""));
         Ok::<_, GatewayError>(

@@ -31,6 +31,7 @@ pub struct AppState {
 struct Inner {
     client: async_nats::Client,
     topo: Topology,
+    bulk: Topology,
     events: EventSink,
     models: ModelRouter,
     health: Health,
@@ -44,9 +45,12 @@ struct Inner {
 
 impl AppState {
     /// State over a connected client and an ensured topology; subscribes to the results.
+    /// `bulk` is the topology on a second connection, for files and the batch driver's reads
+    /// (`topo` again where there is one connection).
     pub async fn new(
         client: async_nats::Client,
         topo: Topology,
+        bulk: Topology,
         events: EventSink,
         cfg: Config,
     ) -> Result<Self, GatewayError> {
@@ -62,6 +66,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 client,
                 topo,
+                bulk,
                 events,
                 models,
                 health,
@@ -81,6 +86,12 @@ impl AppState {
     /// Streams and buckets.
     pub fn topo(&self) -> &Topology {
         &self.inner.topo
+    }
+    /// The streams and buckets on the bulk connection: file uploads and downloads, a batch's
+    /// input file and its output lines go over it, so megabytes of them never queue on one
+    /// socket ahead of an interactive request's job and result.
+    pub fn bulk(&self) -> &Topology {
+        &self.inner.bulk
     }
     /// Lifecycle events.
     pub fn events(&self) -> &EventSink {

@@ -132,6 +132,11 @@ impl Config {
                 self.server.listen
             ));
         }
+        if self.files.batch_lines_per_s == 0 {
+            return Err(
+                "files.batch_lines_per_s: must be at least 1 (lines a second per batch)".into(),
+            );
+        }
         if self.server.max_body_bytes == 0 {
             return Err("server.max_body_bytes: must be greater than 0".into());
         }
@@ -285,5 +290,12 @@ mod tests {
             .and_then(|c| c.validate())
             .unwrap_err();
         assert!(e.contains("models.fast"), "{e}");
+        let e = load("[files]\nbatch_lines_per_s = 0\n", &[])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("files.batch_lines_per_s"), "{e}");
+        let c = load("[files]\nbatch_lines_per_s = 50\n", &[]).unwrap();
+        assert_eq!(c.files.batch_lines_per_s, 50);
     }
 }

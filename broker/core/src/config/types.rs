@@ -41,6 +41,11 @@ pub struct FilesConfig {
     /// How long a batch may run before it expires, seconds: the `24h` completion window
     /// (shorter, for a gateway that wants batches done sooner).
     pub batch_window_s: u64,
+    /// The most lines a second one batch sends to the workers, in small steps every 10 ms
+    /// (interactive requests beside a batch wait behind a burst of its jobs, not behind a
+    /// steady rate): 2,200 keeps a two-core machine's interactive p99 within a few
+    /// milliseconds of its own (`bench/batchbench.sh`). Providers' own limits apply as well.
+    pub batch_lines_per_s: u32,
 }
 
 impl Default for FilesConfig {
@@ -48,6 +53,7 @@ impl Default for FilesConfig {
         Self {
             max_bytes: 200 * 1024 * 1024,
             batch_window_s: 24 * 3600,
+            batch_lines_per_s: 2_200,
         }
     }
 }

@@ -25,13 +25,15 @@ use tokio::io::AsyncReadExt;
 
 /// How long a lease lasts without being renewed.
 const LEASE_MS: u64 = 10_000;
-/// Lines published per step, and the period of the steps while lines remain: at most
-/// 2,000 lines a second in small even steps (a burst of jobs is what delays the interactive
-/// requests beside it), so that a large batch leaves the machine's CPU to interactive
-/// requests (`bench/batchbench.sh`). Steps are kept on a schedule, not a pause after each, so
-/// the time a step takes does not slow the rate.
-const CHUNK: usize = 80;
-const STEP_PERIOD: Duration = Duration::from_millis(40);
+/// The period of the publishing steps while lines remain: `[files] batch_lines_per_s` in small
+/// even steps (a burst of jobs is what delays the interactive requests beside a batch), kept
+/// on a schedule rather than a pause after each, so the time a step takes does not slow the
+/// rate.
+const STEP_PERIOD: Duration = Duration::from_millis(10);
+/// The most steps' worth of lines that one step catches up on after a slow one.
+const CATCH_UP: f64 = 4.0;
+/// How often progress is published on `sy.batches.<id>` at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// How often the answers are counted while lines are still being published.
 const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// Lines being published at once.
@@ -50,18 +52,24 @@ pub struct Line {
 
 /// The input file's lines.
 pub async fn read_lines(st: &AppState, file: &str) -> Result<Vec<Line>, GatewayError> {
-    let mut object = st.topo().files.get(file).await.map_err(unavailable)?;
+    let mut object = st.bulk().files.get(file).await.map_err(unavailable)?;
     let mut text = String::new();
     object.read_to_string(&mut text).await.map_err(|e| {
         GatewayError::Unavailable(format!("The input file cannot be read: {e}. Try again."))
     })?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .map_err(|e| GatewayError::invalid(format!("The input file has a bad line: {e}.")))
-        })
-        .collect()
+    // A large file takes a while to parse: off the runtime's threads, which answer requests.
+    tokio::task::spawn_blocking(move || {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    GatewayError::invalid(format!("The input file has a bad line: {e}."))
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| GatewayError::Internal(e.to_string()))?
 }
 
 /// The job id of line `i` of `batch`: the same every time it is derived.
@@ -77,15 +85,16 @@ fn running() -> &'static Mutex<HashSet<String>> {
     RUNNING.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
-/// Drives `id` in this process, unless it already does.
-pub fn spawn(st: AppState, id: String) {
+/// Drives `id` in this process, unless it already does (`lines`: its input file's lines, when
+/// the caller has read them already).
+pub fn spawn(st: AppState, id: String, lines: Option<Vec<Line>>) {
     if let Ok(mut r) = running().lock() {
         if !r.insert(id.clone()) {
             return;
         }
     }
     tokio::spawn(async move {
-        if let Err(e) = run(&st, &id).await {
+        if let Err(e) = run(&st, &id, lines).await {
             tracing::warn!(batch = %id, error = %e, "a batch's driver stopped; another tick or ingress resumes it");
         }
         if let Ok(mut r) = running().lock() {
@@ -128,17 +137,20 @@ pub async fn adopt(st: AppState, stop: tokio_util::sync::CancellationToken) {
                 .as_ref()
                 .is_none_or(|l| l.until_ms < schemas::now_ms());
             if lapsed {
-                spawn(st.clone(), id.to_string());
+                spawn(st.clone(), id.to_string(), None);
             }
         }
     }
 }
 
-async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
+async fn run(st: &AppState, id: &str, mut lines: Option<Vec<Line>>) -> Result<(), GatewayError> {
     let node = st.events().node().to_string();
-    let mut lines: Option<Vec<Line>> = None;
     let mut next_step = tokio::time::Instant::now();
+    // Lines due and not yet sent.
+    let per_step = f64::from(st.cfg().files.batch_lines_per_s) * STEP_PERIOD.as_secs_f64();
+    let mut due = 0.0_f64;
     let mut counted: Option<tokio::time::Instant> = None;
+    let mut progressed: Option<tokio::time::Instant> = None;
     loop {
         let Some(e) = st
             .topo()
@@ -178,7 +190,10 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
         if count {
             counted = Some(tokio::time::Instant::now());
         }
-        tick(st, &mut b, all, count).await?;
+        due = (due + per_step).min((per_step * CATCH_UP).max(1.0));
+        let step = due as usize;
+        tick(st, &mut b, all, count, step).await?;
+        due -= (b.published - published_before) as f64;
         let bytes = serde_json::to_vec(&b).map_err(|e| GatewayError::Internal(e.to_string()))?;
         // A concurrent change (a cancel) wins; the next tick sees it.
         let stored = st
@@ -186,8 +201,11 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
             .batches
             .update(kv_key(id), bytes.into(), e.revision)
             .await;
-        if stored.is_ok() {
-            // Progress for NATS subscribers, as GET /v1/batches/{id} shows it.
+        // Progress for NATS subscribers, as GET /v1/batches/{id} shows it (a few times a
+        // second at most, and the end).
+        let tell = b.is_final() || progressed.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if stored.is_ok() && tell {
+            progressed = Some(tokio::time::Instant::now());
             if let Ok(p) = serde_json::to_vec(&b.view()) {
                 let subject = st.topo().subjects.batch_progress(id);
                 let _ = st.client().publish(subject, p.into()).await;
@@ -198,9 +216,10 @@ async fn run(st: &AppState, id: &str) -> Result<(), GatewayError> {
             return Ok(());
         }
         // The next step on schedule while there are lines to publish (at once when behind);
-        // otherwise wait for answers.
-        let publishing =
-            b.status == "in_progress" && b.published < all.len() && b.published > published_before;
+        // otherwise (or when a key's limit held the lines due) wait for answers.
+        let publishing = b.status == "in_progress"
+            && b.published < all.len()
+            && (b.published > published_before || step == 0);
         let now = tokio::time::Instant::now();
         next_step = if publishing {
             (next_step + STEP_PERIOD).max(now)
@@ -217,6 +236,7 @@ async fn tick(
     b: &mut Batch,
     lines: &[Line],
     count: bool,
+    step: usize,
 ) -> Result<(), GatewayError> {
     let now_s = schemas::now_ms() / 1000;
     let expired = b.expires_at.is_some_and(|t| now_s >= t) && b.status == "in_progress";
@@ -225,7 +245,7 @@ async fn tick(
     }
     if b.status == "in_progress" && b.published < lines.len() {
         let caller = owner(st, b).await;
-        let end = (b.published + CHUNK).min(lines.len());
+        let end = (b.published + step).min(lines.len());
         // Admitted in order (a limit stops here, the next steps go on from this line)...
         let mut ready = Vec::new();
         for (i, line) in lines.iter().enumerate().take(end).skip(b.published) {
@@ -422,7 +442,7 @@ async fn read_all(
         return Ok(out);
     }
     let consumer = st
-        .topo()
+        .bulk()
         .batch_results
         .create_consumer(pull::OrderedConfig {
             filter_subject: subject,

@@ -146,7 +146,7 @@ pub async fn create(
             .create(kv_key(&batch.id), bytes.into())
             .await
             .map_err(unavailable)?;
-        driver::spawn(st.clone(), batch.id.clone());
+        driver::spawn(st.clone(), batch.id.clone(), Some(lines));
         Ok::<_, GatewayError>(Json(batch.view()))
     }
     .await;
@@ -235,7 +235,7 @@ pub async fn cancel(
                 .await
                 .is_ok()
             {
-                driver::spawn(st.clone(), id.clone());
+                driver::spawn(st.clone(), id.clone(), None);
                 return Ok::<_, GatewayError>(Json(b.view()));
             }
         }
