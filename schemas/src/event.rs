@@ -45,6 +45,11 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether it ends its job (`completed`, `failed`, `cancelled`).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
     /// The snake_case name, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

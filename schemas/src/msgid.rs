@@ -20,6 +20,17 @@ pub fn result(id: &str) -> String {
     format!("result-{id}")
 }
 
+/// A job's final event (`completed`, `failed`, `cancelled`) on `sy.events.<id>`: one per
+/// job, though a redelivery after a crash sends it again.
+pub fn final_event(id: &str) -> String {
+    format!("final-{id}")
+}
+
+/// A batch job's output line on `sy.batchresults.<batch>.ok|err`.
+pub fn batch_line(id: &str) -> String {
+    format!("br-{id}")
+}
+
 /// A job's copy on `sy.dead.<provider>`.
 pub fn dead(id: &str) -> String {
     format!("dead-{id}")
@@ -33,5 +44,7 @@ mod tests {
         assert_eq!(super::job("j", 2), "j-hop2");
         assert_eq!(super::result("j"), "result-j");
         assert_eq!(super::dead("j"), "dead-j");
+        assert_eq!(super::final_event("j"), "final-j");
+        assert_eq!(super::batch_line("j"), "br-j");
     }
 }

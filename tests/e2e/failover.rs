@@ -344,10 +344,9 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
             .collect()
     };
     let ended_twice = finals_of(&|n| n > 1);
-    // Known gap (issue #22 stays open on it): an event whose publish the stream does not
-    // confirm during a leader election is logged and dropped, so some jobs' timelines lack
-    // their final event (their records still end, from the stored result). Counted in the
-    // line below, not asserted until unconfirmed events are published again.
+    // An event the stream does not confirm through a leader election is sent again, and a
+    // job whose worker died after storing its result gets its final event from the
+    // redelivery: none goes without one.
     let no_final_event = finals_of(&|n| n == 0);
     let mut during: Vec<Duration> = outcomes
         .iter()
@@ -406,6 +405,10 @@ async fn the_cluster_loses_nothing_while_nodes_workers_and_auditors_die() {
     assert!(
         ended_twice.is_empty(),
         "accepted jobs that ended twice: {ended_twice:?}"
+    );
+    assert!(
+        no_final_event.is_empty(),
+        "accepted jobs without a final event: {no_final_event:?}"
     );
     assert!(
         duplicated.is_empty(),

@@ -8,7 +8,6 @@ use switchyard::Roles;
 
 const FAST_RETRY: &str = "[providers.chaos.retry]\nmax_attempts = 3\nbase_ms = 20\nmax_ms = 50\n";
 
-/// The kinds of the job's stored events, in order.
 /// The job's events once its final event is stored.
 async fn kinds(nats: &Nats, id: &str) -> Vec<Value> {
     job_events_until(nats, id, has_final).await
@@ -550,5 +549,104 @@ async fn an_open_circuit_whose_worker_died_is_trusted_only_until_its_open_period
         to_a > 0,
         "a stale open circuit is not routed around forever"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn events_the_stream_cannot_take_yet_are_sent_again_and_stored_once() {
+    let nats = Nats::start().await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let cfg = broker::config::NatsConfig::default();
+    let topo = broker::nats::ensure_topology(client.clone(), &cfg)
+        .await
+        .unwrap();
+    let js = topo.js.clone();
+    // SY_EVENTS gone (as while a cluster elects its leader, nothing answers the publishes).
+    js.delete_stream("SY_EVENTS").await.unwrap();
+    let sink = broker::events::EventSink::start(js.clone(), topo.subjects.clone(), "n1").await;
+    let jobs: Vec<String> = (0..5).map(|i| format!("job-{i}")).collect();
+    for j in &jobs {
+        sink.emit(j, schemas::EventKind::Received, Default::default())
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    broker::nats::ensure_topology(client.clone(), &cfg)
+        .await
+        .unwrap();
+    let evs = events_until(&nats, Duration::from_secs(10), |evs| evs.len() >= 5).await;
+    // One more sweep or two: a try whose ack is late is not stored twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let evs_after = stored_events(&nats).await;
+    let mut got: Vec<String> = evs_after
+        .iter()
+        .map(|e| e["job"].as_str().unwrap_or_default().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, jobs, "every event stored, once: {evs:?}");
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_after_storing_its_result_gets_its_final_event_once() {
+    let nats = Nats::start().await;
+    let ghost = "[providers.ghost]\nkind = \"mock\"\n";
+    let gw = Gateway::start_roles(&nats, ghost, Roles::INGRESS).await;
+    let r = gw
+        .post("/v1/jobs", chat("ghost/echo", "stored, then died"))
+        .await;
+    let id = job_id(&r);
+    // The worker that ran it stored its result and died before its final event and its ack.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stored = json!({
+        "v": 1, "id": id, "status": "completed", "provider": "ghost", "model": "echo",
+        "response": {"id": "chatcmpl-dead", "object": "chat.completion", "created": 1, "model": "echo",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "from the run that died"}, "finish_reason": "stop"}]},
+        "attempts": 1, "upstream_request_id": "req-of-the-dead-run",
+        "finished_ms": schemas::now_ms(), "node": "dead-worker",
+    });
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("result-{id}").as_str());
+    js.publish_with_headers(
+        format!("sy.resultsin.{id}"),
+        headers,
+        serde_json::to_vec(&stored).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // The job is delivered (again) to a live worker: it finds the result stored.
+    let worker = Gateway::start_roles(&nats, ghost, Roles::WORKER).await;
+    let finals = |evs: &[Value]| -> Vec<Value> {
+        evs.iter()
+            .filter(|e| e["job"] == id.as_str())
+            .filter(|e| {
+                matches!(
+                    e["kind"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    events_until(&nats, Duration::from_secs(10), |evs| {
+        !finals(evs).is_empty()
+    })
+    .await;
+    // Long enough for a second one, were it sent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = finals(&stored_events(&nats).await);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["kind"], "completed");
+    assert_eq!(
+        got[0]["upstream_request_id"], "req-of-the-dead-run",
+        "the final event tells the stored result: {got:#?}"
+    );
+    let j = wait_job(&gw, &id, Duration::from_secs(5)).await;
+    assert_eq!(
+        j["result"]["choices"][0]["message"]["content"], "from the run that died",
+        "{j}"
+    );
+    worker.stop().await;
     gw.stop().await;
 }

@@ -1,16 +1,22 @@
-//! Publishing lifecycle events off the critical path.
+//! Publishing lifecycle events off the critical path, and storing each one once.
 //!
 //! The caller encodes an event and publishes it to JetStream with a reply subject under the
 //! sink's own inbox (`<inbox>.<seq>`); one task matches the stream's acks as they come back.
-//! At most [`MAX_IN_FLIGHT`] events are unconfirmed, so a slow server slows event producers
-//! down instead of growing memory. An event the stream refuses, or does not confirm within
-//! [`ACK_TIMEOUT`], is logged with its job id. Publishing from the caller (not through a
-//! channel to a publisher task) saves a task wake-up per event.
+//! An event the stream refuses (no responders while a cluster elects a stream leader) or
+//! does not confirm within [`RETRY_AFTER`] (its node died with the publish) is sent again,
+//! until it is stored or [`PATIENCE`] passes (then it is logged with its job id). An event a
+//! job has once (its final event) carries a `Nats-Msg-Id`, so `SY_EVENTS` (a two-minute
+//! duplicate window) keeps one copy of it whoever sends it again; the others carry none (the
+//! server would keep every id for the window: six per job), so one whose ack was lost in a
+//! failover may be stored twice. At most [`MAX_IN_FLIGHT`] events are unconfirmed, so a slow
+//! or failing server slows event producers down instead of growing memory. Publishing from
+//! the caller (not through a channel to a publisher task) saves a task wake-up per event.
 //!
 //! This is what `jetstream::Context::publish` does, minus a timer, a oneshot channel and a
 //! full JSON decode per event: six events per job made those a tenth of the gateway's CPU in
 //! the load test. An ack is only decoded when it is not a plain success.
 
+use bytes::Bytes;
 use futures::StreamExt;
 use schemas::{Event, EventDetail, EventKind, Subjects};
 use std::collections::BTreeMap;
@@ -20,11 +26,18 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// How long the stream has to confirm an event before it is logged as unconfirmed.
-pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the stream has to confirm an event before it is sent again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// Unacknowledged event publishes allowed at once.
-pub const MAX_IN_FLIGHT: usize = 1000;
+/// How long an event is tried before it is logged as missing (longer than a cluster's
+/// failover; within the stream's duplicate window, so an event with an id is kept once).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Unconfirmed event publishes allowed at once.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// How often unconfirmed events are looked at.
+const SWEEP: Duration = Duration::from_millis(250);
 
 /// A cheap handle to emit lifecycle events.
 #[derive(Clone)]
@@ -43,9 +56,24 @@ struct Inner {
     unconfirmed: Mutex<Unconfirmed>,
 }
 
-/// Events sent and not yet confirmed, by sequence (so oldest first): when sent, the job, and
-/// the in-flight permit the entry holds until it is confirmed or expires.
-type Unconfirmed = BTreeMap<u64, (Instant, String, OwnedSemaphorePermit)>;
+/// An event sent and not yet confirmed.
+struct Pending {
+    job: String,
+    subject: String,
+    /// Its `Nats-Msg-Id`, when the caller named one.
+    id: Option<String>,
+    payload: Bytes,
+    /// When it was first sent.
+    first: Instant,
+    /// When it is sent again unless confirmed first.
+    retry_at: Instant,
+    tries: u32,
+    /// The in-flight permit, held until it is confirmed or given up.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Events sent and not yet confirmed, by sequence (so oldest first).
+type Unconfirmed = BTreeMap<u64, Pending>;
 
 impl EventSink {
     /// Subscribes to the acks and starts the task that matches them.
@@ -87,9 +115,21 @@ impl EventSink {
 
     /// Emits a prepared event: waits only while [`MAX_IN_FLIGHT`] events are unconfirmed.
     pub async fn send(&self, ev: Event) {
+        self.send_as(ev, None).await;
+    }
+
+    /// Emits a prepared event under `id`, its `Nats-Msg-Id`: an event with the same id sent
+    /// again (by any process, within the stream's two-minute duplicate window) is not stored
+    /// twice. For an event that one job has once, which a redelivery may send again (its
+    /// final event: `fin-<job>`).
+    pub async fn send_once(&self, ev: Event, id: String) {
+        self.send_as(ev, Some(id)).await;
+    }
+
+    async fn send_as(&self, ev: Event, id: Option<String>) {
         crate::telemetry::metrics::from_event(&ev);
         let payload = match serde_json::to_vec(&ev) {
-            Ok(p) => p,
+            Ok(p) => Bytes::from(p),
             Err(e) => {
                 tracing::warn!(job_id = %ev.job, error = %e, "cannot encode event");
                 return;
@@ -97,27 +137,33 @@ impl EventSink {
         };
         let inner = &self.inner;
         let subject = inner.subjects.events(&ev.job);
-        let Some(inbox) = &inner.inbox else {
-            if let Err(e) = inner.client.publish(subject, payload.into()).await {
+        if inner.inbox.is_none() {
+            if let Err(e) = inner.client.publish(subject, payload).await {
                 tracing::warn!(job_id = %ev.job, error = %e, "cannot publish event");
             }
             return;
-        };
+        }
         let Ok(permit) = inner.permits.clone().acquire_owned().await else {
             return;
         };
         let seq = inner.seq.fetch_add(1, Ordering::Relaxed);
-        inner
-            .lock()
-            .insert(seq, (Instant::now(), ev.job.clone(), permit));
-        let reply = format!("{inbox}.{seq}");
-        if let Err(e) = inner
-            .client
-            .publish_with_reply(subject, reply, payload.into())
-            .await
-        {
-            inner.lock().remove(&seq);
-            tracing::warn!(job_id = %ev.job, error = %e, "cannot publish event");
+        let now = Instant::now();
+        inner.lock().insert(
+            seq,
+            Pending {
+                job: ev.job.clone(),
+                subject: subject.clone(),
+                id: id.clone(),
+                payload: payload.clone(),
+                first: now,
+                retry_at: now + RETRY_AFTER,
+                tries: 1,
+                _permit: permit,
+            },
+        );
+        // A failed publish (the client closed) is tried again by the sweep.
+        if let Err(e) = inner.publish(seq, subject, id, payload).await {
+            tracing::debug!(job_id = %ev.job, error = %e, "cannot publish event yet");
         }
     }
 
@@ -142,28 +188,63 @@ impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Unconfirmed> {
         self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-/// Matches acks to their events and expires the ones never confirmed, while the sink lives.
-async fn ack_loop(sink: Weak<Inner>, mut acks: async_nats::Subscriber) {
-    let mut sweep = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            ack = acks.next() => {
-                let Some(ack) = ack else { break };
-                let Some(inner) = sink.upgrade() else { break };
-                confirm(&mut inner.lock(), &ack);
+    /// Sends event `seq` (again, under its id if it has one), its ack to `<inbox>.<seq>`.
+    async fn publish(
+        &self,
+        seq: u64,
+        subject: String,
+        id: Option<String>,
+        payload: Bytes,
+    ) -> Result<(), async_nats::client::PublishError> {
+        let Some(inbox) = &self.inbox else {
+            return Ok(());
+        };
+        let reply = format!("{inbox}.{seq}");
+        match id {
+            Some(id) => {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(schemas::msgid::HEADER, id.as_str());
+                self.client
+                    .publish_with_reply_and_headers(subject, reply, headers, payload)
+                    .await
             }
-            _ = sweep.tick() => {
-                let Some(inner) = sink.upgrade() else { break };
-                expire(&mut inner.lock(), Instant::now());
+            None => {
+                self.client
+                    .publish_with_reply(subject, reply, payload)
+                    .await
             }
         }
     }
 }
 
-/// Matches an ack to its event; logs a refusal.
-fn confirm(unconfirmed: &mut Unconfirmed, ack: &async_nats::Message) {
+/// Matches acks to their events, sends the unconfirmed again and gives up on the oldest,
+/// while the sink lives.
+async fn ack_loop(sink: Weak<Inner>, mut acks: async_nats::Subscriber) {
+    let mut sweep = tokio::time::interval(SWEEP);
+    loop {
+        tokio::select! {
+            ack = acks.next() => {
+                let Some(ack) = ack else { break };
+                let Some(inner) = sink.upgrade() else { break };
+                confirm(&mut inner.lock(), &ack, Instant::now());
+            }
+            _ = sweep.tick() => {
+                let Some(inner) = sink.upgrade() else { break };
+                let again = due(&mut inner.lock(), Instant::now());
+                for (seq, subject, id, payload) in again {
+                    if let Err(e) = inner.publish(seq, subject, id, payload).await {
+                        tracing::debug!(error = %e, "cannot publish event yet");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Matches an ack to its event: stored (or a duplicate of a stored try), or refused, and
+/// then sent again after a pause that grows with its tries.
+fn confirm(unconfirmed: &mut Unconfirmed, ack: &async_nats::Message, now: Instant) {
     let Some(seq) = ack
         .subject
         .rsplit('.')
@@ -172,11 +253,18 @@ fn confirm(unconfirmed: &mut Unconfirmed, ack: &async_nats::Message) {
     else {
         return;
     };
-    let Some((_, job, _permit)) = unconfirmed.remove(&seq) else {
+    let Some(p) = unconfirmed.get_mut(&seq) else {
         return;
     };
-    if let Some(problem) = refusal(ack) {
-        tracing::warn!(job_id = %job, error = %problem, "event not stored");
+    match refusal(ack) {
+        None => {
+            unconfirmed.remove(&seq);
+        }
+        Some(problem) => {
+            tracing::debug!(job_id = %p.job, error = %problem, tries = p.tries, "event not stored yet; sending it again");
+            let pause = Duration::from_millis(100 << p.tries.min(4));
+            p.retry_at = p.retry_at.min(now + pause);
+        }
     }
 }
 
@@ -209,15 +297,23 @@ fn refusal(ack: &async_nats::Message) -> Option<String> {
     })
 }
 
-/// Logs and forgets events sent before `now - ACK_TIMEOUT`.
-fn expire(unconfirmed: &mut Unconfirmed, now: Instant) {
-    while let Some(entry) = unconfirmed.first_entry() {
-        if now.duration_since(entry.get().0) < ACK_TIMEOUT {
-            break;
+/// The events to send again now (each's next try is [`RETRY_AFTER`] later), after logging and
+/// forgetting those tried for [`PATIENCE`].
+fn due(unconfirmed: &mut Unconfirmed, now: Instant) -> Vec<(u64, String, Option<String>, Bytes)> {
+    unconfirmed.retain(|_, p| {
+        let keep = now.duration_since(p.first) < PATIENCE;
+        if !keep {
+            tracing::warn!(job_id = %p.job, tries = p.tries, "event not stored by the stream in time; it is missing from the request log");
         }
-        let (_, job, _permit) = entry.remove();
-        tracing::warn!(job_id = %job, "event not confirmed by the stream in time; it may be missing from the request log");
+        keep
+    });
+    let mut again = Vec::new();
+    for (seq, p) in unconfirmed.iter_mut().filter(|(_, p)| p.retry_at <= now) {
+        p.tries += 1;
+        p.retry_at = now + RETRY_AFTER;
+        again.push((*seq, p.subject.clone(), p.id.clone(), p.payload.clone()));
     }
+    again
 }
 
 #[cfg(test)]
@@ -257,24 +353,60 @@ mod tests {
     }
 
     #[test]
-    fn acks_are_matched_by_sequence_and_old_events_expire() {
+    fn acks_are_matched_by_sequence_refusals_and_silence_are_tried_again_then_given_up() {
         let t0 = Instant::now();
         let permits = Arc::new(Semaphore::new(3));
-        let permit = || permits.clone().try_acquire_owned().unwrap();
+        let pending = |job: &str, at: Instant| Pending {
+            job: job.into(),
+            subject: format!("sy.events.{job}"),
+            id: None,
+            payload: Bytes::from_static(b"{}"),
+            first: at,
+            retry_at: at + RETRY_AFTER,
+            tries: 1,
+            _permit: permits.clone().try_acquire_owned().unwrap(),
+        };
         let mut u = Unconfirmed::new();
-        u.insert(1, (t0, "job-a".into(), permit()));
-        u.insert(2, (t0, "job-b".into(), permit()));
-        u.insert(3, (t0 + Duration::from_secs(3), "job-c".into(), permit()));
+        u.insert(1, pending("job-a", t0));
+        u.insert(2, pending("job-b", t0));
+        u.insert(3, pending("job-c", t0 + Duration::from_secs(1)));
         assert_eq!(permits.available_permits(), 0);
-        confirm(&mut u, &ack(2, br#"{"stream":"SY_EVENTS","seq":1}"#, None));
-        assert_eq!(u.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
-        confirm(&mut u, &ack(99, b"{}", None));
-        assert_eq!(u.len(), 2, "an unknown ack changes nothing");
-        expire(&mut u, t0 + ACK_TIMEOUT);
-        assert_eq!(
-            u.keys().copied().collect::<Vec<_>>(),
-            vec![3],
-            "only the old one expired"
+        confirm(
+            &mut u,
+            &ack(2, br#"{"stream":"SY_EVENTS","seq":1}"#, None),
+            t0,
         );
+        assert_eq!(u.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            permits.available_permits(),
+            1,
+            "a stored event frees its permit"
+        );
+        confirm(&mut u, &ack(99, b"{}", None), t0);
+        assert_eq!(u.len(), 2, "an unknown ack changes nothing");
+        // No responders (a stream electing its leader): sent again soon, not dropped.
+        let none = ack(3, b"", Some(async_nats::StatusCode::NO_RESPONDERS));
+        confirm(&mut u, &none, t0 + Duration::from_secs(1));
+        assert_eq!(u.len(), 2);
+        let at = t0 + Duration::from_millis(1300);
+        let again: Vec<u64> = due(&mut u, at).into_iter().map(|(s, ..)| s).collect();
+        assert_eq!(again, vec![3], "the refused one, after its pause");
+        // Unconfirmed for RETRY_AFTER: sent again under the same sequence (and id).
+        let again = due(&mut u, t0 + RETRY_AFTER);
+        assert_eq!(
+            again
+                .iter()
+                .map(|(s, subject, ..)| (*s, subject.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "sy.events.job-a")]
+        );
+        assert!(
+            due(&mut u, t0 + RETRY_AFTER).is_empty(),
+            "not again at once"
+        );
+        // Given up after PATIENCE, freeing the permits.
+        let _ = due(&mut u, t0 + PATIENCE + Duration::from_secs(1));
+        assert!(u.is_empty());
+        assert_eq!(permits.available_permits(), 3);
     }
 }

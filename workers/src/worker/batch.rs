@@ -29,7 +29,10 @@ pub(crate) async fn publish(shared: &Shared, job: &Job, r: &JobResult) {
     let line = output_line(job, &b.custom_id, r);
     let ok = r.status == JobState::Completed;
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert(schemas::msgid::HEADER, format!("br-{}", job.id).as_str());
+    headers.insert(
+        schemas::msgid::HEADER,
+        schemas::msgid::batch_line(&job.id).as_str(),
+    );
     headers.insert(BATCH_HEADER, b.id.as_str());
     headers.insert(CUSTOM_ID_HEADER, b.custom_id.as_str());
     let subject = shared.topo.subjects.batch_results(&b.id, ok);

@@ -146,5 +146,9 @@ async fn announce(shared: &Shared, job: &Job, provider: &str, deliveries: u64, r
         key_id: job.key_id.clone(),
         ..Default::default()
     };
-    shared.events.emit(&job.id, EventKind::Failed, detail).await;
+    let ev = schemas::Event::new(&job.id, EventKind::Failed, shared.events.node()).with(detail);
+    shared
+        .events
+        .send_once(ev, schemas::msgid::final_event(&job.id))
+        .await;
 }

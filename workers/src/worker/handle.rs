@@ -26,10 +26,13 @@ pub async fn handle(shared: Arc<Shared>, msg: Message, stop: CancellationToken) 
     let span = observe::job_span(&job, delivery);
     let since = broker::nats::disconnects();
     async move {
-        if delivery > 1 && already_done(&shared, &job.id).await {
-            tracing::info!("redelivered job already has a result; acking");
-            let _ = msg.ack().await;
-            return;
+        if delivery > 1 {
+            if let Some(r) = stored_result(&shared, &job.id).await {
+                tracing::info!("redelivered job already has a result; finishing what its run left, then acking");
+                after_stored(&shared, &job, &r).await;
+                let _ = msg.ack().await;
+                return;
+            }
         }
         let running = shared.cancels.start(&job.id);
         shared
@@ -131,6 +134,9 @@ async fn finish(
         Ok(duplicate) => {
             if duplicate {
                 tracing::info!("another delivery already published this job's result");
+                if let Some(stored) = stored_result(shared, &job.id).await {
+                    after_stored(shared, job, &stored).await;
+                }
             } else {
                 super::observe::finished(job, &r);
                 emit_final(shared, job, &r).await;
@@ -208,6 +214,36 @@ async fn forward(shared: &Shared, msg: &Message, job: Job, why: super::execute::
                 .await;
         }
     }
+}
+
+/// The job's stored result, when there is one (and it can be read).
+async fn stored_result(shared: &Shared, id: &str) -> Option<JobResult> {
+    let subject = shared.topo.subjects.results(id);
+    let payload = broker::nats::durable::stored_payload(&shared.topo.results, &subject)
+        .await
+        .ok()??;
+    serde_json::from_slice(&payload).ok()
+}
+
+/// What a run that stored `r` may have left undone when its process died right after: the
+/// final event and a batch line's output line, sent again under their ids (the streams keep
+/// one copy). The final event only when the job's last stored event is not one already.
+async fn after_stored(shared: &Shared, job: &Job, r: &JobResult) {
+    let subject = shared.topo.subjects.events(&job.id);
+    let last = broker::nats::durable::stored_payload(&shared.topo.events, &subject).await;
+    let ended = match last {
+        Ok(Some(p)) => {
+            serde_json::from_slice::<schemas::Event>(&p).is_ok_and(|e| e.kind.is_final())
+        }
+        Ok(None) => false,
+        // Not knowing: sent again, a duplicate within the window is dropped.
+        Err(_) => false,
+    };
+    if !ended {
+        tracing::info!("the job's final event is missing; sending it from the stored result");
+        emit_final(shared, job, r).await;
+    }
+    super::batch::publish(shared, job, r).await;
 }
 
 /// Whether the job's result is stored already.
@@ -335,5 +371,8 @@ async fn emit_final(shared: &Shared, job: &Job, r: &JobResult) {
     // Stamped with the result's time, so the record's end and the final event agree.
     let mut ev = schemas::Event::new(&job.id, kind, shared.events.node()).with(detail);
     ev.ts_ms = r.finished_ms;
-    shared.events.send(ev).await;
+    shared
+        .events
+        .send_once(ev, schemas::msgid::final_event(&job.id))
+        .await;
 }

@@ -87,7 +87,7 @@ pub async fn stored(stream: &stream::Stream, subject: &str) -> Result<bool, asyn
 }
 
 /// The payload `stream` holds on `subject`, asked of its leader (see [`stored`]).
-async fn stored_payload(
+pub async fn stored_payload(
     stream: &stream::Stream,
     subject: &str,
 ) -> Result<Option<bytes::Bytes>, async_nats::Error> {

@@ -392,7 +392,10 @@ async fn send(st: &AppState, b: &Batch, ready: Ready) -> Result<(), GatewayError
         }
         Ready::Failed(id, payload) => {
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert(schemas::msgid::HEADER, format!("br-{id}").as_str());
+            headers.insert(
+                schemas::msgid::HEADER,
+                schemas::msgid::batch_line(&id).as_str(),
+            );
             st.topo()
                 .js
                 .publish_with_headers(
