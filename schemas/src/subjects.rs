@@ -2,10 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The partition of `token` of `n`, as nats-server's `partition(n, ...)` subject mapping
+/// computes it: FNV-1a (32 bits) of the token, modulo `n`.
+pub fn partition_of(token: &str, n: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in token.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % n.max(1)
+}
+
 /// Names of every subject, stream, consumer and bucket, derived from one prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subjects {
     prefix: String,
+    /// The request log's partitions (`nats.log_partitions`; 1: not partitioned).
+    #[serde(default = "one")]
+    partitions: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Default for Subjects {
@@ -19,7 +37,41 @@ impl Subjects {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_string(),
+            partitions: 1,
         }
+    }
+
+    /// The same names with the request log cut into `n` partitions (at least 1).
+    pub fn with_partitions(mut self, n: u32) -> Self {
+        self.partitions = n.max(1);
+        self
+    }
+
+    /// The request log's partitions (1: not partitioned).
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The partition of `job`'s events: what NATS's subject mapping `partition(n, 1)` gives
+    /// for the job id (FNV-1a, 32 bits, modulo `n`), so a reader knows where the stream
+    /// stored them.
+    pub fn partition(&self, job: &str) -> u32 {
+        partition_of(job, self.partitions)
+    }
+
+    /// The subject `job`'s events are stored under: `sy.events.<job>`, or with partitions
+    /// `sy.events.<partition>.<job>` (the stream maps the one to the other).
+    pub fn stored_events(&self, job: &str) -> String {
+        if self.partitions > 1 {
+            format!("{}.events.{}.{job}", self.prefix, self.partition(job))
+        } else {
+            self.events(job)
+        }
+    }
+
+    /// `sy.events.<partition>.>`: the stored events of one partition.
+    pub fn partition_events(&self, partition: u32) -> String {
+        format!("{}.events.{partition}.>", self.prefix)
     }
 
     /// The prefix itself.
@@ -214,6 +266,22 @@ pub fn token(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_are_fnv1a_of_the_job_id() {
+        // FNV-1a 32 test vectors.
+        assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5);
+        assert_eq!(partition_of("a", u32::MAX), 0xe40c_292c);
+        assert_eq!(partition_of("foobar", u32::MAX), 0xbf9c_f968);
+        let s = Subjects::new("sy").with_partitions(3);
+        assert_eq!(s.partition("foobar"), 0xbf9c_f968 % 3);
+        assert_eq!(
+            s.stored_events("foobar"),
+            format!("sy.events.{}.foobar", 0xbf9c_f968_u32 % 3)
+        );
+        assert_eq!(Subjects::new("sy").stored_events("j"), "sy.events.j");
+        assert_eq!(s.partition_events(2), "sy.events.2.>");
+    }
 
     #[test]
     fn names_follow_the_prefix() {

@@ -135,7 +135,8 @@ pub async fn run(mut cfg: Config) -> anyhow::Result<bool> {
         ),
     }
     let replicas = broker::nats::replicas::effective(&client, cfg.nats.replicas);
-    let subjects = schemas::Subjects::new(&cfg.nats.prefix);
+    let subjects =
+        schemas::Subjects::new(&cfg.nats.prefix).with_partitions(cfg.nats.log_partitions);
     topology(&mut r, &js, &subjects, replicas).await;
     providers(&mut r, &client, &js, &subjects, &cfg).await;
     clocks(&mut r, &js, &subjects).await;
@@ -363,6 +364,26 @@ async fn auditors(
             "request log: no auditor answers",
             "start `switchyard auditor` (or serve): events wait in SY_EVENTS meanwhile, but GET /v1/requests cannot answer",
         );
+    }
+    // A partitioned log answers only while every partition has an auditor.
+    let n = s.partitions();
+    if n > 1 && answered > 0 {
+        let mut missing = Vec::new();
+        for k in 0..n {
+            let subject = broker::audit::protocol::partition_subject(s.prefix(), k, "stats");
+            let asked = client.request(subject, b"{}".as_slice().into()).await;
+            if asked.is_err() {
+                missing.push(k);
+            }
+        }
+        if missing.is_empty() {
+            r.ok(format!("request log: all {n} partitions have an auditor"));
+        } else {
+            r.fail(
+                format!("request log: partition(s) {missing:?} of {n} have no auditor answering"),
+                format!("start `switchyard auditor` with `[auditor] partition = <k>` for each (and `[nats] log_partitions = {n}`); until then lists and stats fail, and those jobs' records cannot be read"),
+            );
+        }
     }
     let Ok(events) = js.get_stream(s.events_stream()).await else {
         return;

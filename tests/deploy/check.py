@@ -110,6 +110,26 @@ def check_helm(helm):
         out = subprocess.run([helm, "template", "sy", copy, "--set", sets], capture_output=True, text=True)
         need(out.returncode == 0, f"helm template: {out.stderr}")
         docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+        # A partitioned log: one auditor StatefulSet per partition, each told its partition,
+        # every role told the count.
+        parted = subprocess.run([helm, "template", "sy", copy, "--set", sets + ",auditor.partitions=3"],
+                                capture_output=True, text=True)
+        need(parted.returncode == 0, f"helm template (partitions): {parted.stderr}")
+        parted = [d for d in yaml.safe_load_all(parted.stdout) if d]
+        sets_of = [d for d in parted if d["kind"] == "StatefulSet"]
+        need([d["metadata"]["name"] for d in sets_of] == ["sy-auditor-p0", "sy-auditor-p1", "sy-auditor-p2"],
+             f"helm: one auditor StatefulSet per partition: {[d['metadata']['name'] for d in sets_of]}")
+        selectors = set()
+        for k, d in enumerate(sets_of):
+            env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+            need(env.get("SWITCHYARD_AUDITOR_PARTITION", {}).get("value") == str(k), f"helm: auditor p{k}'s partition")
+            selectors.add(tuple(sorted(d["spec"]["selector"]["matchLabels"].items())))
+        need(len(selectors) == 3, "helm: the partitions' StatefulSets select their own pods")
+        for d in parted:
+            if d["kind"] in ("Deployment", "StatefulSet"):
+                env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+                need(env.get("SWITCHYARD_NATS_LOG_PARTITIONS", {}).get("value") == "3",
+                     f"helm: {d['metadata']['name']} is not told the partition count")
     kinds = {}
     for d in docs:
         kinds.setdefault(d["kind"], []).append(d)

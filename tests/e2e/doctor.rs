@@ -6,7 +6,7 @@ use crate::harness::*;
 use std::time::Duration;
 use switchyard::Roles;
 
-fn doctor(cfg: &std::path::Path) -> (bool, String) {
+pub(crate) fn doctor(cfg: &std::path::Path) -> (bool, String) {
     let out = std::process::Command::new(bin())
         .args(["doctor", "--config"])
         .arg(cfg)

@@ -32,6 +32,7 @@ mod messages;
 mod models;
 mod nats_auth;
 mod nats_tls;
+mod partitions;
 mod reliability;
 mod replay;
 mod schemathesis;

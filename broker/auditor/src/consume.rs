@@ -11,7 +11,7 @@ use async_nats::jetstream::{stream, Message};
 use broker::config::AuditorConfig;
 use broker::nats::Topology;
 use futures::StreamExt;
-use schemas::{Event, JobResult};
+use schemas::{Event, JobResult, Subjects};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -55,10 +55,18 @@ const RESULT_SHARE: usize = 7;
 /// How long the consumer gathers messages for one write and flush.
 const GROUP_COMMIT: Duration = Duration::from_millis(50);
 
-/// The durable consumer names of an auditor.
-pub fn consumer_names(cfg: &AuditorConfig) -> (String, String) {
-    let stem = cfg.consumer.replace(['.', '*', '>', ' '], "_");
+/// The durable consumer names of an auditor (of its partition, when it keeps one).
+pub fn consumer_names(cfg: &AuditorConfig, subjects: &Subjects) -> (String, String) {
+    let mut stem = cfg.consumer.replace(['.', '*', '>', ' '], "_");
+    if let Some(k) = owned(cfg, subjects) {
+        stem = format!("{stem}_p{k}");
+    }
     (format!("{stem}_events"), format!("{stem}_results"))
+}
+
+/// The partition an auditor keeps, when the log is partitioned and it keeps one.
+pub fn owned(cfg: &AuditorConfig, subjects: &Subjects) -> Option<u32> {
+    cfg.partition.filter(|_| subjects.partitions() > 1)
 }
 
 async fn ensure_consumer(
@@ -86,7 +94,12 @@ enum Src {
     Results(Result<Message, async_nats::jetstream::consumer::pull::MessagesError>),
 }
 
-fn decode(src: Src, items: &mut Vec<Incoming>, last: &mut [Option<Message>; 2]) {
+fn decode(
+    src: Src,
+    items: &mut Vec<Incoming>,
+    last: &mut [Option<Message>; 2],
+    keep: &impl Fn(&str) -> bool,
+) {
     let (msg, slot) = match src {
         Src::Events(Ok(m)) => (m, 0),
         Src::Results(Ok(m)) => (m, 1),
@@ -104,6 +117,10 @@ fn decode(src: Src, items: &mut Vec<Incoming>, last: &mut [Option<Message>; 2]) 
             .map_err(|e| e.to_string())
     };
     match item {
+        // Results come for every job: a partition's auditor keeps its own jobs'. (Events
+        // come for its partition, but stored under another partition count before a change.)
+        Ok(Incoming::Result(r)) if !keep(&r.id) => {}
+        Ok(Incoming::Event(_, e, _)) if !keep(&e.job) => {}
         Ok(i) => items.push(i),
         Err(e) => {
             tracing::warn!(subject = %msg.subject, error = %e, "undecodable message skipped by the auditor")
@@ -155,9 +172,16 @@ async fn consume(
     stop: &CancellationToken,
 ) -> Result<(), AuditorError> {
     let batch = cfg.batch.max(1);
-    let (ev_name, res_name) = consumer_names(cfg);
+    let (ev_name, res_name) = consumer_names(cfg, &topo.subjects);
     let p = topo.subjects.prefix();
-    let events = ensure_consumer(&topo.events, &ev_name, format!("{p}.events.>")).await?;
+    let part = owned(cfg, &topo.subjects);
+    let ev_filter = match part {
+        Some(k) => topo.subjects.partition_events(k),
+        None => format!("{p}.events.>"),
+    };
+    let events = ensure_consumer(&topo.events, &ev_name, ev_filter).await?;
+    let subjects = topo.subjects.clone();
+    let keep = move |job: &str| part.is_none_or(|k| subjects.partition(job) == k);
     let results = ensure_consumer(&topo.results, &res_name, format!("{p}.results.>")).await?;
     let open = |c: PullConsumer, n: usize| async move {
         c.stream()
@@ -194,7 +218,7 @@ async fn consume(
         let mut items = Vec::with_capacity(chunk.len());
         let mut last: [Option<Message>; 2] = [None, None];
         for src in chunk {
-            decode(src, &mut items, &mut last);
+            decode(src, &mut items, &mut last, &keep);
         }
         // Group commit: gather what arrives within GROUP_COMMIT (up to `batch` messages) so
         // one disk flush covers many events under load.
@@ -203,7 +227,7 @@ async fn consume(
             match tokio::time::timeout_at(until, chunks.next()).await {
                 Ok(Some(more)) => {
                     for src in more {
-                        decode(src, &mut items, &mut last);
+                        decode(src, &mut items, &mut last, &keep);
                     }
                 }
                 _ => break,

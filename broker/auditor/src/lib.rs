@@ -112,7 +112,15 @@ pub async fn start(
         store: cfg.auditor.store_bodies,
         redactor: broker::audit::redact::Redactor::new(&cfg.auditor.redact_paths),
     };
-    let prefix = topo.subjects.prefix().to_string();
+    let part = consume::owned(&cfg.auditor, &topo.subjects);
+    let group = broker::audit::protocol::group(topo.subjects.prefix(), part);
+    if let Some(k) = part {
+        tracing::info!(
+            partition = k,
+            of = topo.subjects.partitions(),
+            "auditor keeps one partition of the request log"
+        );
+    }
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(consume::run(
         store.clone(),
@@ -129,7 +137,7 @@ pub async fn start(
     )));
     tasks.push(tokio::spawn(commit_search(store.clone(), stop.clone())));
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = service::run(client, prefix, store, stop).await {
+        if let Err(e) = service::run(client, group, store, stop).await {
             tracing::error!(error = %e, "auditor service stopped");
         }
     }));

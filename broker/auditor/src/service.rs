@@ -1,5 +1,6 @@
-//! The NATS service `switchyard-auditor`: `sy.auditor.{get,list,stats,events}` in a queue
-//! group, so any running auditor answers. Requests and replies are JSON; a reply is either
+//! The NATS service `switchyard-auditor`: `sy.auditor.{get,list,stats,events,body}` (of a
+//! partitioned log's auditor, `sy.auditor.p<partition>.*`) in a queue group, so any running
+//! auditor (of that partition) answers. Requests and replies are JSON; a reply is either
 //! `{"ok": ...}` or `{"err": {"status", "message"}}` (see [`Reply`]).
 
 use super::query;
@@ -202,7 +203,7 @@ fn reply_bytes(out: Result<serde_json::Value, AuditorError>) -> bytes::Bytes {
 /// Runs the service until `stop`.
 pub async fn run(
     client: async_nats::Client,
-    prefix: String,
+    group: String,
     store: Store,
     stop: CancellationToken,
 ) -> Result<(), AuditorError> {
@@ -212,7 +213,7 @@ pub async fn run(
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| AuditorError::Nats(e.to_string()))?;
-    let group = service.group(format!("{prefix}.auditor"));
+    let group = service.group(group);
     let limit = client
         .server_info()
         .max_payload

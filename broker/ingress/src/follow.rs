@@ -72,7 +72,7 @@ async fn backlog(st: &AppState, id: &str) -> Result<Vec<Event>, GatewayError> {
         }
     }
     if evs.is_empty() {
-        let client = AuditorClient::new(st.client().clone(), st.topo().subjects.prefix());
+        let client = AuditorClient::for_subjects(st.client().clone(), &st.topo().subjects);
         let tl: Timeline = client
             .call("events", &serde_json::json!({ "id": id }))
             .await

@@ -29,7 +29,7 @@ pub fn not_yours(id: &str) -> GatewayError {
 }
 
 pub fn auditor(st: &AppState) -> AuditorClient {
-    AuditorClient::new(st.client().clone(), st.topo().subjects.prefix())
+    AuditorClient::for_subjects(st.client().clone(), &st.topo().subjects)
 }
 
 /// Maps a failed auditor query to the client-facing error.

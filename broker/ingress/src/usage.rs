@@ -94,7 +94,7 @@ pub async fn usage(
             ));
         }
         let (since_ms, until_ms) = window(p.since, p.until)?;
-        let client = AuditorClient::new(st.client().clone(), st.topo().subjects.prefix());
+        let client = AuditorClient::for_subjects(st.client().clone(), &st.topo().subjects);
         let stats: Stats = client
             .call(
                 "stats",

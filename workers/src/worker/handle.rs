@@ -229,7 +229,7 @@ async fn stored_result(shared: &Shared, id: &str) -> Option<JobResult> {
 /// final event and a batch line's output line, sent again under their ids (the streams keep
 /// one copy). The final event only when the job's last stored event is not one already.
 async fn after_stored(shared: &Shared, job: &Job, r: &JobResult) {
-    let subject = shared.topo.subjects.events(&job.id);
+    let subject = shared.topo.subjects.stored_events(&job.id);
     let last = broker::nats::durable::stored_payload(&shared.topo.events, &subject).await;
     let ended = match last {
         Ok(Some(p)) => {

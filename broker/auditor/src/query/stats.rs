@@ -25,6 +25,7 @@ fn point(ts_ms: u64, a: &rollup::Agg) -> Point {
         cache_hits: r.cache_hits,
         latency_p50_ms: r.latency_p50_ms,
         latency_p95_ms: r.latency_p95_ms,
+        latency_histogram: r.latency_histogram,
     }
 }
 

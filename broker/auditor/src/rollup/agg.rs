@@ -9,30 +9,7 @@ use schemas::JobState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Sub-buckets per power of two above the exact range.
-const SUB: u64 = 64;
-
-/// The histogram bucket of a latency.
-pub fn bucket(ms: u64) -> u32 {
-    if ms < 2 * SUB {
-        return ms as u32;
-    }
-    let exp = 63 - u64::from(ms.leading_zeros()); // ms in [2^exp, 2^(exp+1))
-    let shift = exp - SUB.trailing_zeros() as u64; // keep SUB sub-buckets
-    let sub = (ms >> shift) - SUB; // 0..SUB
-    (2 * SUB + (exp - 7) * SUB + sub) as u32
-}
-
-/// The lowest latency of a bucket.
-pub fn bucket_floor(b: u32) -> u64 {
-    let b = u64::from(b);
-    if b < 2 * SUB {
-        return b;
-    }
-    let exp = (b - 2 * SUB) / SUB + 7;
-    let sub = (b - 2 * SUB) % SUB;
-    (SUB + sub) << (exp - SUB.trailing_zeros() as u64)
-}
+pub use broker::audit::histogram::{bucket, bucket_floor};
 
 /// One aggregate: sums and a latency histogram.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -225,6 +202,12 @@ impl Agg {
             cache_hits: u(self.cache_hits),
             latency_p50_ms: self.percentile(0.50),
             latency_p95_ms: self.percentile(0.95),
+            latency_histogram: self
+                .latency
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(b, n)| (*b, *n as u64))
+                .collect(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Asking the auditor service over NATS (used by the ingress and any other tool).
 
-use super::protocol::{subject, BodyPart, BodyQuery, FullRecord, IdQuery, Reply};
+use super::protocol::{
+    partition_subject, subject, BodyPart, BodyQuery, FullRecord, IdQuery, ListPage, Reply, Stats,
+    DEFAULT_LIMIT, MAX_LIMIT,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -9,7 +12,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// No auditor is subscribed, or none answered in time.
-    #[error("No auditor answered on {subject} ({why}). Start one with `switchyard auditor` (or `switchyard serve`) against this NATS, then try again.")]
+    #[error("No auditor answered on {subject} ({why}). Start one with `switchyard auditor` (or `switchyard serve`) against this NATS (for a partitioned log, one with `[auditor] partition` set to the partition the subject names), then try again.")]
     NoAuditor {
         /// The subject asked.
         subject: String,
@@ -33,27 +36,92 @@ pub enum QueryError {
 #[derive(Clone)]
 pub struct AuditorClient {
     client: async_nats::Client,
-    prefix: String,
+    subjects: schemas::Subjects,
     timeout: Duration,
 }
 
 impl AuditorClient {
-    /// A client over `client` for subject `prefix`.
+    /// A client over `client` for subject `prefix`, of a log that is not partitioned.
     pub fn new(client: async_nats::Client, prefix: &str) -> Self {
+        Self::for_subjects(client, &schemas::Subjects::new(prefix))
+    }
+
+    /// A client of the log `subjects` names: with partitions, a job's query goes to its
+    /// partition's auditors, and lists and stats to one auditor of each, merged.
+    pub fn for_subjects(client: async_nats::Client, subjects: &schemas::Subjects) -> Self {
         Self {
             client,
-            prefix: prefix.to_string(),
+            subjects: subjects.clone(),
             timeout: Duration::from_secs(5),
         }
     }
 
-    /// Calls `endpoint` with `req` and decodes the answer.
+    /// Calls `endpoint` with `req` and decodes the answer, as one full copy of the log
+    /// answers it.
     pub async fn call<Q: Serialize, R: DeserializeOwned>(
         &self,
         endpoint: &str,
         req: &Q,
     ) -> Result<R, QueryError> {
-        let subject = subject(&self.prefix, endpoint);
+        let n = self.subjects.partitions();
+        let prefix = self.subjects.prefix();
+        let protocol = |e: serde_json::Error| QueryError::Protocol(e.to_string());
+        let value = serde_json::to_value(req).map_err(protocol)?;
+        let answer: serde_json::Value = if n <= 1 {
+            let v = self.ask(subject(prefix, endpoint), &value).await?;
+            match endpoint {
+                "stats" => serde_json::to_value(super::merge::finish(
+                    serde_json::from_value::<Stats>(v).map_err(protocol)?,
+                ))
+                .map_err(protocol)?,
+                _ => v,
+            }
+        } else if let Some(id) = value.get("id").and_then(|v| v.as_str()) {
+            // One job's: its partition's auditors.
+            let k = self.subjects.partition(id);
+            self.ask(partition_subject(prefix, k, endpoint), &value)
+                .await?
+        } else {
+            let asks = (0..n).map(|k| self.ask(partition_subject(prefix, k, endpoint), &value));
+            let parts = futures::future::try_join_all(asks).await?;
+            match endpoint {
+                "list" => {
+                    let limit = value
+                        .get("limit")
+                        .and_then(|l| l.as_u64())
+                        .map_or(DEFAULT_LIMIT, |l| l as usize)
+                        .clamp(1, MAX_LIMIT);
+                    let pages = parts
+                        .into_iter()
+                        .map(serde_json::from_value::<ListPage>)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(protocol)?;
+                    serde_json::to_value(super::merge::pages(pages, limit)).map_err(protocol)?
+                }
+                "stats" => {
+                    let stats = parts
+                        .into_iter()
+                        .map(serde_json::from_value::<Stats>)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(protocol)?;
+                    serde_json::to_value(super::merge::stats(stats)).map_err(protocol)?
+                }
+                other => {
+                    return Err(QueryError::Protocol(format!(
+                        "`{other}` without a job id cannot be asked of a partitioned log"
+                    )))
+                }
+            }
+        };
+        serde_json::from_value(answer).map_err(protocol)
+    }
+
+    /// Asks `subject` and returns the answer's JSON.
+    async fn ask(
+        &self,
+        subject: String,
+        req: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
         let payload = serde_json::to_vec(req).map_err(|e| QueryError::Protocol(e.to_string()))?;
         let request = async_nats::Request::new()
             .payload(payload.into())
@@ -73,7 +141,7 @@ impl AuditorClient {
                     why,
                 }
             })?;
-        match serde_json::from_slice::<Reply<R>>(&msg.payload) {
+        match serde_json::from_slice::<Reply<serde_json::Value>>(&msg.payload) {
             Ok(Reply::Ok(v)) => Ok(v),
             Ok(Reply::Err { status, message }) => Err(QueryError::Status { status, message }),
             Err(e) => Err(QueryError::Protocol(format!(

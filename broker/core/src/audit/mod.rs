@@ -3,12 +3,16 @@
 //! `switchyard-auditor` crate's, so only the auditor role links it.
 //!
 //! - [`protocol`]: the NATS service's subjects, requests and replies
-//! - [`client`]: asking the service
+//! - [`client`]: asking the service (one auditor, or one per partition of the log)
+//! - [`merge`]: the answers of a partitioned log's auditors as one
+//! - [`histogram`]: the latency histogram, mergeable
 //! - [`record`]: the job record folded from events and the result
 //! - [`redact`]: secrets never stored in clear
 //! - [`window`]: time arguments (`1h`, RFC 3339)
 
 pub mod client;
+pub mod histogram;
+pub mod merge;
 pub mod protocol;
 pub mod record;
 pub mod redact;

@@ -55,6 +55,20 @@ pub fn subject(prefix: &str, endpoint: &str) -> String {
     format!("{prefix}.auditor.{endpoint}")
 }
 
+/// `<prefix>.auditor.p<partition>.<endpoint>`: the auditors of one partition of the log.
+pub fn partition_subject(prefix: &str, partition: u32, endpoint: &str) -> String {
+    format!("{prefix}.auditor.p{partition}.{endpoint}")
+}
+
+/// Where an auditor's service endpoints live: `<prefix>.auditor`, or of its partition
+/// `<prefix>.auditor.p<partition>`.
+pub fn group(prefix: &str, partition: Option<u32>) -> String {
+    match partition {
+        Some(k) => format!("{prefix}.auditor.p{k}"),
+        None => format!("{prefix}.auditor"),
+    }
+}
+
 /// A reply of the service.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -229,6 +243,10 @@ pub struct Point {
     pub latency_p50_ms: Option<u64>,
     /// 95th percentile duration of finished jobs.
     pub latency_p95_ms: Option<u64>,
+    /// Finished jobs per latency bucket ([`super::histogram`]), between auditors: what the
+    /// answers of a partitioned log's auditors merge by (the client drops it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub latency_histogram: std::collections::BTreeMap<u32, u64>,
 }
 
 /// Aggregates of one model, provider or key.
@@ -255,6 +273,10 @@ pub struct Aggregate {
     pub latency_p50_ms: Option<u64>,
     /// 95th percentile duration of finished jobs.
     pub latency_p95_ms: Option<u64>,
+    /// Finished jobs per latency bucket ([`super::histogram`]), between auditors: what the
+    /// answers of a partitioned log's auditors merge by (the client drops it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub latency_histogram: std::collections::BTreeMap<u32, u64>,
 }
 
 /// Aggregates over a window.

@@ -132,6 +132,20 @@ impl Config {
                 self.server.listen
             ));
         }
+        if self.nats.log_partitions == 0 || self.nats.log_partitions > 64 {
+            return Err(
+                "nats.log_partitions: must be 1 to 64 (1: one log, not partitioned)".into(),
+            );
+        }
+        if let Some(p) = self.auditor.partition {
+            if p >= self.nats.log_partitions {
+                return Err(format!(
+                    "auditor.partition: {p} is not a partition of nats.log_partitions = {} (0 to {}); set both the same on every process",
+                    self.nats.log_partitions,
+                    self.nats.log_partitions - 1
+                ));
+            }
+        }
         if self.files.batch_lines_per_s == 0 {
             return Err(
                 "files.batch_lines_per_s: must be at least 1 (lines a second per batch)".into(),
@@ -295,6 +309,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("files.batch_lines_per_s"), "{e}");
+        let e = load(
+            "[nats]\nlog_partitions = 3\n[auditor]\npartition = 3\n",
+            &[],
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("auditor.partition"), "{e}");
         let c = load("[files]\nbatch_lines_per_s = 50\n", &[]).unwrap();
         assert_eq!(c.files.batch_lines_per_s, 50);
     }

@@ -146,6 +146,11 @@ pub struct NatsConfig {
     pub results_max_age_s: u64,
     /// How long events stay in `SY_EVENTS`.
     pub events_max_age_s: u64,
+    /// The request log's partitions: above 1, `SY_EVENTS` stores a job's events under
+    /// `sy.events.<partition>.<job>` (NATS subject mapping), each auditor keeps the partition
+    /// its `[auditor] partition` names, and queries fan out to one auditor per partition.
+    /// The same on every process of a deployment.
+    pub log_partitions: u32,
     /// A NATS `.creds` file (user JWT and nkey seed, from `nsc`).
     pub credentials: Option<PathBuf>,
     /// A NATS user (with `password`). The managed server makes its own.
@@ -177,6 +182,7 @@ impl Default for NatsConfig {
             jetstream_wait_s: 300,
             results_max_age_s: 24 * 3600,
             events_max_age_s: 7 * 24 * 3600,
+            log_partitions: 1,
             credentials: None,
             user: None,
             password: None,
@@ -227,8 +233,13 @@ impl Default for WorkerConfig {
 pub struct AuditorConfig {
     /// Where the request log's store lives (default: `<nats.data_dir>/auditor`).
     pub data_dir: Option<PathBuf>,
-    /// The durable consumer names' stem: each auditor with its own name keeps a full copy.
+    /// The durable consumer names' stem: each auditor with its own name keeps a full copy
+    /// (of its partition, with one).
     pub consumer: String,
+    /// With `nats.log_partitions` above 1: the partition this auditor keeps (0 to
+    /// `log_partitions - 1`) and answers queries for; absent, it keeps every job (a full
+    /// copy, answering unpartitioned queries).
+    pub partition: Option<u32>,
     /// Records older than this are deleted (0 = keep forever).
     pub max_age_s: u64,
     /// Oldest records are deleted while the stored data is larger than this (0 = no limit).
@@ -269,6 +280,7 @@ impl Default for AuditorConfig {
         Self {
             data_dir: None,
             consumer: "sy_auditor".into(),
+            partition: None,
             max_age_s: 7 * 24 * 3600,
             max_bytes: 0,
             retention_interval_s: 60,

@@ -191,7 +191,7 @@ pub async fn ensure_topology(
     client: async_nats::Client,
     cfg: &NatsConfig,
 ) -> Result<Topology, async_nats::Error> {
-    let subjects = Subjects::new(&cfg.prefix);
+    let subjects = Subjects::new(&cfg.prefix).with_partitions(cfg.log_partitions);
     let replicas = super::replicas::effective(&client, cfg.replicas);
     let js = jetstream::new(client);
     let p = subjects.prefix();
@@ -244,16 +244,24 @@ pub async fn ensure_topology(
         },
     )
     .await?;
-    let events = boxed_upsert(
-        &js,
-        limits(
-            subjects.events_stream(),
-            format!("{p}.events.>"),
-            cfg.events_max_age_s,
-            -1,
-        ),
-    )
-    .await?;
+    // With partitions, a job's events are stored under `sy.events.<partition>.<job>`: what
+    // each auditor of a partitioned log consumes (`Subjects::partition`).
+    let mut events_cfg = limits(
+        subjects.events_stream(),
+        format!("{p}.events.>"),
+        cfg.events_max_age_s,
+        -1,
+    );
+    if cfg.log_partitions > 1 {
+        events_cfg.subject_transform = Some(stream::SubjectTransform {
+            source: format!("{p}.events.*"),
+            destination: format!(
+                "{p}.events.{{{{partition({},1)}}}}.{{{{wildcard(1)}}}}",
+                cfg.log_partitions
+            ),
+        });
+    }
+    let events = boxed_upsert(&js, events_cfg).await?;
     let dead = boxed_upsert(
         &js,
         limits(

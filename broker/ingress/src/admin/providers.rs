@@ -52,7 +52,7 @@ pub struct ProvidersPage {
 pub async fn providers(State(st): State<AppState>) -> Json<ProvidersPage> {
     let now = schemas::now_ms();
     let circuits = st.health().circuits_at(now);
-    let client = AuditorClient::new(st.client().clone(), st.topo().subjects.prefix());
+    let client = AuditorClient::for_subjects(st.client().clone(), &st.topo().subjects);
     let q = StatsQuery {
         since_ms: Some(now.saturating_sub(RECENT_MS)),
         until_ms: Some(now),

@@ -106,7 +106,7 @@ pub async fn stored_result(st: &AppState, id: &str) -> Result<Option<JobResult>,
 
 /// Every stored lifecycle event of a job, in stream order (at most `limit`).
 pub async fn job_events(st: &AppState, id: &str, limit: usize) -> Result<Vec<Event>, GatewayError> {
-    let subject = st.topo().subjects.events(id);
+    let subject = st.topo().subjects.stored_events(id);
     let payloads = broker::nats::subject_payloads(&st.topo().events, &subject, limit)
         .await
         .map_err(unavailable)?;

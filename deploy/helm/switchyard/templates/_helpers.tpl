@@ -31,6 +31,8 @@ nats://{{ .Release.Name }}-nats:4222
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+- name: SWITCHYARD_NATS_LOG_PARTITIONS
+  value: {{ .root.Values.auditor.partitions | default 1 | quote }}
 - name: SWITCHYARD_NATS_USER
   value: {{ .user }}
 - name: SWITCHYARD_NATS_PASSWORD
