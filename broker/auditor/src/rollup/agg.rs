@@ -9,6 +9,7 @@ use schemas::JobState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use broker::audit::histogram;
 pub use broker::audit::histogram::{bucket, bucket_floor};
 
 /// One aggregate: sums and a latency histogram.
@@ -172,25 +173,15 @@ impl Agg {
         self.count == 0 && self.latency.is_empty()
     }
 
-    fn percentile(&self, p: f64) -> Option<u64> {
-        let n: i64 = self.latency.values().sum();
-        if n <= 0 {
-            return None;
-        }
-        let rank = ((n as f64 * p).ceil() as i64).clamp(1, n);
-        let mut seen = 0;
-        for (b, c) in &self.latency {
-            seen += c;
-            if seen >= rank {
-                return Some(bucket_floor(*b));
-            }
-        }
-        None
-    }
-
     /// The aggregate as the protocol reports it.
     pub fn report(&self, name: String) -> Aggregate {
         let u = |v: i64| v.max(0) as u64;
+        let latency: BTreeMap<u32, u64> = self
+            .latency
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, n)| (*b, *n as u64))
+            .collect();
         Aggregate {
             name,
             count: u(self.count),
@@ -200,14 +191,9 @@ impl Agg {
             total_tokens: u(self.total_tokens),
             cost_usd: self.cost_usd,
             cache_hits: u(self.cache_hits),
-            latency_p50_ms: self.percentile(0.50),
-            latency_p95_ms: self.percentile(0.95),
-            latency_histogram: self
-                .latency
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(b, n)| (*b, *n as u64))
-                .collect(),
+            latency_p50_ms: histogram::percentile(&latency, 0.50),
+            latency_p95_ms: histogram::percentile(&latency, 0.95),
+            latency_histogram: latency,
         }
     }
 }
