@@ -26,7 +26,14 @@ pub async fn submit(st: &AppState, sub: &Submission) -> Result<(String, Outcome)
     let mode = sub.job.mode;
     let id = sub.job.id.clone();
     let waiter = match mode {
-        Mode::Sync | Mode::Stream => Some(Waiter::subscribe(st, &id, mode == Mode::Stream).await?),
+        Mode::Sync | Mode::Stream => match Waiter::subscribe(st, &id, mode == Mode::Stream).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                // Admitted but never published: what the key reserved comes back.
+                crate::auth::limits::release(st, &sub.job).await;
+                return Err(e);
+            }
+        },
         Mode::Queued | Mode::Batch => None,
     };
     if let Submitted::Duplicate(existing) = publish(st, sub).await? {
