@@ -49,6 +49,11 @@ try:
 except openai.BadRequestError as e:
     msg = str(e)
     assert "line 2: custom_id `a` repeats line 1" in msg and "line 3: not a JSON object" in msg, msg
+try:
+    client.files.create(file=("latin1.jsonl", b'{"custom_id":"\xe9"}\n'), purpose="batch")
+    raise AssertionError("a batch file that is not UTF-8 was accepted")
+except openai.BadRequestError as e:
+    assert "must be UTF-8" in str(e), str(e)
 print("ok malformed lines")
 
 d = client.files.delete(f.id)

@@ -187,11 +187,19 @@ pub async fn upload(
         if !PURPOSES.contains(&purpose.as_str()) {
             return Err(GatewayError::bad_request(format!("purpose `{purpose}` is not one of {}.", PURPOSES.join(", ")), Some("purpose")));
         }
-        let file = file.ok_or_else(|| GatewayError::bad_request("file is required.", Some("file")))?;
+        let mut file = file.ok_or_else(|| GatewayError::bad_request("file is required.", Some("file")))?;
         if purpose == "batch" {
-            let text = std::str::from_utf8(&file)
+            // Up to max_bytes of JSON lines to parse: off the runtime's threads, which answer
+            // requests meanwhile.
+            let (file_back, checked) = tokio::task::spawn_blocking(move || {
+                let checked = std::str::from_utf8(&file).map(check_batch).map_err(|_| ());
+                (file, checked)
+            })
+            .await
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            file = file_back;
+            let errors = checked
                 .map_err(|_| GatewayError::bad_request("A batch file must be UTF-8 JSON lines.", Some("file")))?;
-            let errors = check_batch(text);
             if !errors.is_empty() {
                 return Err(GatewayError::bad_request(
                     format!("The batch file has {} problem(s): {}. Fix those lines and upload it again.", errors.len(), errors.join("; ")),
