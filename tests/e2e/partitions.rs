@@ -46,18 +46,17 @@ async fn three_partitioned_auditors_answer_as_one_full_copy() {
     );
     let full_copy = Gateway::start_roles(&nats, &cfg, AUDITOR_ONLY).await;
     let since = schemas::now_ms();
-    let models = [
-        "mock/echo",
-        "mock/slow-30ms",
-        "mock/error-400",
-        "mock/slow-120ms",
-    ];
+    // Twelve models, more than the eight busiest a stats group shows: each partition's
+    // busiest differ from the whole's.
+    let mut models = vec!["mock/echo", "mock/error-400", "mock/slow-120ms"];
+    let slow: Vec<String> = (1..10).map(|i| format!("mock/slow-{i}ms")).collect();
+    models.extend(slow.iter().map(String::as_str));
     let mut jobs = Vec::new();
     for i in 0..60 {
         let r = gw
             .post(
                 "/v1/chat/completions",
-                chat(models[i % 4], &format!("job {i}")),
+                chat(models[i % models.len()], &format!("job {i}")),
             )
             .await;
         jobs.push(job_id(&r));

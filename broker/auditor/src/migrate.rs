@@ -123,6 +123,7 @@ mod tests {
                 until_ms: Some(10_000),
                 step_ms: None,
                 group: None,
+                names: None,
             },
             10_000,
         )

@@ -236,6 +236,7 @@ pub async fn stats(
             until_ms,
             step_ms,
             group,
+            names: None,
         };
         let stats: broker::audit::Stats =
             auditor(&st).call("stats", &q).await.map_err(query_error)?;

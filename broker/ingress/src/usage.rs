@@ -103,6 +103,7 @@ pub async fn usage(
                     until_ms,
                     step_ms: None,
                     group: None,
+                    names: None,
                 },
             )
             .await

@@ -59,12 +59,15 @@ pub fn stats(store: &Store, q: &StatsQuery, now_ms: u64) -> Result<Stats, Audito
             .map(|m| m.iter().map(|(n, a)| (n, a.count)).collect())
             .unwrap_or_default();
         busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let names: Vec<String> = busiest
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .take(MAX_GROUPS)
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names: Vec<String> = match &q.names {
+            Some(asked) => asked.iter().take(MAX_GROUPS).cloned().collect(),
+            None => busiest
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .take(MAX_GROUPS)
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
         let (starts, by) = rollup::series_of(&store.rollups, since, end, step, dim, &names)?;
         groups = names
             .into_iter()

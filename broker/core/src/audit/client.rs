@@ -104,7 +104,26 @@ impl AuditorClient {
                         .map(serde_json::from_value::<Stats>)
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(protocol)?;
-                    serde_json::to_value(super::merge::stats(stats)).map_err(protocol)?
+                    let mut merged = super::merge::stats(stats);
+                    // A part's busiest names are not the whole's: each part is asked again
+                    // for the series of the whole's busiest.
+                    let group = value.get("group").and_then(|g| g.as_str());
+                    let step = value.get("step_ms").is_some_and(|s| !s.is_null());
+                    if let (Some(group), true) = (group, step) {
+                        let names = super::merge::busiest(&merged, group);
+                        let mut again = value.clone();
+                        again["names"] = serde_json::json!(names);
+                        let asks = (0..n)
+                            .map(|k| self.ask(partition_subject(prefix, k, endpoint), &again));
+                        let parts = futures::future::try_join_all(asks)
+                            .await?
+                            .into_iter()
+                            .map(serde_json::from_value::<Stats>)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(protocol)?;
+                        merged.groups = super::merge::groups_of(&parts, &names);
+                    }
+                    serde_json::to_value(merged).map_err(protocol)?
                 }
                 other => {
                     return Err(QueryError::Protocol(format!(

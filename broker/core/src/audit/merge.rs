@@ -1,7 +1,8 @@
 //! The answers of a partitioned log's auditors (one per partition) as the one answer a full
 //! copy gives: list pages merged newest first and cut to the page size, the cursor of the
 //! last row sent (every auditor's cursor is a position in time, so it goes on in each part);
-//! stats summed, their percentiles from the summed latency histograms.
+//! stats summed, their percentiles from the summed latency histograms, and group series of
+//! the whole's busiest names (each part asked for those names in a second round).
 
 use super::histogram;
 use super::protocol::{Aggregate, GroupSeries, ListPage, Point, Stats, MAX_GROUPS};
@@ -91,9 +92,44 @@ fn series(lists: impl Iterator<Item = Vec<Point>>) -> Vec<Point> {
     by.into_values().map(finish_point).collect()
 }
 
-/// The parts' stats as one. Group series are the busiest names of the parts' busiest
-/// (a name outside every part's [`MAX_GROUPS`] is left out, as it would be from one copy
-/// only when it is outside the whole's).
+/// The busiest names of `group` (`model`, `provider`, `key`) in merged stats, as one copy
+/// picks them: by count, then name, at most [`MAX_GROUPS`].
+pub fn busiest(s: &Stats, group: &str) -> Vec<String> {
+    let list = match group {
+        "model" => &s.models,
+        "provider" => &s.providers,
+        "key" => &s.keys,
+        _ => return Vec::new(),
+    };
+    let mut named: Vec<&Aggregate> = list.iter().filter(|a| a.count > 0).collect();
+    named.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+    named
+        .into_iter()
+        .take(MAX_GROUPS)
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+/// The group series of `names`, in that order, summed over the parts (each part asked for
+/// exactly those names).
+pub fn groups_of(parts: &[Stats], names: &[String]) -> Vec<GroupSeries> {
+    names
+        .iter()
+        .map(|name| GroupSeries {
+            name: name.clone(),
+            points: series(parts.iter().map(|s| {
+                s.groups
+                    .iter()
+                    .find(|g| &g.name == name)
+                    .map(|g| g.points.clone())
+                    .unwrap_or_default()
+            })),
+        })
+        .collect()
+}
+
+/// The parts' stats as one. Group series are the busiest names among the parts' busiest;
+/// exact when each part was asked for the same names (see [`busiest`], [`groups_of`]).
 pub fn stats(parts: Vec<Stats>) -> Stats {
     let since_ms = parts.iter().map(|s| s.since_ms).min().unwrap_or(0);
     let until_ms = parts.iter().map(|s| s.until_ms).max().unwrap_or(0);

@@ -209,6 +209,10 @@ pub struct StatsQuery {
     /// With a step: also each step per `model`, `provider` or `key` (the busiest ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// With a group: the series of these names instead of the busiest (what a partitioned
+    /// log's client asks each part for, once it knows the whole's busiest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
 }
 
 /// The busiest names of a group that get a series of their own.

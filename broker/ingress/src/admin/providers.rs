@@ -58,6 +58,7 @@ pub async fn providers(State(st): State<AppState>) -> Json<ProvidersPage> {
         until_ms: Some(now),
         step_ms: None,
         group: None,
+        names: None,
     };
     let recent: Option<Stats> = client.call("stats", &q).await.ok();
     let mut data = Vec::new();
