@@ -36,6 +36,10 @@ struct Args {
     /// Subject prefix (`nats.prefix`).
     #[arg(long, default_value = "sy")]
     prefix: String,
+    /// The request log's partitions (`nats.log_partitions`): the events stream stores each
+    /// job's events under its partition.
+    #[arg(long, default_value_t = 1)]
+    partitions: u32,
 }
 
 const MODELS: &[(&str, &str, &str)] = &[
@@ -303,7 +307,7 @@ fn job_messages(
         })
         .collect();
     out.push((
-        format!("{prefix}.results.{id}"),
+        format!("{prefix}.resultsin.{id}"),
         serde_json::to_vec(&result).unwrap_or_default(),
     ));
     out
@@ -315,6 +319,7 @@ async fn main() -> Result<(), async_nats::Error> {
     let client = async_nats::connect(&a.nats).await?;
     let cfg = broker::config::NatsConfig {
         prefix: a.prefix.clone(),
+        log_partitions: a.partitions,
         ..Default::default()
     };
     broker::nats::ensure_topology(client.clone(), &cfg).await?;
