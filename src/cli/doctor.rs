@@ -135,8 +135,12 @@ pub async fn run(mut cfg: Config) -> anyhow::Result<bool> {
         ),
     }
     let replicas = broker::nats::replicas::effective(&client, cfg.nats.replicas);
-    let subjects =
-        schemas::Subjects::new(&cfg.nats.prefix).with_partitions(cfg.nats.log_partitions);
+    let plain = schemas::Subjects::new(&cfg.nats.prefix);
+    let partitions = match cfg.nats.log_partitions {
+        Some(n) => n,
+        None => broker::nats::stored_partitions(&js, &plain).await,
+    };
+    let subjects = plain.with_partitions(partitions);
     topology(&mut r, &js, &subjects, replicas).await;
     providers(&mut r, &client, &js, &subjects, &cfg).await;
     clocks(&mut r, &js, &subjects).await;

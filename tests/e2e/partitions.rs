@@ -29,7 +29,6 @@ async fn all_ids(c: &AuditorClient, q: Value) -> Vec<String> {
 #[tokio::test]
 async fn three_partitioned_auditors_answer_as_one_full_copy() {
     let nats = Nats::start().await;
-    let gw = Gateway::start_roles(&nats, PARTITIONED, GATEWAY_ONLY).await;
     let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut auditors = Vec::new();
     // One auditor per partition, and a second copy of partition 2 (its replica).
@@ -45,6 +44,9 @@ async fn three_partitioned_auditors_answer_as_one_full_copy() {
         auditor_toml(dirs[4].path(), "consumer = \"full\"")
     );
     let full_copy = Gateway::start_roles(&nats, &cfg, AUDITOR_ONLY).await;
+    // The ingress and worker are not told the partition count: they take the stream's (and
+    // do not undo it).
+    let gw = Gateway::start_roles(&nats, "", GATEWAY_ONLY).await;
     let since = schemas::now_ms();
     // Twelve models, more than the eight busiest a stats group shows: each partition's
     // busiest differ from the whole's.
@@ -157,13 +159,9 @@ async fn three_partitioned_auditors_answer_as_one_full_copy() {
         serde_json::to_value(&b).unwrap(),
         "stats"
     );
-    // `doctor` sees every partition covered.
+    // `doctor` (not told the count either) sees every partition covered.
     let cli = dirs[0].path().join("doctor.toml");
-    std::fs::write(
-        &cli,
-        format!("[nats]\nurl = \"{}\"\nlog_partitions = 3\n", nats.url()),
-    )
-    .unwrap();
+    std::fs::write(&cli, format!("[nats]\nurl = \"{}\"\n", nats.url())).unwrap();
     let c = cli.clone();
     let (ok, out) = tokio::task::spawn_blocking(move || crate::doctor::doctor(&c))
         .await

@@ -319,7 +319,7 @@ async fn main() -> Result<(), async_nats::Error> {
     let client = async_nats::connect(&a.nats).await?;
     let cfg = broker::config::NatsConfig {
         prefix: a.prefix.clone(),
-        log_partitions: a.partitions,
+        log_partitions: Some(a.partitions),
         ..Default::default()
     };
     broker::nats::ensure_topology(client.clone(), &cfg).await?;

@@ -132,17 +132,19 @@ impl Config {
                 self.server.listen
             ));
         }
-        if self.nats.log_partitions == 0 || self.nats.log_partitions > 64 {
-            return Err(
-                "nats.log_partitions: must be 1 to 64 (1: one log, not partitioned)".into(),
-            );
+        if let Some(n) = self.nats.log_partitions {
+            if n == 0 || n > 64 {
+                return Err(
+                    "nats.log_partitions: must be 1 to 64 (1: one log, not partitioned)".into(),
+                );
+            }
         }
         if let Some(p) = self.auditor.partition {
-            if p >= self.nats.log_partitions {
+            let n = self.nats.log_partitions.unwrap_or(1);
+            if p >= n {
                 return Err(format!(
-                    "auditor.partition: {p} is not a partition of nats.log_partitions = {} (0 to {}); set both the same on every process",
-                    self.nats.log_partitions,
-                    self.nats.log_partitions - 1
+                    "auditor.partition: {p} is not a partition of nats.log_partitions = {n} (0 to {}); set nats.log_partitions beside it",
+                    n - 1
                 ));
             }
         }

@@ -149,8 +149,9 @@ pub struct NatsConfig {
     /// The request log's partitions: above 1, `SY_EVENTS` stores a job's events under
     /// `sy.events.<partition>.<job>` (NATS subject mapping), each auditor keeps the partition
     /// its `[auditor] partition` names, and queries fan out to one auditor per partition.
-    /// The same on every process of a deployment.
-    pub log_partitions: u32,
+    /// Absent: what `SY_EVENTS` has at start (1 for a new one), so a process without it
+    /// never undoes a partitioned log; set, the stream is made to match.
+    pub log_partitions: Option<u32>,
     /// A NATS `.creds` file (user JWT and nkey seed, from `nsc`).
     pub credentials: Option<PathBuf>,
     /// A NATS user (with `password`). The managed server makes its own.
@@ -182,7 +183,7 @@ impl Default for NatsConfig {
             jetstream_wait_s: 300,
             results_max_age_s: 24 * 3600,
             events_max_age_s: 7 * 24 * 3600,
-            log_partitions: 1,
+            log_partitions: None,
             credentials: None,
             user: None,
             password: None,

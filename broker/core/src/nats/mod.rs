@@ -7,7 +7,7 @@ pub mod replicas;
 mod topology;
 
 pub use ready::{topology_when_ready, NotReady};
-pub use topology::{ensure_topology, Topology};
+pub use topology::{ensure_topology, stored_partitions, Topology};
 
 use crate::config::NatsConfig;
 use std::time::Duration;

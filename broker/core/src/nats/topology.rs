@@ -186,14 +186,40 @@ async fn boxed_bucket(
     Box::pin(bucket(js, name, max_age, replicas)).await
 }
 
+/// The partitions `SY_EVENTS` stores events in (its subject transform's `partition(n, ...)`),
+/// 1 when it has none or does not exist yet.
+pub async fn stored_partitions(js: &jetstream::Context, subjects: &Subjects) -> u32 {
+    let Ok(mut events) = js.get_stream(subjects.events_stream()).await else {
+        return 1;
+    };
+    let Ok(info) = events.info().await else {
+        return 1;
+    };
+    info.config
+        .subject_transform
+        .as_ref()
+        .and_then(|t| partitions_of(&t.destination))
+        .unwrap_or(1)
+}
+
+/// `n` of a subject transform's `{{partition(n,...)}}`.
+fn partitions_of(destination: &str) -> Option<u32> {
+    let rest = &destination[destination.find("partition(")? + "partition(".len()..];
+    rest[..rest.find([',', ')'])?].trim().parse().ok()
+}
+
 /// Creates (or updates) every stream and bucket and returns their handles.
 pub async fn ensure_topology(
     client: async_nats::Client,
     cfg: &NatsConfig,
 ) -> Result<Topology, async_nats::Error> {
-    let subjects = Subjects::new(&cfg.prefix).with_partitions(cfg.log_partitions);
     let replicas = super::replicas::effective(&client, cfg.replicas);
     let js = jetstream::new(client);
+    let partitions = match cfg.log_partitions {
+        Some(n) => n,
+        None => Box::pin(stored_partitions(&js, &Subjects::new(&cfg.prefix))).await,
+    };
+    let subjects = Subjects::new(&cfg.prefix).with_partitions(partitions);
     let p = subjects.prefix();
     let jobs = boxed_upsert(
         &js,
@@ -252,12 +278,11 @@ pub async fn ensure_topology(
         cfg.events_max_age_s,
         -1,
     );
-    if cfg.log_partitions > 1 {
+    if partitions > 1 {
         events_cfg.subject_transform = Some(stream::SubjectTransform {
             source: format!("{p}.events.*"),
             destination: format!(
-                "{p}.events.{{{{partition({},1)}}}}.{{{{wildcard(1)}}}}",
-                cfg.log_partitions
+                "{p}.events.{{{{partition({partitions},1)}}}}.{{{{wildcard(1)}}}}"
             ),
         });
     }
@@ -354,4 +379,18 @@ pub async fn ensure_topology(
         files,
         admin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_partition_count_is_read_from_the_transform() {
+        let d = "sy.events.{{partition(3,1)}}.{{wildcard(1)}}";
+        assert_eq!(super::partitions_of(d), Some(3));
+        assert_eq!(
+            super::partitions_of("sy.events.{{ partition( 12 , 1) }}"),
+            Some(12)
+        );
+        assert_eq!(super::partitions_of("sy.results.{{wildcard(1)}}"), None);
+    }
 }
