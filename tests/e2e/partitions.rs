@@ -109,24 +109,25 @@ async fn three_partitioned_auditors_answer_as_one_full_copy() {
         );
     }
     // Each auditor keeps its own third (not every job, not none).
-    let mut kept = Vec::new();
-    for k in 0..3 {
-        let subject = broker::audit::protocol::partition_subject("sy", k, "stats");
-        let m = client
-            .request(
-                subject,
-                serde_json::to_vec(&json!({"since_ms": since}))
-                    .unwrap()
-                    .into(),
-            )
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_slice(&m.payload).unwrap();
-        kept.push(v["ok"]["total"]["count"].as_u64().unwrap());
-    }
     let expected: Vec<u64> = (0..3)
         .map(|k| jobs.iter().filter(|j| subjects.partition(j) == k).count() as u64)
         .collect();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut kept;
+    loop {
+        kept = Vec::new();
+        for k in 0..3 {
+            let subject = broker::audit::protocol::partition_subject("sy", k, "stats");
+            let q = serde_json::to_vec(&json!({"since_ms": since})).unwrap();
+            let m = client.request(subject, q.into()).await.unwrap();
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            kept.push(v["ok"]["total"]["count"].as_u64().unwrap());
+        }
+        if kept == expected || tokio::time::Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(kept, expected, "each partition's auditor keeps its jobs");
     assert!(kept.iter().all(|&n| n > 0 && n < 60), "{kept:?}");
     // Paged lists, with and without filters, are the full copy's.
@@ -136,18 +137,37 @@ async fn three_partitioned_auditors_answer_as_one_full_copy() {
         json!({"since_ms": since, "model": "mock/slow-120ms"}),
         json!({"since_ms": since, "q": "job"}),
     ] {
-        let (a, b) = (
-            all_ids(&parts, q.clone()).await,
-            all_ids(&whole, q.clone()).await,
-        );
+        // (Two copies of partition 2 answer in turn: the second may still be committing its
+        // search index; they converge.)
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (mut a, mut b);
+        loop {
+            (a, b) = (
+                all_ids(&parts, q.clone()).await,
+                all_ids(&whole, q.clone()).await,
+            );
+            if a == b || tokio::time::Instant::now() > until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         assert!(!a.is_empty(), "{q}");
         assert_eq!(a, b, "list {q}");
     }
     // Stats: totals, per model, series and group series, percentiles included.
     let q = json!({"since_ms": since - 60_000, "until_ms": schemas::now_ms(),
                    "step_ms": 60_000, "group": "model"});
-    let a: Stats = parts.call("stats", &q).await.unwrap();
-    let b: Stats = whole.call("stats", &q).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (mut a, mut b): (Stats, Stats);
+    loop {
+        a = parts.call("stats", &q).await.unwrap();
+        b = whole.call("stats", &q).await.unwrap();
+        let same = serde_json::to_value(&a).unwrap() == serde_json::to_value(&b).unwrap();
+        if same || tokio::time::Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(a.total.count, 60);
     assert!(
         a.total.latency_p95_ms.is_some_and(|p| p >= 120),

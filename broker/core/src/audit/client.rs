@@ -82,8 +82,6 @@ impl AuditorClient {
             self.ask(partition_subject(prefix, k, endpoint), &value)
                 .await?
         } else {
-            let asks = (0..n).map(|k| self.ask(partition_subject(prefix, k, endpoint), &value));
-            let parts = futures::future::try_join_all(asks).await?;
             match endpoint {
                 "list" => {
                     let limit = value
@@ -91,20 +89,11 @@ impl AuditorClient {
                         .and_then(|l| l.as_u64())
                         .map_or(DEFAULT_LIMIT, |l| l as usize)
                         .clamp(1, MAX_LIMIT);
-                    let pages = parts
-                        .into_iter()
-                        .map(serde_json::from_value::<ListPage>)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(protocol)?;
+                    let pages: Vec<ListPage> = self.ask_all(endpoint, &value).await?;
                     serde_json::to_value(super::merge::pages(pages, limit)).map_err(protocol)?
                 }
                 "stats" => {
-                    let stats = parts
-                        .into_iter()
-                        .map(serde_json::from_value::<Stats>)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(protocol)?;
-                    let mut merged = super::merge::stats(stats);
+                    let mut merged = super::merge::stats(self.ask_all(endpoint, &value).await?);
                     // A part's busiest names are not the whole's: each part is asked again
                     // for the series of the whole's busiest.
                     let group = value.get("group").and_then(|g| g.as_str());
@@ -113,14 +102,7 @@ impl AuditorClient {
                         let names = super::merge::busiest(&merged, group);
                         let mut again = value.clone();
                         again["names"] = serde_json::json!(names);
-                        let asks = (0..n)
-                            .map(|k| self.ask(partition_subject(prefix, k, endpoint), &again));
-                        let parts = futures::future::try_join_all(asks)
-                            .await?
-                            .into_iter()
-                            .map(serde_json::from_value::<Stats>)
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(protocol)?;
+                        let parts: Vec<Stats> = self.ask_all(endpoint, &again).await?;
                         merged.groups = super::merge::groups_of(&parts, &names);
                     }
                     serde_json::to_value(merged).map_err(protocol)?
@@ -133,6 +115,22 @@ impl AuditorClient {
             }
         };
         serde_json::from_value(answer).map_err(protocol)
+    }
+
+    /// Asks `endpoint` of one auditor of every partition, at once.
+    async fn ask_all<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        req: &serde_json::Value,
+    ) -> Result<Vec<T>, QueryError> {
+        let prefix = self.subjects.prefix();
+        let asks = (0..self.subjects.partitions())
+            .map(|k| self.ask(partition_subject(prefix, k, endpoint), req));
+        futures::future::try_join_all(asks)
+            .await?
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(|e| QueryError::Protocol(e.to_string())))
+            .collect()
     }
 
     /// Asks `subject` and returns the answer's JSON.
