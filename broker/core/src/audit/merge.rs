@@ -128,31 +128,12 @@ pub fn groups_of(parts: &[Stats], names: &[String]) -> Vec<GroupSeries> {
         .collect()
 }
 
-/// The parts' stats as one. Group series are the busiest names among the parts' busiest;
-/// exact when each part was asked for the same names (see [`busiest`], [`groups_of`]).
+/// The parts' stats as one, without group series: a part's busiest names are not the
+/// whole's, so those come from asking each part for the whole's [`busiest`] ([`groups_of`]).
 pub fn stats(parts: Vec<Stats>) -> Stats {
     let since_ms = parts.iter().map(|s| s.since_ms).min().unwrap_or(0);
     let until_ms = parts.iter().map(|s| s.until_ms).max().unwrap_or(0);
     let mut total = named(parts.iter().map(|s| vec![s.total.clone()]));
-    let mut groups: BTreeMap<String, Vec<Vec<Point>>> = BTreeMap::new();
-    for s in &parts {
-        for g in &s.groups {
-            groups
-                .entry(g.name.clone())
-                .or_default()
-                .push(g.points.clone());
-        }
-    }
-    let mut groups: Vec<GroupSeries> = groups
-        .into_iter()
-        .map(|(name, lists)| GroupSeries {
-            name,
-            points: series(lists.into_iter()),
-        })
-        .collect();
-    let count = |g: &GroupSeries| g.points.iter().map(|p| p.count).sum::<u64>();
-    groups.sort_by(|a, b| count(b).cmp(&count(a)).then(a.name.cmp(&b.name)));
-    groups.truncate(MAX_GROUPS);
     Stats {
         since_ms,
         until_ms,
@@ -161,7 +142,7 @@ pub fn stats(parts: Vec<Stats>) -> Stats {
         providers: named(parts.iter().map(|s| s.providers.clone())),
         keys: named(parts.iter().map(|s| s.keys.clone())),
         series: series(parts.iter().map(|s| s.series.clone())),
-        groups,
+        groups: Vec::new(),
     }
 }
 
